@@ -1,0 +1,2 @@
+//! Gotalk for Rust.
+pub mod wire;

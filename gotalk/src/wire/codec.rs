@@ -1,0 +1,104 @@
+//! The `tokio_util` codec over [`parse`] and [`Header::encode`].
+
+use std::{fmt, io};
+
+use bytes::BytesMut;
+use tokio_util::codec::{Decoder, Encoder};
+
+use super::{parse, EncodeError, Invalid, Message, ParseError, DEFAULT_MAX_PAYLOAD};
+
+/// Reads and writes Gotalk messages (after the version handshake) with a maximum payload
+/// size. A frame declaring a larger payload is an error the connection answers with
+/// protocol error 2.
+#[derive(Clone, Copy, Debug)]
+pub struct Codec {
+    max_payload: u32,
+}
+
+impl Codec {
+    /// A codec that refuses payloads over `max_payload` bytes.
+    pub fn new(max_payload: u32) -> Self {
+        Self { max_payload }
+    }
+
+    /// The largest payload this codec accepts.
+    pub fn max_payload(&self) -> u32 {
+        self.max_payload
+    }
+}
+
+impl Default for Codec {
+    /// A codec with the default limit of 16 MiB per payload.
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_PAYLOAD)
+    }
+}
+
+/// An error of [`Codec`].
+#[derive(Debug)]
+pub enum CodecError {
+    /// The peer sent an invalid message.
+    Invalid(Invalid),
+    /// A message could not be encoded.
+    Encode(EncodeError),
+    /// The underlying stream failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid(e) => write!(f, "invalid message: {e}"),
+            Self::Encode(e) => write!(f, "cannot encode message: {e}"),
+            Self::Io(e) => write!(f, "i/o error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+impl From<io::Error> for CodecError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// Makes room for the rest of an incomplete frame, but never more than doubles what has
+/// actually arrived: a header that declares a huge payload does not reserve it up front.
+pub(crate) fn reserve_for(buf: &mut BytesMut, needed: usize) {
+    const MIN_GROWTH: usize = 4096;
+    let missing = needed.saturating_sub(buf.len());
+    buf.reserve(missing.min(buf.len().max(MIN_GROWTH)));
+}
+
+impl Decoder for Codec {
+    type Item = Message;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, CodecError> {
+        match parse(src, self.max_payload) {
+            Ok(msg) => Ok(Some(msg)),
+            Err(ParseError::Incomplete { needed }) => {
+                reserve_for(src, needed);
+                Ok(None)
+            }
+            Err(ParseError::Invalid(e)) => Err(CodecError::Invalid(e)),
+        }
+    }
+}
+
+impl Encoder<&Message> for Codec {
+    type Error = CodecError;
+
+    fn encode(&mut self, msg: &Message, dst: &mut BytesMut) -> Result<(), CodecError> {
+        msg.encode(dst).map_err(CodecError::Encode)
+    }
+}
+
+impl Encoder<Message> for Codec {
+    type Error = CodecError;
+
+    fn encode(&mut self, msg: Message, dst: &mut BytesMut) -> Result<(), CodecError> {
+        self.encode(&msg, dst)
+    }
+}

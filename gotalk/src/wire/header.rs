@@ -1,0 +1,184 @@
+//! Encoding: a borrowed view of a message's header, written into a buffer.
+
+use std::fmt;
+
+use bytes::{BufMut, BytesMut};
+
+use super::{hex, Message, MessageType, ProtocolErrorCode, RequestId, MAX_NAME_LEN};
+
+/// The header of a message, borrowing its name: what goes on the wire before the payload.
+///
+/// Encoding goes through this type so that senders can frame a message without first
+/// building an owned [`Message`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Header<'a> {
+    SingleRequest { id: RequestId, name: &'a str },
+    StreamRequest { id: RequestId, name: &'a str },
+    StreamRequestPart { id: RequestId },
+    SingleResult { id: RequestId },
+    StreamResult { id: RequestId },
+    ErrorResult { id: RequestId },
+    RetryResult { id: RequestId, wait_ms: u32 },
+    Notification { name: &'a str },
+    Heartbeat { load: u16, time: u32 },
+    ProtocolError { code: ProtocolErrorCode },
+}
+
+/// Why a message cannot be encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EncodeError {
+    /// The name is longer than 4095 bytes.
+    NameTooLong(usize),
+    /// The payload is longer than 4 GiB - 1, or given to a type that carries none.
+    PayloadTooLarge(usize),
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NameTooLong(len) => write!(f, "name is {len} bytes long; the limit is 4095"),
+            Self::PayloadTooLarge(len) => {
+                write!(f, "payload of {len} bytes does not fit this message")
+            }
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+impl<'a> Header<'a> {
+    /// This header's message type.
+    pub fn message_type(&self) -> MessageType {
+        match self {
+            Self::SingleRequest { .. } => MessageType::SingleRequest,
+            Self::StreamRequest { .. } => MessageType::StreamRequest,
+            Self::StreamRequestPart { .. } => MessageType::StreamRequestPart,
+            Self::SingleResult { .. } => MessageType::SingleResult,
+            Self::StreamResult { .. } => MessageType::StreamResult,
+            Self::ErrorResult { .. } => MessageType::ErrorResult,
+            Self::RetryResult { .. } => MessageType::RetryResult,
+            Self::Notification { .. } => MessageType::Notification,
+            Self::Heartbeat { .. } => MessageType::Heartbeat,
+            Self::ProtocolError { .. } => MessageType::ProtocolError,
+        }
+    }
+
+    /// The number of bytes [`encode`](Self::encode) writes.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Self::SingleRequest { name, .. } | Self::StreamRequest { name, .. } => 16 + name.len(),
+            Self::Notification { name } => 12 + name.len(),
+            Self::RetryResult { .. } => 21,
+            Self::ProtocolError { .. } => 9,
+            _ => 13,
+        }
+    }
+
+    /// Checks that a payload of `payload_len` bytes can follow this header.
+    pub fn check(&self, payload_len: usize) -> Result<(), EncodeError> {
+        match self {
+            Self::SingleRequest { name, .. }
+            | Self::StreamRequest { name, .. }
+            | Self::Notification { name }
+                if name.len() > MAX_NAME_LEN =>
+            {
+                return Err(EncodeError::NameTooLong(name.len()))
+            }
+            Self::Heartbeat { .. } | Self::ProtocolError { .. } if payload_len != 0 => {
+                return Err(EncodeError::PayloadTooLarge(payload_len))
+            }
+            _ => {}
+        }
+        if u32::try_from(payload_len).is_err() {
+            return Err(EncodeError::PayloadTooLarge(payload_len));
+        }
+        Ok(())
+    }
+
+    /// Appends the header for a payload of `payload_len` bytes to `dst` (the payload
+    /// itself is the caller's to append).
+    pub fn encode(&self, payload_len: usize, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        self.check(payload_len)?;
+        let size = payload_len as u32; // checked above
+        let start = dst.len();
+        let len = self.encoded_len();
+        dst.reserve(len);
+        dst.put_bytes(b'0', len);
+        let out = &mut dst[start..];
+        out[0] = self.message_type().byte();
+        let rest = &mut out[1..];
+        match *self {
+            Self::SingleRequest { id, name } | Self::StreamRequest { id, name } => {
+                rest[..4].copy_from_slice(&id);
+                write_name(&mut rest[4..], name);
+                hex::write(&mut rest[7 + name.len()..15 + name.len()], size);
+            }
+            Self::Notification { name } => {
+                write_name(rest, name);
+                hex::write(&mut rest[3 + name.len()..11 + name.len()], size);
+            }
+            Self::StreamRequestPart { id }
+            | Self::SingleResult { id }
+            | Self::StreamResult { id }
+            | Self::ErrorResult { id } => {
+                rest[..4].copy_from_slice(&id);
+                hex::write(&mut rest[4..12], size);
+            }
+            Self::RetryResult { id, wait_ms } => {
+                rest[..4].copy_from_slice(&id);
+                hex::write(&mut rest[4..12], wait_ms);
+                hex::write(&mut rest[12..20], size);
+            }
+            Self::Heartbeat { load, time } => {
+                hex::write(&mut rest[..4], u32::from(load));
+                hex::write(&mut rest[4..12], time);
+            }
+            Self::ProtocolError { code } => hex::write(&mut rest[..8], code.0),
+        }
+        Ok(())
+    }
+}
+
+fn write_name(dst: &mut [u8], name: &str) {
+    hex::write(&mut dst[..3], name.len() as u32);
+    dst[3..3 + name.len()].copy_from_slice(name.as_bytes());
+}
+
+impl Message {
+    /// This message's header, borrowing the name.
+    pub fn header(&self) -> Header<'_> {
+        match self {
+            Self::SingleRequest { id, name, .. } => Header::SingleRequest { id: *id, name },
+            Self::StreamRequest { id, name, .. } => Header::StreamRequest { id: *id, name },
+            Self::StreamRequestPart { id, .. } => Header::StreamRequestPart { id: *id },
+            Self::SingleResult { id, .. } => Header::SingleResult { id: *id },
+            Self::StreamResult { id, .. } => Header::StreamResult { id: *id },
+            Self::ErrorResult { id, .. } => Header::ErrorResult { id: *id },
+            Self::RetryResult { id, wait_ms, .. } => Header::RetryResult {
+                id: *id,
+                wait_ms: *wait_ms,
+            },
+            Self::Notification { name, .. } => Header::Notification { name },
+            Self::Heartbeat { load, time } => Header::Heartbeat {
+                load: *load,
+                time: *time,
+            },
+            Self::ProtocolError { code } => Header::ProtocolError { code: *code },
+        }
+    }
+
+    /// Appends the whole message, header and payload, to `dst`.
+    pub fn encode(&self, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        let payload = self.payload();
+        self.header().encode(payload.len(), dst)?;
+        dst.extend_from_slice(payload);
+        Ok(())
+    }
+
+    /// The whole message as bytes (a convenience for tests and tools).
+    pub fn to_bytes(&self) -> Result<BytesMut, EncodeError> {
+        let mut buf = BytesMut::with_capacity(self.header().encoded_len() + self.payload().len());
+        self.encode(&mut buf)?;
+        Ok(buf)
+    }
+}

@@ -1,0 +1,271 @@
+//! Parsing: one message from the front of a buffer, without copying its payload.
+
+use std::fmt;
+
+use bytes::BytesMut;
+
+use super::{hex, Message, MessageType, Name, ProtocolErrorCode, RequestId, VERSION};
+
+/// Why [`parse`] returned no message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// The buffer holds the start of a valid message; at least `needed` bytes in total are
+    /// required before it can be parsed. Nothing was consumed.
+    Incomplete { needed: usize },
+    /// The bytes are not a valid message: the connection must answer
+    /// [`ProtocolErrorCode::INVALID`] and close.
+    Invalid(Invalid),
+}
+
+/// What is wrong with an invalid message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Invalid {
+    /// The type byte is not one of `rspRSEenhf`.
+    UnknownType(u8),
+    /// A number field holds a byte that is not a hex digit.
+    NotHex { field: &'static str, byte: u8 },
+    /// A name is not UTF-8.
+    NameNotUtf8,
+    /// The declared payload size is over the configured maximum.
+    PayloadTooLarge { size: u32, max: u32 },
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownType(b) => {
+                write!(
+                    f,
+                    "unknown message type {:?}",
+                    char::from(*b).escape_default().to_string()
+                )
+            }
+            Self::NotHex { field, byte } => write!(
+                f,
+                "{field} has a non-hex byte {:?}",
+                char::from(*byte).escape_default().to_string()
+            ),
+            Self::NameNotUtf8 => f.write_str("name is not valid UTF-8"),
+            Self::PayloadTooLarge { size, max } => {
+                write!(
+                    f,
+                    "payload of {size} bytes is over the limit of {max} bytes"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+impl From<Invalid> for ParseError {
+    fn from(invalid: Invalid) -> Self {
+        Self::Invalid(invalid)
+    }
+}
+
+/// Why the peer's protocol version was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionError {
+    /// Fewer than two bytes are buffered.
+    Incomplete,
+    /// The two bytes are not `01`.
+    Unsupported([u8; 2]),
+}
+
+impl fmt::Display for VersionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Incomplete => f.write_str("incomplete protocol version"),
+            Self::Unsupported(v) => write!(
+                f,
+                "unsupported protocol version {:?} (we speak \"01\")",
+                String::from_utf8_lossy(v)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for VersionError {}
+
+/// Checks the peer's two-byte protocol version at the start of `buf`.
+pub fn parse_version(buf: &[u8]) -> Result<(), VersionError> {
+    match buf {
+        [a, b, ..] if [*a, *b] == *VERSION => Ok(()),
+        [a, b, ..] => Err(VersionError::Unsupported([*a, *b])),
+        _ => Err(VersionError::Incomplete),
+    }
+}
+
+/// The fields of a header, located in the buffer.
+struct Parsed {
+    kind: MessageType,
+    id: RequestId,
+    /// Where the name is, as `start..end` in the buffer (empty when there is none).
+    name: (usize, usize),
+    wait_ms: u32,
+    load: u16,
+    time: u32,
+    code: u32,
+    header_len: usize,
+    payload_len: usize,
+}
+
+/// Reads fields left to right, checking each as soon as its bytes are there so that
+/// invalid input is rejected early instead of waiting for bytes that cannot help.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn need(&self, n: usize) -> Result<(), ParseError> {
+        if self.buf.len() < self.pos + n {
+            return Err(ParseError::Incomplete {
+                needed: self.pos + n,
+            });
+        }
+        Ok(())
+    }
+
+    fn id(&mut self) -> Result<RequestId, ParseError> {
+        self.need(4)?;
+        let mut id = [0; 4];
+        id.copy_from_slice(&self.buf[self.pos..self.pos + 4]);
+        self.pos += 4;
+        Ok(id)
+    }
+
+    fn hex(&mut self, width: usize, field: &'static str) -> Result<u32, ParseError> {
+        let end = (self.pos + width).min(self.buf.len());
+        let available = &self.buf[self.pos..end];
+        if let Some(&byte) = available.iter().find(|b| !b.is_ascii_hexdigit()) {
+            return Err(Invalid::NotHex { field, byte }.into());
+        }
+        self.need(width)?;
+        let value = hex::parse(available).ok_or(Invalid::NotHex { field, byte: 0 })?;
+        self.pos += width;
+        Ok(value)
+    }
+
+    fn name(&mut self) -> Result<(usize, usize), ParseError> {
+        let len = self.hex(3, "name length")? as usize;
+        self.need(len)?;
+        let range = (self.pos, self.pos + len);
+        if std::str::from_utf8(&self.buf[range.0..range.1]).is_err() {
+            return Err(Invalid::NameNotUtf8.into());
+        }
+        self.pos += len;
+        Ok(range)
+    }
+
+    fn size(&mut self, max_payload: u32) -> Result<usize, ParseError> {
+        let size = self.hex(8, "payload size")?;
+        if size > max_payload {
+            return Err(Invalid::PayloadTooLarge {
+                size,
+                max: max_payload,
+            }
+            .into());
+        }
+        Ok(size as usize)
+    }
+}
+
+fn parse_header(buf: &[u8], max_payload: u32) -> Result<Parsed, ParseError> {
+    let Some(&type_byte) = buf.first() else {
+        return Err(ParseError::Incomplete { needed: 1 });
+    };
+    let kind = MessageType::from_byte(type_byte).ok_or(Invalid::UnknownType(type_byte))?;
+    let mut cur = Cursor { buf, pos: 1 };
+    let mut p = Parsed {
+        kind,
+        id: [0; 4],
+        name: (0, 0),
+        wait_ms: 0,
+        load: 0,
+        time: 0,
+        code: 0,
+        header_len: 0,
+        payload_len: 0,
+    };
+    match kind {
+        MessageType::SingleRequest | MessageType::StreamRequest => {
+            p.id = cur.id()?;
+            p.name = cur.name()?;
+            p.payload_len = cur.size(max_payload)?;
+        }
+        MessageType::StreamRequestPart
+        | MessageType::SingleResult
+        | MessageType::StreamResult
+        | MessageType::ErrorResult => {
+            p.id = cur.id()?;
+            p.payload_len = cur.size(max_payload)?;
+        }
+        MessageType::RetryResult => {
+            p.id = cur.id()?;
+            p.wait_ms = cur.hex(8, "retry wait")?;
+            p.payload_len = cur.size(max_payload)?;
+        }
+        MessageType::Notification => {
+            p.name = cur.name()?;
+            p.payload_len = cur.size(max_payload)?;
+        }
+        MessageType::Heartbeat => {
+            p.load = cur.hex(4, "heartbeat load")? as u16;
+            p.time = cur.hex(8, "heartbeat time")?;
+        }
+        MessageType::ProtocolError => p.code = cur.hex(8, "protocol error code")?,
+    }
+    p.header_len = cur.pos;
+    Ok(p)
+}
+
+/// Parses one message from the front of `buf`, consuming it.
+///
+/// The payload (and name) are split off the buffer as `Bytes` without copying. A payload
+/// declared larger than `max_payload` is [`Invalid`]; otherwise a message whose bytes have not
+/// all arrived is [`ParseError::Incomplete`] and nothing is consumed or allocated.
+pub fn parse(buf: &mut BytesMut, max_payload: u32) -> Result<Message, ParseError> {
+    let p = parse_header(buf, max_payload)?;
+    let total = p.header_len + p.payload_len;
+    if buf.len() < total {
+        return Err(ParseError::Incomplete { needed: total });
+    }
+    let frame = buf.split_to(total).freeze();
+    let payload = frame.slice(p.header_len..);
+    let name = || Name::from_checked(frame.slice(p.name.0..p.name.1));
+    let id = p.id;
+    Ok(match p.kind {
+        MessageType::SingleRequest => Message::SingleRequest {
+            id,
+            name: name(),
+            payload,
+        },
+        MessageType::StreamRequest => Message::StreamRequest {
+            id,
+            name: name(),
+            payload,
+        },
+        MessageType::StreamRequestPart => Message::StreamRequestPart { id, payload },
+        MessageType::SingleResult => Message::SingleResult { id, payload },
+        MessageType::StreamResult => Message::StreamResult { id, payload },
+        MessageType::ErrorResult => Message::ErrorResult { id, payload },
+        MessageType::RetryResult => Message::RetryResult {
+            id,
+            wait_ms: p.wait_ms,
+            payload,
+        },
+        MessageType::Notification => Message::Notification {
+            name: name(),
+            payload,
+        },
+        MessageType::Heartbeat => Message::Heartbeat {
+            load: p.load,
+            time: p.time,
+        },
+        MessageType::ProtocolError => Message::ProtocolError {
+            code: ProtocolErrorCode(p.code),
+        },
+    })
+}
