@@ -1,1 +1,80 @@
-fn main() {}
+//! A Gotalk peer serving the operations of the conformance transcripts, for replaying
+//! them and for pointing any Gotalk client at:
+//!
+//! ```text
+//! cargo run --release --example conformance_peer -- --tcp 127.0.0.1:1234 --limited 127.0.0.1:1235
+//! ```
+//!
+//! `--tcp` serves echo, greet, fail, bytes, sleep, stream-echo, notify-me and call-back
+//! with the default limits; `--limited` serves the same with one single request at a time
+//! (retry wait 100 to 200 ms) and no stream requests. `--unix PATH` serves the default set
+//! on a Unix socket. Set `RUST_LOG=gotalk=trace` to see every message.
+
+#[path = "conformance_ops.rs"]
+mod conformance_ops;
+
+use gotalk::{Config, Server};
+
+const USAGE: &str = "usage: conformance_peer [--tcp ADDR] [--limited ADDR] [--unix PATH]";
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "gotalk=info".into()),
+        )
+        .init();
+    let mut tcp = None;
+    let mut limited = None;
+    let mut unix = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let slot = match flag.as_str() {
+            "--tcp" => &mut tcp,
+            "--limited" => &mut limited,
+            "--unix" => &mut unix,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}").into()),
+        };
+        *slot = Some(
+            args.next()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?,
+        );
+    }
+    if tcp.is_none() && limited.is_none() && unix.is_none() {
+        tcp = Some("127.0.0.1:1234".to_owned());
+    }
+    let config = Config::accepting().handlers(conformance_ops::handlers());
+    let mut servers = Vec::new();
+    if let Some(addr) = tcp {
+        let server = Server::new(config.clone()).listen_tcp(&addr).await?;
+        println!("conformance peer: tcp {}", server.local_addr());
+        servers.push(server);
+    }
+    if let Some(addr) = limited {
+        let limited_config = config.clone().limits(conformance_ops::limited());
+        let server = Server::new(limited_config).listen_tcp(&addr).await?;
+        println!("conformance peer: limited tcp {}", server.local_addr());
+        servers.push(server);
+    }
+    #[cfg(unix)]
+    let _unix = match unix {
+        Some(path) => {
+            let _ = std::fs::remove_file(&path);
+            let server = Server::new(config.clone()).listen_unix(&path).await?;
+            println!("conformance peer: unix {path}");
+            Some(server)
+        }
+        None => None,
+    };
+    tokio::signal::ctrl_c().await?;
+    println!("shutting down");
+    for server in &servers {
+        server.shutdown().await;
+    }
+    Ok(())
+}

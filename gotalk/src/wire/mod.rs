@@ -21,6 +21,7 @@ mod hex;
 mod message;
 mod parse;
 
+pub(crate) use codec::reserve_for;
 pub use codec::{Codec, CodecError};
 pub use display::Preview;
 pub use header::{EncodeError, Header};

@@ -1,0 +1,75 @@
+//! The operations the conformance transcripts were captured against (see
+//! `shared/conformance/README.md`). Shared by the `conformance_peer` example and by the
+//! gotalk crate's transcript-replay tests, so both serve exactly the same thing.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use gotalk::{Error, Handlers, Limits, Reply, Request, StreamRequest};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+struct GreetIn {
+    name: String,
+}
+
+#[derive(Serialize)]
+struct GreetOut {
+    greeting: String,
+}
+
+#[derive(Deserialize)]
+struct SleepIn {
+    ms: u64,
+}
+
+/// The longest `sleep` honoured, so a caller cannot park a handler forever.
+const MAX_SLEEP_MS: u64 = 10_000;
+
+/// echo, greet, fail, bytes, sleep, stream-echo, notify-me and call-back.
+pub fn handlers() -> Handlers {
+    let mut h = Handlers::new();
+    h.handle_raw("echo", |req: Request| async move {
+        // JSON in, the same JSON out, byte for byte.
+        serde_json::from_slice::<serde::de::IgnoredAny>(&req.payload)
+            .map_err(|e| Error::message(format!("invalid JSON: {e}")))?;
+        Ok::<_, Error>(req.payload)
+    })
+    .handle("greet", |input: GreetIn| async move {
+        Ok::<_, Error>(GreetOut {
+            greeting: format!("Hello {}", input.name),
+        })
+    })
+    .handle("fail", |_: serde_json::Value| async move {
+        Err::<(), _>(Error::message("boom"))
+    })
+    .handle_raw("bytes", |req: Request| async move {
+        Ok::<_, Error>(req.payload)
+    })
+    .handle("sleep", |input: SleepIn| async move {
+        tokio::time::sleep(Duration::from_millis(input.ms.min(MAX_SLEEP_MS))).await;
+        Ok::<_, Error>("slept")
+    })
+    .handle_stream("stream-echo", |req: StreamRequest| async move {
+        Reply::stream(req.chunks)
+    })
+    .handle_raw("notify-me", |req: Request| async move {
+        req.sock.notify_raw("hello", req.payload).await?;
+        Ok::<_, Error>(Bytes::from_static(b"\"ok\""))
+    })
+    .handle_raw("call-back", |req: Request| async move {
+        req.sock.request_raw("client-echo", req.payload).await
+    });
+    h
+}
+
+/// The limits of the `--limited` listener: one single request at a time (retry wait
+/// 100..200 ms) and no stream requests.
+pub fn limited() -> Limits {
+    Limits {
+        max_single_requests: 1,
+        retry_wait: Duration::from_millis(100)..=Duration::from_millis(200),
+        streams_allowed: false,
+        ..Limits::default()
+    }
+}

@@ -1,0 +1,119 @@
+//! How a connection is set up: its handlers, limits, heartbeats and hooks.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use crate::{CloseReason, Handlers, Sock};
+
+use super::Limits;
+
+/// A heartbeat received from the peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeartbeatInfo {
+    /// The peer's load: 0 idle .. 0xffff overloaded.
+    pub load: u16,
+    /// The peer's clock, UNIX seconds.
+    pub time: u32,
+}
+
+type CloseHook = Arc<dyn Fn(&Sock, &CloseReason) + Send + Sync>;
+type HeartbeatHook = Arc<dyn Fn(&Sock, HeartbeatInfo) + Send + Sync>;
+
+/// The setup of one connection: the handlers that answer the peer, the limits, the
+/// heartbeat interval and the hooks.
+///
+/// Start from [`Config::dialling`] for connections this side opens, or
+/// [`Config::accepting`] for ones it accepts: they differ in their defaults the way the
+/// reference does (a dialling side sends a heartbeat every 20 s and has no read timeout;
+/// an accepting side sends none and closes after 30 s without a message).
+///
+/// ```
+/// use std::time::Duration;
+/// use gotalk::{Config, Handlers, Limits};
+/// let config = Config::accepting()
+///     .handlers(Handlers::new())
+///     .limits(Limits { max_single_requests: 16, ..Limits::default() })
+///     .on_close(|sock, reason| eprintln!("{} closed: {reason}", sock.peer()));
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) handlers: Handlers,
+    pub(crate) limits: Limits,
+    pub(crate) heartbeat_interval: Option<Duration>,
+    pub(crate) on_heartbeat: Option<HeartbeatHook>,
+    pub(crate) on_close: Vec<CloseHook>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("handlers", &self.handlers)
+            .field("limits", &self.limits)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("on_heartbeat", &self.on_heartbeat.is_some())
+            .field("on_close", &self.on_close.len())
+            .finish()
+    }
+}
+
+impl Config {
+    /// Defaults for a connection this side dials: heartbeats every 20 s, no read timeout.
+    pub fn dialling() -> Self {
+        Self {
+            handlers: Handlers::new(),
+            limits: Limits {
+                read_timeout: None,
+                ..Limits::default()
+            },
+            heartbeat_interval: Some(Duration::from_secs(20)),
+            on_heartbeat: None,
+            on_close: Vec::new(),
+        }
+    }
+
+    /// Defaults for a connection this side accepts: no heartbeats, a 30 s read timeout.
+    pub fn accepting() -> Self {
+        Self {
+            limits: Limits::default(),
+            heartbeat_interval: None,
+            ..Self::dialling()
+        }
+    }
+
+    /// The handlers that answer the peer's requests and notifications.
+    pub fn handlers(mut self, handlers: Handlers) -> Self {
+        self.handlers = handlers;
+        self
+    }
+
+    /// The limits this side enforces on the peer.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How often to send a heartbeat; `None` for never.
+    pub fn heartbeat_interval(mut self, every: Option<Duration>) -> Self {
+        self.heartbeat_interval = every;
+        self
+    }
+
+    /// Called for every heartbeat the peer sends.
+    pub fn on_heartbeat(
+        mut self,
+        hook: impl Fn(&Sock, HeartbeatInfo) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_heartbeat = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called once when the connection closes, with the reason. Several hooks may be added.
+    pub fn on_close(mut self, hook: impl Fn(&Sock, &CloseReason) + Send + Sync + 'static) -> Self {
+        self.on_close.push(Arc::new(hook));
+        self
+    }
+
+    /// The limits set so far.
+    pub fn get_limits(&self) -> &Limits {
+        &self.limits
+    }
+}

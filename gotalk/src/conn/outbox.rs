@@ -1,0 +1,394 @@
+//! The write side of a connection: a shared queue that producers frame messages into,
+//! and one writer task that drains everything queued in one (vectored) write.
+//!
+//! Small messages are framed straight into one growing `BytesMut`, so a burst of results
+//! becomes one syscall; payloads of [`COPY_LIMIT`] bytes or more are queued as their own
+//! `Bytes` and written without being copied.
+
+use std::{collections::VecDeque, io::IoSlice, pin::pin, sync::Mutex, time::Duration};
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::{
+    io::{AsyncWrite, AsyncWriteExt},
+    sync::Notify,
+    time::Instant,
+};
+
+use crate::{
+    wire::{EncodeError, Header},
+    Error,
+};
+
+use super::lock;
+
+/// Payloads at least this large are queued by reference instead of copied.
+const COPY_LIMIT: usize = 16 * 1024;
+/// An idle write buffer larger than this is freed rather than kept.
+const KEEP_CAPACITY: usize = 64 * 1024;
+/// At most this many buffers go into one vectored write.
+const MAX_IOV: usize = 64;
+
+/// Why a message was not queued.
+#[derive(Debug)]
+pub(crate) enum PushError {
+    /// The connection is closing; nothing more goes out.
+    Closed,
+    /// The message cannot be encoded (name or payload too long).
+    Encode(EncodeError),
+}
+
+impl PushError {
+    /// The public error, given the connection's close error for `Closed`.
+    pub(crate) fn into_error(self, closed: impl FnOnce() -> Error) -> Error {
+        match self {
+            Self::Closed => closed(),
+            Self::Encode(EncodeError::NameTooLong(len)) => {
+                Error::InvalidName(crate::wire::NameError::TooLong(len))
+            }
+            Self::Encode(EncodeError::PayloadTooLarge(len)) => Error::PayloadTooLarge(len),
+        }
+    }
+}
+
+pub(crate) struct Outbox {
+    queue: Mutex<Queue>,
+    /// Wakes the writer when something was queued.
+    wake_writer: Notify,
+    /// Wakes producers waiting for room after a write.
+    room: Notify,
+    /// Producers that respect backpressure wait while this many bytes are queued.
+    limit: usize,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Buffers ready to go, in order; `tail` follows them.
+    chunks: VecDeque<Bytes>,
+    /// Where small messages are framed.
+    tail: BytesMut,
+    /// Bytes queued or being written.
+    queued: usize,
+    closed: bool,
+}
+
+impl Outbox {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            queue: Mutex::default(),
+            wake_writer: Notify::new(),
+            room: Notify::new(),
+            limit,
+        }
+    }
+
+    /// Queues the protocol version: the first bytes on the wire.
+    pub(crate) fn push_version(&self, version: &[u8; 2]) {
+        let mut q = lock(&self.queue);
+        q.tail.extend_from_slice(version);
+        q.queued += version.len();
+        drop(q);
+        self.wake_writer.notify_one();
+    }
+
+    /// Frames a message into the queue now, however full it is. For small answers the
+    /// connection itself sends, and for the version and protocol errors.
+    pub(crate) fn push(&self, header: Header<'_>, payload: &[u8]) -> Result<(), PushError> {
+        self.push_parts(header, payload, None)
+    }
+
+    /// Like [`push`](Self::push) for a payload already in `Bytes`: a large one is queued
+    /// without copying.
+    pub(crate) fn push_bytes(&self, header: Header<'_>, payload: &Bytes) -> Result<(), PushError> {
+        self.push_parts(header, payload, Some(payload))
+    }
+
+    fn push_parts(
+        &self,
+        header: Header<'_>,
+        payload: &[u8],
+        shared: Option<&Bytes>,
+    ) -> Result<(), PushError> {
+        header.check(payload.len()).map_err(PushError::Encode)?;
+        {
+            let mut q = lock(&self.queue);
+            if q.closed {
+                return Err(PushError::Closed);
+            }
+            let q = &mut *q;
+            header
+                .encode(payload.len(), &mut q.tail)
+                .map_err(PushError::Encode)?;
+            match shared {
+                Some(bytes) if bytes.len() >= COPY_LIMIT => {
+                    let framed = q.tail.split().freeze();
+                    q.chunks.push_back(framed);
+                    q.chunks.push_back(bytes.clone());
+                }
+                _ => q.tail.extend_from_slice(payload),
+            }
+            q.queued += header.encoded_len() + payload.len();
+        }
+        self.wake_writer.notify_one();
+        Ok(())
+    }
+
+    /// Queues a message once fewer than `limit` bytes are waiting: backpressure for
+    /// callers and handlers when the peer reads slower than they write.
+    pub(crate) async fn push_when_room(
+        &self,
+        header: Header<'_>,
+        payload: &Bytes,
+    ) -> Result<(), PushError> {
+        self.wait_below(self.limit).await;
+        self.push_bytes(header, payload)
+    }
+
+    /// Waits until fewer than `limit` bytes are queued (or the outbox is closed).
+    pub(crate) async fn wait_below(&self, limit: usize) {
+        loop {
+            let mut room = pin!(self.room.notified());
+            room.as_mut().enable();
+            {
+                let q = lock(&self.queue);
+                if q.queued < limit || q.closed {
+                    return;
+                }
+            }
+            room.await;
+        }
+    }
+
+    /// The hard cap the reader observes: above it, it stops reading new input.
+    pub(crate) fn hard_limit(&self) -> usize {
+        self.limit.saturating_mul(4)
+    }
+
+    /// Lets the writer drain what is queued, then stop. Later pushes fail.
+    pub(crate) fn close(&self) {
+        lock(&self.queue).closed = true;
+        self.wake_writer.notify_one();
+        self.room.notify_waiters();
+    }
+
+    /// Moves everything queued into `batch`; returns whether the outbox is closed.
+    fn take(&self, batch: &mut VecDeque<Bytes>) -> bool {
+        let mut q = lock(&self.queue);
+        batch.append(&mut q.chunks);
+        if !q.tail.is_empty() {
+            batch.push_back(q.tail.split().freeze());
+        }
+        q.closed
+    }
+
+    /// Records that `n` bytes were written, wakes waiting producers, and frees a large
+    /// idle buffer so idle connections stay small.
+    fn written(&self, n: usize) {
+        {
+            let mut q = lock(&self.queue);
+            q.queued -= n;
+            if q.queued == 0 && q.tail.capacity() > KEEP_CAPACITY {
+                q.tail = BytesMut::new();
+            }
+        }
+        self.room.notify_waiters();
+    }
+}
+
+/// What the writer task needs besides the stream.
+pub(crate) struct WriterParams {
+    pub heartbeat_interval: Option<Duration>,
+    /// A batch that makes no progress for this long means the peer stopped reading.
+    pub write_timeout: Option<Duration>,
+}
+
+/// Why the writer stopped.
+pub(crate) enum WriterExit {
+    /// The outbox was closed and everything queued was written.
+    Drained,
+    /// Writing failed.
+    Failed(std::io::Error),
+}
+
+/// Writes everything queued until the outbox is closed and drained. Sends a heartbeat
+/// whenever the interval passes (`heartbeat` frames one).
+pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
+    outbox: &Outbox,
+    io: &mut W,
+    params: WriterParams,
+    heartbeat: impl Fn(),
+) -> WriterExit {
+    let mut batch = VecDeque::new();
+    let mut ticker = params.heartbeat_interval.map(|every| {
+        let mut t = tokio::time::interval_at(Instant::now() + every, every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
+    loop {
+        let closed = outbox.take(&mut batch);
+        if batch.is_empty() {
+            if closed {
+                break;
+            }
+            let notified = outbox.wake_writer.notified();
+            match ticker.as_mut() {
+                Some(t) => tokio::select! {
+                    _ = notified => {}
+                    _ = t.tick() => heartbeat(),
+                },
+                None => notified.await,
+            }
+            continue;
+        }
+        let n: usize = batch.iter().map(Bytes::len).sum();
+        if let Err(e) = write_batch(io, &mut batch, params.write_timeout).await {
+            return WriterExit::Failed(e);
+        }
+        outbox.written(n);
+    }
+    match io.shutdown().await {
+        Ok(()) => WriterExit::Drained,
+        // The peer may already be gone; what mattered was written.
+        Err(_) => WriterExit::Drained,
+    }
+}
+
+/// Writes every buffer in `batch` with as few syscalls as the stream allows. A single
+/// write that makes no progress for `stall` means the peer stopped reading. (The timer
+/// is only registered when a write actually blocks.)
+async fn write_batch<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    batch: &mut VecDeque<Bytes>,
+    stall: Option<Duration>,
+) -> std::io::Result<()> {
+    while !batch.is_empty() {
+        let write = async {
+            if batch.len() == 1 || !io.is_write_vectored() {
+                io.write(&batch[0]).await
+            } else {
+                let mut slices = [IoSlice::new(&[]); MAX_IOV];
+                let count = batch.len().min(MAX_IOV);
+                for (slot, buf) in slices.iter_mut().zip(batch.iter()) {
+                    *slot = IoSlice::new(buf);
+                }
+                io.write_vectored(&slices[..count]).await
+            }
+        };
+        let n = match stall {
+            Some(limit) => tokio::time::timeout(limit, write)
+                .await
+                .map_err(|_| stalled(limit))??,
+            None => write.await?,
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        advance(batch, n);
+    }
+    io.flush().await
+}
+
+fn stalled(limit: Duration) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!(
+            "the peer read nothing for {} ms (write timeout)",
+            limit.as_millis()
+        ),
+    )
+}
+
+fn advance(batch: &mut VecDeque<Bytes>, mut n: usize) {
+    while n > 0 {
+        let Some(front) = batch.front_mut() else {
+            return;
+        };
+        if n >= front.len() {
+            n -= front.len();
+            batch.pop_front();
+        } else {
+            front.advance(n);
+            n = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn small_messages_are_coalesced_and_large_payloads_are_not_copied() {
+        let outbox = Outbox::new(1 << 20);
+        let big = Bytes::from(vec![b'x'; COPY_LIMIT]);
+        outbox
+            .push(Header::SingleResult { id: *b"0001" }, b"1")
+            .unwrap();
+        outbox
+            .push(Header::SingleResult { id: *b"0002" }, b"2")
+            .unwrap();
+        outbox
+            .push_bytes(Header::SingleResult { id: *b"0003" }, &big)
+            .unwrap();
+        let mut batch = VecDeque::new();
+        assert!(!outbox.take(&mut batch));
+        assert_eq!(
+            batch.len(),
+            2,
+            "two small frames and a header in one buffer, then the payload"
+        );
+        assert_eq!(&batch[0][..], b"R0001000000011R0002000000012R000300004000");
+        assert_eq!(
+            batch[1].as_ptr(),
+            big.as_ptr(),
+            "large payload queued by reference"
+        );
+    }
+
+    #[tokio::test]
+    async fn writer_drains_then_stops_after_close() {
+        let outbox = Outbox::new(1 << 20);
+        outbox
+            .push(
+                Header::ProtocolError {
+                    code: crate::wire::ProtocolErrorCode::INVALID,
+                },
+                b"",
+            )
+            .unwrap();
+        outbox.close();
+        assert!(matches!(
+            outbox.push(Header::SingleResult { id: *b"0001" }, b""),
+            Err(PushError::Closed)
+        ));
+        let mut out = Vec::new();
+        let params = WriterParams {
+            heartbeat_interval: None,
+            write_timeout: None,
+        };
+        let exit = run_writer(&outbox, &mut out, params, || {}).await;
+        assert!(matches!(exit, WriterExit::Drained));
+        assert_eq!(out, b"f00000002");
+    }
+
+    #[tokio::test]
+    async fn producers_wait_for_room() {
+        let outbox = std::sync::Arc::new(Outbox::new(10));
+        let payload = Bytes::from_static(b"0123456789");
+        outbox
+            .push_when_room(Header::SingleResult { id: *b"0001" }, &payload)
+            .await
+            .unwrap();
+        let o2 = outbox.clone();
+        let p2 = payload.clone();
+        let waiting = tokio::spawn(async move {
+            o2.push_when_room(Header::SingleResult { id: *b"0002" }, &p2)
+                .await
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "over the limit: the producer waits");
+        let mut batch = VecDeque::new();
+        outbox.take(&mut batch);
+        outbox.written(batch.iter().map(Bytes::len).sum());
+        waiting.await.unwrap().unwrap();
+    }
+}

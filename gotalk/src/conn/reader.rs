@@ -1,0 +1,463 @@
+//! The read side of a connection: one task that reads big chunks, parses every complete
+//! message in them, and dispatches each.
+//!
+//! Requests run concurrently: each handler is first polled once right here, and only if
+//! it has to wait is it moved to a task of its own. Handlers that answer at once (most
+//! do) thus cost no task, no wake-up and no channel.
+
+use std::{
+    future::{poll_fn, Future},
+    panic::AssertUnwindSafe,
+    pin::{pin, Pin},
+    task::Poll,
+    time::Duration,
+};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::{FutureExt, StreamExt};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt},
+    sync::mpsc,
+    time::Instant,
+};
+
+use super::{
+    pending::{key, IdMap, Outcome},
+    RequestChunks, Sock,
+};
+use crate::{
+    error::{CloseReason, Side},
+    handlers::{Notification, NotificationFn, Reply, Request, StreamRequest},
+    wire::{self, Header, Message, Name, ParseError, ProtocolErrorCode, RequestId},
+    Error,
+};
+
+/// How much to read at least at a time.
+const READ_CHUNK: usize = 8 * 1024;
+/// An empty read buffer larger than this is freed rather than kept, so idle connections
+/// stay small after a burst.
+const KEEP_CAPACITY: usize = 64 * 1024;
+/// Stream request IDs the peer may leave open (rejected, or whose handler already
+/// finished) beyond the limit of running stream handlers, before it is a protocol error.
+const MAX_LINGERING_STREAMS: usize = 1024;
+/// Notifications waiting for their handler before the reader waits too.
+const NOTIFICATION_QUEUE: usize = 256;
+
+/// The state of a stream request the peer opened.
+enum Incoming {
+    /// Its handler reads the chunks from here.
+    Open(mpsc::UnboundedSender<Result<Bytes, Error>>),
+    /// Rejected (or the handler stopped reading): its remaining parts are dropped.
+    Discard,
+}
+
+struct Reader {
+    sock: Sock,
+    buf: BytesMut,
+    incoming: IdMap<Incoming>,
+    notifications: Option<mpsc::Sender<(NotificationFn, Notification)>>,
+}
+
+/// Runs the read side until the connection closes, then closes it with the reason.
+pub(super) async fn run<R: AsyncRead + Unpin>(sock: Sock, mut io: R) {
+    let mut reader = Reader {
+        sock: sock.clone(),
+        buf: BytesMut::new(),
+        incoming: IdMap::default(),
+        notifications: None,
+    };
+    let reason = tokio::select! {
+        biased;
+        reason = reader.read_all(&mut io) => reason,
+        () = sock.inner.closing.cancelled() => CloseReason::Local,
+    };
+    let closed = Error::Closed(sock.close_reason().unwrap_or_else(|| reason.clone()));
+    for (_, stream) in reader.incoming.drain() {
+        if let Incoming::Open(tx) = stream {
+            let _ = tx.send(Err(closed.clone()));
+        }
+    }
+    sock.close_with(reason);
+}
+
+impl Reader {
+    async fn read_all<R: AsyncRead + Unpin>(&mut self, io: &mut R) -> CloseReason {
+        let sock = self.sock.clone();
+        let inner = &sock.inner;
+        let read_timeout = inner.limits.read_timeout;
+        let max_payload = inner.limits.max_payload;
+        let far_future = Instant::now() + Duration::from_secs(86400 * 365);
+        let mut deadline = read_timeout.map_or(far_future, |t| Instant::now() + t);
+        let mut timer = pin!(tokio::time::sleep_until(deadline));
+        let mut version_seen = false;
+        loop {
+            if !version_seen && self.buf.len() >= 2 {
+                if let Err(e) = wire::parse_version(&self.buf) {
+                    return Sock::protocol_error(ProtocolErrorCode::UNSUPPORTED, e.to_string());
+                }
+                let _ = self.buf.split_to(2);
+                version_seen = true;
+            }
+            while version_seen {
+                match wire::parse(&mut self.buf, max_payload) {
+                    Ok(msg) => {
+                        if let Some(t) = read_timeout {
+                            deadline = Instant::now() + t;
+                        }
+                        if let Err(reason) = self.handle(msg).await {
+                            return reason;
+                        }
+                    }
+                    Err(ParseError::Incomplete { needed }) => {
+                        wire::reserve_for(&mut self.buf, needed);
+                        break;
+                    }
+                    Err(ParseError::Invalid(e)) => {
+                        let bytes = wire::Preview::new(&self.buf, 32);
+                        return Sock::protocol_error(
+                            ProtocolErrorCode::INVALID,
+                            format!("{e} in {:?}", bytes.to_string()),
+                        );
+                    }
+                }
+            }
+            // Backpressure of last resort: while the peer does not read what we already
+            // owe it, read nothing more from it.
+            let hard = inner.outbox.hard_limit();
+            inner.outbox.wait_below(hard).await;
+            if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
+                self.buf = BytesMut::new();
+            }
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+                self.buf.reserve(READ_CHUNK);
+            }
+            tokio::select! {
+                biased;
+                read = io.read_buf(&mut self.buf) => match read {
+                    Ok(0) => {
+                        if !self.buf.is_empty() {
+                            tracing::debug!(conn = inner.id, "peer closed mid-message ({} bytes unparsed)", self.buf.len());
+                        }
+                        return CloseReason::PeerClosed;
+                    }
+                    Ok(_) => {}
+                    Err(e) => return CloseReason::Io(std::sync::Arc::new(e)),
+                },
+                () = &mut timer => {
+                    if Instant::now() >= deadline {
+                        let secs = read_timeout.unwrap_or_default().as_secs_f32();
+                        return Sock::protocol_error(
+                            ProtocolErrorCode::TIMEOUT,
+                            format!("no message for {secs} s"),
+                        );
+                    }
+                    timer.as_mut().reset(deadline);
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, msg: Message) -> Result<(), CloseReason> {
+        let sock = &self.sock;
+        if tracing::enabled!(tracing::Level::TRACE) {
+            tracing::trace!(conn = sock.inner.id, "recv {msg}");
+        }
+        match msg {
+            Message::SingleRequest { id, name, payload } => {
+                self.on_request(id, name, payload).await
+            }
+            Message::StreamRequest { id, name, payload } => {
+                return self.on_stream_request(id, name, payload).await
+            }
+            Message::StreamRequestPart { id, payload } => return self.on_stream_part(id, payload),
+            Message::SingleResult { id, payload } => self.on_result(id, Outcome::Result(payload)),
+            Message::StreamResult { id, payload } if payload.is_empty() => {
+                self.on_result(id, Outcome::End)
+            }
+            Message::StreamResult { id, payload } => self.on_result(id, Outcome::Part(payload)),
+            Message::ErrorResult { id, payload } => {
+                let text = String::from_utf8_lossy(&payload).into_owned();
+                self.on_result(id, Outcome::Failed(Error::Remote(text)));
+            }
+            Message::RetryResult {
+                id,
+                wait_ms,
+                payload,
+            } => {
+                let reason = String::from_utf8_lossy(&payload).into_owned();
+                let wait = Duration::from_millis(u64::from(wait_ms));
+                self.on_result(id, Outcome::Failed(Error::Retry { wait, reason }));
+            }
+            Message::Notification { name, payload } => self.on_notification(name, payload).await,
+            Message::Heartbeat { load, time } => {
+                if let Some(hook) = &sock.inner.config.on_heartbeat {
+                    hook(sock, super::HeartbeatInfo { load, time });
+                }
+            }
+            Message::ProtocolError { code } => {
+                return Err(CloseReason::ProtocolError {
+                    code,
+                    by: Side::Peer,
+                    detail: String::new(),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    fn on_result(&self, id: RequestId, outcome: Outcome) {
+        if !self.sock.inner.pending.deliver(id, outcome) {
+            tracing::debug!(
+                conn = self.sock.inner.id,
+                "dropping a result for request {:?}, which nobody waits for",
+                wire::Preview::new(&id, 4).to_string()
+            );
+        }
+    }
+
+    /// Answers at once what the connection decides itself: streams not allowed, an
+    /// unknown operation, shutting down, a limit reached. `None` lets the handler run.
+    fn refuse(&self, id: RequestId, op: &Name, known: bool, stream: bool) -> Option<()> {
+        let sock = &self.sock;
+        let limits = &sock.inner.limits;
+        let running = if stream {
+            &sock.inner.running_streams
+        } else {
+            &sock.inner.running_single
+        };
+        let max = if stream {
+            limits.max_stream_requests
+        } else {
+            limits.max_single_requests
+        };
+        let refusal = if stream && !limits.streams_allowed {
+            Refusal::Error("stream requests not supported".into())
+        } else if !known {
+            Refusal::Error(format!("unknown operation {:?}", op.as_str()))
+        } else if sock.is_draining() {
+            Refusal::Retry("shutting down")
+        } else if running.load(std::sync::atomic::Ordering::SeqCst) >= max {
+            Refusal::Retry("request rate limit")
+        } else {
+            return None;
+        };
+        match refusal {
+            Refusal::Error(text) => sock.push_now(Header::ErrorResult { id }, text.as_bytes()),
+            Refusal::Retry(reason) => {
+                let wait_ms = limits.random_retry_wait_ms();
+                sock.push_now(Header::RetryResult { id, wait_ms }, reason.as_bytes());
+            }
+        }
+        Some(())
+    }
+
+    async fn on_request(&mut self, id: RequestId, op: Name, payload: Bytes) {
+        let handler = self.sock.handlers().request(&op).cloned();
+        let (None, Some(handler)) = (self.refuse(id, &op, handler.is_some(), false), handler)
+        else {
+            return;
+        };
+        let sock = self.sock.clone();
+        let running = sock.start_handler(false);
+        let request = Request {
+            sock: sock.clone(),
+            op,
+            payload,
+        };
+        run_here_or_spawn(async move {
+            let reply = catch_panic(handler(request)).await;
+            send_reply(&sock, id, reply).await;
+            drop(running);
+        })
+        .await;
+    }
+
+    async fn on_stream_request(
+        &mut self,
+        id: RequestId,
+        op: Name,
+        payload: Bytes,
+    ) -> Result<(), CloseReason> {
+        let k = key(id);
+        if self.incoming.contains_key(&k) {
+            return Err(Sock::protocol_error(
+                ProtocolErrorCode::INVALID,
+                "stream request reuses the ID of an open stream",
+            ));
+        }
+        if self.incoming.len() >= self.sock.inner.limits.max_stream_requests + MAX_LINGERING_STREAMS
+        {
+            return Err(Sock::protocol_error(
+                ProtocolErrorCode::INVALID,
+                "too many open stream requests",
+            ));
+        }
+        let handler = self.sock.handlers().stream(&op).cloned();
+        let (None, Some(handler)) = (self.refuse(id, &op, handler.is_some(), true), handler) else {
+            self.incoming.insert(k, Incoming::Discard);
+            return Ok(());
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        if !payload.is_empty() {
+            let _ = tx.send(Ok(payload));
+        }
+        self.incoming.insert(k, Incoming::Open(tx));
+        let sock = self.sock.clone();
+        let running = sock.start_handler(true);
+        let request = StreamRequest {
+            sock: sock.clone(),
+            chunks: RequestChunks::new(op.clone(), rx),
+            op,
+        };
+        run_here_or_spawn(async move {
+            let reply = catch_panic(handler(request)).await;
+            send_reply(&sock, id, reply).await;
+            drop(running);
+        })
+        .await;
+        Ok(())
+    }
+
+    fn on_stream_part(&mut self, id: RequestId, payload: Bytes) -> Result<(), CloseReason> {
+        let k = key(id);
+        let Some(stream) = self.incoming.get_mut(&k) else {
+            return Err(Sock::protocol_error(
+                ProtocolErrorCode::INVALID,
+                format!(
+                    "stream part for unknown request {:?}",
+                    wire::Preview::new(&id, 4).to_string()
+                ),
+            ));
+        };
+        if payload.is_empty() {
+            // The end of the request stream; dropping the sender ends the handler's chunks.
+            self.incoming.remove(&k);
+        } else if let Incoming::Open(tx) = stream {
+            if tx.send(Ok(payload)).is_err() {
+                *stream = Incoming::Discard;
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_notification(&mut self, name: Name, payload: Bytes) {
+        let Some(handler) = self.sock.handlers().notification(&name).cloned() else {
+            tracing::debug!(
+                conn = self.sock.inner.id,
+                "ignoring notification {:?}: no handler",
+                name.as_str()
+            );
+            return;
+        };
+        // Notifications of one connection are handled in order, on a task of their own so
+        // that a handler may call the peer (whose answer this reader must read).
+        let queue = self.notifications.get_or_insert_with(|| {
+            let (tx, mut rx) = mpsc::channel::<(NotificationFn, Notification)>(NOTIFICATION_QUEUE);
+            tokio::spawn(async move {
+                while let Some((handler, notification)) = rx.recv().await {
+                    let name = notification.name.clone();
+                    if let Err(panic) = AssertUnwindSafe(handler(notification)).catch_unwind().await
+                    {
+                        tracing::error!(
+                            "notification handler {:?} panicked: {}",
+                            name.as_str(),
+                            panic_text(&panic)
+                        );
+                    }
+                }
+            });
+            tx
+        });
+        let notification = Notification {
+            sock: self.sock.clone(),
+            name,
+            payload,
+        };
+        let _ = queue.send((handler, notification)).await;
+    }
+}
+
+enum Refusal {
+    Error(String),
+    Retry(&'static str),
+}
+
+/// Polls `task` once on the reader's own turn; only if it must wait is it spawned.
+async fn run_here_or_spawn(task: impl Future<Output = ()> + Send + 'static) {
+    let mut task = Box::pin(task);
+    let done = poll_fn(|cx| Poll::Ready(task.as_mut().poll(cx).is_ready())).await;
+    if !done {
+        tokio::spawn(task as Pin<Box<dyn Future<Output = ()> + Send>>);
+    }
+}
+
+/// Runs a handler; a panic becomes an ErrorResult instead of taking anything down.
+async fn catch_panic(handler: impl Future<Output = Reply>) -> Reply {
+    match AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(reply) => reply,
+        Err(panic) => {
+            let text = panic_text(&panic);
+            tracing::error!("request handler panicked: {text}");
+            Reply::Error(format!("handler panicked: {text}"))
+        }
+    }
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// Sends a handler's reply as the protocol's result messages.
+async fn send_reply(sock: &Sock, id: RequestId, reply: Reply) {
+    let sent = match reply {
+        Reply::Result(payload) => sock.push(Header::SingleResult { id }, &payload).await,
+        Reply::Error(text) => {
+            tracing::debug!(conn = sock.inner.id, "handler error: {text}");
+            sock.push(Header::ErrorResult { id }, &Bytes::from(text))
+                .await
+        }
+        Reply::Retry { wait, reason } => {
+            let wait_ms = u32::try_from(wait.as_millis()).unwrap_or(u32::MAX);
+            sock.push(Header::RetryResult { id, wait_ms }, &Bytes::from(reason))
+                .await
+        }
+        Reply::Stream(mut parts) => {
+            loop {
+                let part = match AssertUnwindSafe(parts.next()).catch_unwind().await {
+                    Ok(part) => part,
+                    Err(panic) => Some(Err(Error::message(format!(
+                        "handler panicked: {}",
+                        panic_text(&panic)
+                    )))),
+                };
+                match part {
+                    Some(Ok(chunk)) if chunk.is_empty() => continue,
+                    Some(Ok(chunk)) => {
+                        if sock
+                            .push(Header::StreamResult { id }, &chunk)
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        let _ = sock
+                            .push(Header::ErrorResult { id }, &Bytes::from(e.to_string()))
+                            .await;
+                        return;
+                    }
+                    None => break,
+                }
+            }
+            sock.push(Header::StreamResult { id }, &Bytes::new()).await
+        }
+    };
+    if let Err(e) = sent {
+        tracing::debug!(conn = sock.inner.id, "result not sent: {e}");
+    }
+}

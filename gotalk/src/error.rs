@@ -1,0 +1,164 @@
+//! The one public error type, and why a connection closed.
+
+use std::{fmt, io, sync::Arc, time::Duration};
+
+use crate::wire::{NameError, ProtocolErrorCode};
+
+/// Which side of a connection did something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// This process.
+    Local,
+    /// The other end of the connection.
+    Peer,
+}
+
+/// Why a connection closed.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// This side closed it ([`Sock::close`](crate::Sock::close) or a finished
+    /// [`shutdown`](crate::Sock::shutdown)).
+    Local,
+    /// The peer closed its end of the stream.
+    PeerClosed,
+    /// A protocol error ended the connection: sent by us (`by: Local`, with what we saw in
+    /// `detail`) or received from the peer (`by: Peer`).
+    ProtocolError {
+        code: ProtocolErrorCode,
+        by: Side,
+        detail: String,
+    },
+    /// Reading or writing the stream failed.
+    Io(Arc<io::Error>),
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Local => f.write_str("closed by this side"),
+            Self::PeerClosed => f.write_str("closed by the peer"),
+            Self::ProtocolError {
+                code,
+                by: Side::Peer,
+                ..
+            } => write!(f, "the peer sent protocol error: {code}"),
+            Self::ProtocolError {
+                code,
+                by: Side::Local,
+                detail,
+            } => {
+                write!(f, "protocol error: {code}")?;
+                if !detail.is_empty() {
+                    write!(f, ": {detail}")?;
+                }
+                Ok(())
+            }
+            Self::Io(e) => write!(f, "i/o error: {e}"),
+        }
+    }
+}
+
+/// Everything that can go wrong with a call, a notification or a connection.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The peer answered with an ErrorResult: the request itself is at fault (unknown
+    /// operation, bad input, the handler's own error). Displays as the peer's text.
+    Remote(String),
+    /// The peer answered with a RetryResult: it cannot serve the request now. Retry after
+    /// `wait` (or use [`CallOptions::retries`](crate::CallOptions::retries)).
+    ///
+    /// A handler may also return this error to answer with a RetryResult itself.
+    Retry { wait: Duration, reason: String },
+    /// The connection closed before the answer came.
+    Closed(CloseReason),
+    /// No answer within the call's timeout.
+    Timeout { op: String, after: Duration },
+    /// An operation or notification name that the wire cannot carry.
+    InvalidName(NameError),
+    /// A payload over 4 GiB - 1.
+    PayloadTooLarge(usize),
+    /// A value could not be serialized as JSON.
+    Encode { op: String, message: String },
+    /// A payload could not be deserialized from JSON into the expected type.
+    Decode { op: String, message: String },
+    /// Connecting or listening failed.
+    Io(Arc<io::Error>),
+}
+
+impl Error {
+    /// An error carrying a message, as a handler returns it: sent as an ErrorResult with
+    /// exactly this text.
+    pub fn message(text: impl Into<String>) -> Self {
+        Self::Remote(text.into())
+    }
+
+    /// A RetryResult answer for a handler to return: the caller should try again after `wait`.
+    pub fn retry(wait: Duration, reason: impl Into<String>) -> Self {
+        Self::Retry {
+            wait,
+            reason: reason.into(),
+        }
+    }
+
+    /// The protocol error code, if a protocol error ended the connection.
+    pub fn protocol_error(&self) -> Option<ProtocolErrorCode> {
+        match self {
+            Self::Closed(CloseReason::ProtocolError { code, .. }) => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Remote(text) => f.write_str(text),
+            Self::Retry { wait, reason } => {
+                write!(f, "{reason} (retry after {} ms)", wait.as_millis())
+            }
+            Self::Closed(reason) => write!(f, "connection closed: {reason}"),
+            Self::Timeout { op, after } => {
+                write!(
+                    f,
+                    "request {op:?} got no answer within {} ms",
+                    after.as_millis()
+                )
+            }
+            Self::InvalidName(e) => write!(f, "invalid name: {e}"),
+            Self::PayloadTooLarge(len) => {
+                write!(
+                    f,
+                    "payload of {len} bytes is over the protocol's 4 GiB limit"
+                )
+            }
+            Self::Encode { op, message } => write!(f, "cannot encode JSON for {op:?}: {message}"),
+            Self::Decode { op, message } => write!(f, "cannot decode JSON for {op:?}: {message}"),
+            Self::Io(e) => write!(f, "i/o error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(e.as_ref()),
+            Self::Closed(CloseReason::Io(e)) => Some(e.as_ref()),
+            Self::InvalidName(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Self::Io(Arc::new(e))
+    }
+}
+
+impl From<NameError> for Error {
+    fn from(e: NameError) -> Self {
+        Self::InvalidName(e)
+    }
+}

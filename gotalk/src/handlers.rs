@@ -1,0 +1,267 @@
+//! The registry of handlers: what this side answers, by operation or notification name.
+
+use std::{
+    any::Any, collections::HashMap, fmt, future::Future, pin::Pin, sync::Arc, time::Duration,
+};
+
+use bytes::Bytes;
+use futures_core::Stream;
+
+use crate::{conn::RequestChunks, wire::Name, Error, Sock};
+
+/// A boxed, sendable future: what every handler is turned into.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A boxed, sendable stream of result chunks.
+pub type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send + 'static>>;
+
+/// A single request as a raw handler receives it.
+#[derive(Debug)]
+pub struct Request {
+    /// The connection it came on: answer, call back, or notify the peer through it.
+    pub sock: Sock,
+    /// The operation name.
+    pub op: Name,
+    /// The raw payload.
+    pub payload: Bytes,
+}
+
+/// A stream request as a stream handler receives it.
+#[derive(Debug)]
+pub struct StreamRequest {
+    /// The connection it came on.
+    pub sock: Sock,
+    /// The operation name.
+    pub op: Name,
+    /// The request's chunks in order, ending when the peer ends the stream.
+    pub chunks: RequestChunks,
+}
+
+/// A notification as a raw notification handler receives it.
+#[derive(Debug)]
+pub struct Notification {
+    /// The connection it came on.
+    pub sock: Sock,
+    /// The notification name.
+    pub name: Name,
+    /// The raw payload.
+    pub payload: Bytes,
+}
+
+/// How a handler answers a request: each variant is one of the protocol's result forms.
+pub enum Reply {
+    /// A SingleResult (`R`) with this payload.
+    Result(Bytes),
+    /// An ErrorResult (`E`) with this text.
+    Error(String),
+    /// A RetryResult (`e`): the caller may retry after `wait`.
+    Retry { wait: Duration, reason: String },
+    /// A StreamResult: one `S` per non-empty chunk, then the empty `S` that ends it. An
+    /// `Err` item ends the stream with an ErrorResult instead.
+    Stream(BoxStream<Result<Bytes, Error>>),
+}
+
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Result(b) => f.debug_tuple("Result").field(b).finish(),
+            Self::Error(e) => f.debug_tuple("Error").field(e).finish(),
+            Self::Retry { wait, reason } => f
+                .debug_struct("Retry")
+                .field("wait", wait)
+                .field("reason", reason)
+                .finish(),
+            Self::Stream(_) => f.write_str("Stream(..)"),
+        }
+    }
+}
+
+impl Reply {
+    /// The reply for a handler's error: a RetryResult for [`Error::Retry`], otherwise an
+    /// ErrorResult with the error's text.
+    pub fn from_error<E: fmt::Display + 'static>(error: E) -> Self {
+        if let Some(Error::Retry { wait, reason }) = (&error as &dyn Any).downcast_ref::<Error>() {
+            return Self::Retry {
+                wait: *wait,
+                reason: reason.clone(),
+            };
+        }
+        Self::Error(error.to_string())
+    }
+
+    /// A stream result from any stream of chunks.
+    pub fn stream<S>(stream: S) -> Self
+    where
+        S: Stream<Item = Result<Bytes, Error>> + Send + 'static,
+    {
+        Self::Stream(Box::pin(stream))
+    }
+}
+
+pub(crate) type RequestFn = Arc<dyn Fn(Request) -> BoxFuture<Reply> + Send + Sync>;
+pub(crate) type StreamFn = Arc<dyn Fn(StreamRequest) -> BoxFuture<Reply> + Send + Sync>;
+pub(crate) type NotificationFn = Arc<dyn Fn(Notification) -> BoxFuture<()> + Send + Sync>;
+
+/// The handlers one side offers its peers: single-request, stream-request and notification
+/// handlers by name.
+///
+/// The empty name `""` registers a fallback for names with no handler of their own, as in
+/// the reference. A [`child`](Self::child) set answers what it has itself and leaves the
+/// rest to its parent, e.g. to give signed-in connections extra operations
+/// (see [`Sock::set_handlers`]).
+///
+/// A `Handlers` is a cheap-to-clone value; a connection uses the set it was given, so
+/// changing a set after handing it out does not change existing connections.
+///
+/// ```
+/// # use gotalk::Handlers;
+/// let mut handlers = Handlers::new();
+/// handlers
+///     .handle("greet", |name: String| async move {
+///         Ok::<_, gotalk::Error>(format!("Hello {name}"))
+///     })
+///     .handle_raw("bytes", |req: gotalk::Request| async move {
+///         Ok::<_, gotalk::Error>(req.payload)
+///     });
+/// assert_eq!(handlers.operations(), ["bytes", "greet"]);
+/// ```
+#[derive(Clone, Default)]
+pub struct Handlers {
+    inner: Arc<Registry>,
+}
+
+#[derive(Clone, Default)]
+struct Registry {
+    requests: HashMap<Box<str>, RequestFn>,
+    streams: HashMap<Box<str>, StreamFn>,
+    notifications: HashMap<Box<str>, NotificationFn>,
+    parent: Option<Handlers>,
+}
+
+impl fmt::Debug for Handlers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handlers")
+            .field("operations", &self.operations())
+            .field("stream_operations", &sorted(self.inner.streams.keys()))
+            .field("notifications", &sorted(self.inner.notifications.keys()))
+            .field("has_parent", &self.inner.parent.is_some())
+            .finish()
+    }
+}
+
+fn sorted<'a>(names: impl Iterator<Item = &'a Box<str>>) -> Vec<&'a str> {
+    let mut v: Vec<&str> = names.map(|n| &**n).collect();
+    v.sort_unstable();
+    v
+}
+
+impl Handlers {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty set that falls back to this one for names it does not handle.
+    pub fn child(&self) -> Self {
+        Self {
+            inner: Arc::new(Registry {
+                parent: Some(self.clone()),
+                ..Registry::default()
+            }),
+        }
+    }
+
+    fn registry(&mut self) -> &mut Registry {
+        Arc::make_mut(&mut self.inner)
+    }
+
+    /// Registers the most general request handler: it gets the raw [`Request`] and returns
+    /// any [`Reply`] (a result, an error, a retry or a stream of results).
+    pub fn handle_reply<F, Fut>(&mut self, op: &str, handler: F) -> &mut Self
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Reply> + Send + 'static,
+    {
+        let f: RequestFn = Arc::new(move |req| Box::pin(handler(req)));
+        self.registry().requests.insert(op.into(), f);
+        self
+    }
+
+    /// Registers a raw request handler: bytes in, bytes out. An `Err` answers an
+    /// ErrorResult with its text ([`Error::Retry`] answers a RetryResult).
+    pub fn handle_raw<F, Fut, T, E>(&mut self, op: &str, handler: F) -> &mut Self
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Into<Bytes>,
+        E: fmt::Display + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.handle_reply(op, move |req| {
+            let fut = handler(req);
+            async move {
+                match fut.await {
+                    Ok(out) => Reply::Result(out.into()),
+                    Err(e) => Reply::from_error(e),
+                }
+            }
+        })
+    }
+
+    /// Registers a stream-request handler: it reads the request's chunks and returns any
+    /// [`Reply`].
+    pub fn handle_stream<F, Fut>(&mut self, op: &str, handler: F) -> &mut Self
+    where
+        F: Fn(StreamRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Reply> + Send + 'static,
+    {
+        let f: StreamFn = Arc::new(move |req| Box::pin(handler(req)));
+        self.registry().streams.insert(op.into(), f);
+        self
+    }
+
+    /// Registers a raw notification handler. Notifications on one connection are handled
+    /// one at a time, in the order they arrived.
+    pub fn handle_notification_raw<F, Fut>(&mut self, name: &str, handler: F) -> &mut Self
+    where
+        F: Fn(Notification) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let f: NotificationFn = Arc::new(move |n| Box::pin(handler(n)));
+        self.registry().notifications.insert(name.into(), f);
+        self
+    }
+
+    /// The names of the single-request operations of this set (not its parent's), sorted.
+    pub fn operations(&self) -> Vec<&str> {
+        sorted(self.inner.requests.keys())
+    }
+
+    pub(crate) fn request(&self, op: &str) -> Option<&RequestFn> {
+        lookup(self, op, |r| &r.requests)
+    }
+
+    pub(crate) fn stream(&self, op: &str) -> Option<&StreamFn> {
+        lookup(self, op, |r| &r.streams)
+    }
+
+    pub(crate) fn notification(&self, name: &str) -> Option<&NotificationFn> {
+        lookup(self, name, |r| &r.notifications)
+    }
+}
+
+/// The handler for `name`: this set's own, else this set's fallback (`""`), else the
+/// parent's answer.
+fn lookup<'a, T>(
+    mut set: &'a Handlers,
+    name: &str,
+    map: impl Fn(&Registry) -> &HashMap<Box<str>, T>,
+) -> Option<&'a T> {
+    loop {
+        let m = map(&set.inner);
+        if let Some(h) = m.get(name).or_else(|| m.get("")) {
+            return Some(h);
+        }
+        set = set.inner.parent.as_ref()?;
+    }
+}
