@@ -25,8 +25,11 @@ pub enum CloseReason {
     /// A protocol error ended the connection: sent by us (`by: Local`, with what we saw in
     /// `detail`) or received from the peer (`by: Peer`).
     ProtocolError {
+        /// The protocol error code.
         code: ProtocolErrorCode,
+        /// Who sent it.
         by: Side,
+        /// What was wrong, when we sent it (empty when the peer did).
         detail: String,
     },
     /// Reading or writing the stream failed.
@@ -70,19 +73,39 @@ pub enum Error {
     /// `wait` (or use [`CallOptions::retries`](crate::CallOptions::retries)).
     ///
     /// A handler may also return this error to answer with a RetryResult itself.
-    Retry { wait: Duration, reason: String },
+    Retry {
+        /// How long to wait before retrying.
+        wait: Duration,
+        /// The peer's reason, e.g. `request rate limit`.
+        reason: String,
+    },
     /// The connection closed before the answer came.
     Closed(CloseReason),
     /// No answer within the call's timeout.
-    Timeout { op: String, after: Duration },
+    Timeout {
+        /// The operation called.
+        op: String,
+        /// The timeout that passed.
+        after: Duration,
+    },
     /// An operation or notification name that the wire cannot carry.
     InvalidName(NameError),
     /// A payload over 4 GiB - 1.
     PayloadTooLarge(usize),
     /// A value could not be serialized as JSON.
-    Encode { op: String, message: String },
+    Encode {
+        /// The operation or notification name.
+        op: String,
+        /// serde_json's message.
+        message: String,
+    },
     /// A payload could not be deserialized from JSON into the expected type.
-    Decode { op: String, message: String },
+    Decode {
+        /// The operation or notification name.
+        op: String,
+        /// serde_json's message.
+        message: String,
+    },
     /// Connecting or listening failed.
     Io(Arc<io::Error>),
 }

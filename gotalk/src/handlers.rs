@@ -55,7 +55,12 @@ pub enum Reply {
     /// An ErrorResult (`E`) with this text.
     Error(String),
     /// A RetryResult (`e`): the caller may retry after `wait`.
-    Retry { wait: Duration, reason: String },
+    Retry {
+        /// How long the caller should wait before retrying.
+        wait: Duration,
+        /// Why, in a few words (e.g. `request rate limit`).
+        reason: String,
+    },
     /// A StreamResult: one `S` per non-empty chunk, then the empty `S` that ends it. An
     /// `Err` item ends the stream with an ErrorResult instead.
     Stream(BoxStream<Result<Bytes, Error>>),

@@ -470,6 +470,11 @@ impl Sock {
         inner.finished.cancelled().await;
     }
 
+    /// How many of this side's requests wait for their results now.
+    pub fn pending_requests(&self) -> usize {
+        self.inner.pending.len()
+    }
+
     /// How many of the peer's requests this side is handling now.
     pub fn running_handlers(&self) -> usize {
         self.inner.running_single.load(Ordering::SeqCst)

@@ -151,7 +151,6 @@ impl Pending {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         lock(&self.table).waiters.len()
     }

@@ -9,7 +9,8 @@ use super::{hex, Message, MessageType, ProtocolErrorCode, RequestId, MAX_NAME_LE
 /// The header of a message, borrowing its name: what goes on the wire before the payload.
 ///
 /// Encoding goes through this type so that senders can frame a message without first
-/// building an owned [`Message`].
+/// building an owned [`Message`]. Variants and fields mean what they mean on [`Message`].
+#[allow(missing_docs)] // each variant is documented on the `Message` variant of the same name
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Header<'a> {
     SingleRequest { id: RequestId, name: &'a str },

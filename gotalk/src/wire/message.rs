@@ -9,6 +9,11 @@ pub type RequestId = [u8; 4];
 
 /// One Gotalk message. Payloads are [`Bytes`]: parsing slices them out of the read buffer
 /// without copying.
+///
+/// The fields are the protocol's own: `id` is the request ID (chosen by the requester,
+/// copied into every result), `name` the operation or notification name, `payload` the
+/// bytes after the header.
+#[allow(missing_docs)] // the fields, described above, are the same in every variant
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
     /// `r`: a request answered by one result (or a stream of results).
@@ -45,7 +50,8 @@ pub enum Message {
     ProtocolError { code: ProtocolErrorCode },
 }
 
-/// The type byte of a message.
+/// The type byte of a message; the variants are named as in [`Message`].
+#[allow(missing_docs)] // each variant is documented on the `Message` variant of the same name
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MessageType {
     SingleRequest,

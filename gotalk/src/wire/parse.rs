@@ -11,7 +11,10 @@ use super::{hex, Message, MessageType, Name, ProtocolErrorCode, RequestId, VERSI
 pub enum ParseError {
     /// The buffer holds the start of a valid message; at least `needed` bytes in total are
     /// required before it can be parsed. Nothing was consumed.
-    Incomplete { needed: usize },
+    Incomplete {
+        /// The total number of bytes the message needs at least.
+        needed: usize,
+    },
     /// The bytes are not a valid message: the connection must answer
     /// [`ProtocolErrorCode::INVALID`] and close.
     Invalid(Invalid),
@@ -23,11 +26,21 @@ pub enum Invalid {
     /// The type byte is not one of `rspRSEenhf`.
     UnknownType(u8),
     /// A number field holds a byte that is not a hex digit.
-    NotHex { field: &'static str, byte: u8 },
+    NotHex {
+        /// Which field, e.g. `payload size`.
+        field: &'static str,
+        /// The offending byte.
+        byte: u8,
+    },
     /// A name is not UTF-8.
     NameNotUtf8,
     /// The declared payload size is over the configured maximum.
-    PayloadTooLarge { size: u32, max: u32 },
+    PayloadTooLarge {
+        /// The declared size.
+        size: u32,
+        /// The configured maximum.
+        max: u32,
+    },
 }
 
 impl fmt::Display for Invalid {

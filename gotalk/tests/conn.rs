@@ -1,0 +1,609 @@
+//! Connection behaviour over real sockets on 127.0.0.1: both peers serving and calling,
+//! concurrency, streams, notifications, errors, retries, limits, timeouts, close and
+//! shutdown.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use gotalk::{
+    wire::ProtocolErrorCode, CallOptions, CloseReason, Config, Error, Handlers, Limits, Listening,
+    Reply, Request, Server, Side, Sock, StreamRequest,
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    time::timeout,
+};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn server_handlers() -> Handlers {
+    let mut h = Handlers::new();
+    h.handle("greet", |name: String| async move { Ok::<_, Error>(format!("Hello {name}")) })
+        .handle("sleep", |ms: u64| async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok::<_, Error>(ms)
+        })
+        .handle("fail", |_: ()| async move { Err::<(), _>("boom") })
+        .handle("busy", |_: ()| async move {
+            Err::<(), _>(Error::retry(Duration::from_millis(7), "try later"))
+        })
+        .handle("panic", |_: ()| async move {
+            if true {
+                panic!("handler went wrong");
+            }
+            Ok::<(), Error>(())
+        })
+        .handle_raw("bytes", |req: Request| async move { Ok::<_, Error>(req.payload) })
+        .handle_with_sock("ask-client", |sock: Sock, n: i64| async move {
+            let doubled: i64 = sock.request("double", &n).await?;
+            Ok::<_, Error>(doubled + 1)
+        })
+        .handle_stream("sum", |mut req: StreamRequest| async move {
+            let mut total = 0i64;
+            while let Some(n) = req.chunks.next_json::<i64>().await {
+                match n {
+                    Ok(n) => total += n,
+                    Err(e) => return Reply::Error(e.to_string()),
+                }
+            }
+            Reply::Result(Bytes::from(total.to_string()))
+        })
+        .handle_stream("stream-echo", |req: StreamRequest| async move { Reply::stream(req.chunks) })
+        .handle_reply("count", |req: Request| async move {
+            let n: usize = serde_json::from_slice(&req.payload).unwrap_or(0);
+            Reply::stream(futures_util::stream::iter(
+                (0..n).map(|i| Ok(Bytes::from(i.to_string()))),
+            ))
+        });
+    h
+}
+
+fn client_handlers() -> Handlers {
+    let mut h = Handlers::new();
+    h.handle("double", |n: i64| async move { Ok::<_, Error>(n * 2) });
+    h
+}
+
+async fn start(config: Config) -> Listening<SocketAddr> {
+    Server::new(config).listen_tcp("127.0.0.1:0").await.unwrap()
+}
+
+async fn pair() -> (Listening<SocketAddr>, Sock) {
+    let server = start(Config::accepting().handlers(server_handlers())).await;
+    let client = gotalk::tcp::connect_with(
+        server.local_addr(),
+        Config::dialling().handlers(client_handlers()),
+    )
+    .await
+    .unwrap();
+    (server, client)
+}
+
+/// A raw TCP peer that has exchanged versions.
+async fn raw_peer(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(b"01").await.unwrap();
+    let mut version = [0; 2];
+    stream.read_exact(&mut version).await.unwrap();
+    assert_eq!(&version, b"01");
+    stream
+}
+
+async fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    timeout(SECOND * 5, stream.read_exact(&mut buf)).await.unwrap().unwrap();
+    buf
+}
+
+async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
+    let mut rest = Vec::new();
+    let _ = timeout(SECOND * 5, stream.read_to_end(&mut rest)).await.expect("connection closes");
+    rest
+}
+
+#[tokio::test]
+async fn typed_request_and_result() {
+    let (_server, client) = pair().await;
+    let out: String = client.request("greet", "Rasmus").await.unwrap();
+    assert_eq!(out, "Hello Rasmus");
+}
+
+#[tokio::test]
+async fn both_peers_serve_and_call_on_one_connection() {
+    let (server, client) = pair().await;
+    // The server's handler calls the client back on the same connection.
+    let out: i64 = client.request("ask-client", &20).await.unwrap();
+    assert_eq!(out, 41);
+    // And the server side calls the client directly.
+    let server_side = server.connections().pop().unwrap();
+    let doubled: i64 = server_side.request("double", &5).await.unwrap();
+    assert_eq!(doubled, 10);
+}
+
+#[tokio::test]
+async fn results_are_matched_to_requests_whatever_their_order() {
+    let (_server, client) = pair().await;
+    let calls = (0..200u64).map(|i| {
+        let client = client.clone();
+        async move {
+            let ms = (i * 7919) % 23;
+            let out: u64 = client.request("sleep", &ms).await.unwrap();
+            assert_eq!(out, ms);
+        }
+    });
+    futures_util::future::join_all(calls).await;
+    assert_eq!(client.pending_requests(), 0);
+}
+
+#[tokio::test]
+async fn a_slow_handler_does_not_hold_back_others() {
+    let (_server, client) = pair().await;
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move { client.request::<_, u64>("sleep", &2000u64).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let fast: String = timeout(SECOND, client.request("greet", "x")).await.unwrap().unwrap();
+    assert_eq!(fast, "Hello x");
+    assert!(!slow.is_finished());
+    slow.abort();
+}
+
+#[tokio::test]
+async fn error_results_carry_the_handlers_text() {
+    let (_server, client) = pair().await;
+    let err = client.request::<_, ()>("fail", &()).await.unwrap_err();
+    assert!(matches!(&err, Error::Remote(text) if text == "boom"), "{err:?}");
+    let err = client.request::<_, ()>("nope", &()).await.unwrap_err();
+    assert_eq!(err.to_string(), r#"unknown operation "nope""#);
+}
+
+#[tokio::test]
+async fn input_that_does_not_decode_is_an_error_result() {
+    let (_server, client) = pair().await;
+    let err = client.request_raw("greet", "not json").await.unwrap_err();
+    let Error::Remote(text) = err else { panic!("{err:?}") };
+    assert!(text.starts_with(r#"invalid input for "greet": expected"#), "{text}");
+}
+
+#[tokio::test]
+async fn a_result_that_does_not_decode_is_a_decode_error() {
+    let (_server, client) = pair().await;
+    let err = client.request::<_, u32>("greet", "x").await.unwrap_err();
+    assert!(matches!(&err, Error::Decode { op, .. } if op == "greet"), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_an_error_and_the_connection_goes_on() {
+    let (_server, client) = pair().await;
+    let err = client.request::<_, ()>("panic", &()).await.unwrap_err();
+    assert_eq!(err.to_string(), "handler panicked: handler went wrong");
+    let out: String = client.request("greet", "still here").await.unwrap();
+    assert_eq!(out, "Hello still here");
+}
+
+#[tokio::test]
+async fn a_handler_can_answer_retry() {
+    let (_server, client) = pair().await;
+    let err = client.request::<_, ()>("busy", &()).await.unwrap_err();
+    assert!(matches!(&err, Error::Retry { wait, reason } if *wait == Duration::from_millis(7) && reason == "try later"));
+}
+
+#[tokio::test]
+async fn past_the_limit_requests_get_retry_results_and_can_retry_automatically() {
+    let limits = Limits {
+        max_single_requests: 1,
+        retry_wait: Duration::from_millis(30)..=Duration::from_millis(60),
+        ..Limits::default()
+    };
+    let server = start(Config::accepting().handlers(server_handlers()).limits(limits)).await;
+    let client = gotalk::tcp::connect(server.local_addr()).await.unwrap();
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move { client.request::<_, u64>("sleep", &150u64).await }
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let err = client.request::<_, String>("greet", "x").await.unwrap_err();
+    let Error::Retry { wait, reason } = err else { panic!("{err:?}") };
+    assert!((30..=60).contains(&wait.as_millis()), "{wait:?}");
+    assert_eq!(reason, "request rate limit");
+    let out: String = client
+        .request_with("greet", "x", CallOptions::new().retries(20))
+        .await
+        .unwrap();
+    assert_eq!(out, "Hello x");
+    assert_eq!(slow.await.unwrap().unwrap(), 150);
+}
+
+#[tokio::test]
+async fn a_timed_out_or_dropped_call_leaves_nothing_pending() {
+    let (_server, client) = pair().await;
+    let err = client
+        .request_with::<_, u64>("sleep", &300u64, CallOptions::new().timeout(Duration::from_millis(50)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert_eq!(err.to_string(), r#"request "sleep" got no answer within 50 ms"#);
+    assert_eq!(client.pending_requests(), 0);
+    tokio::select! {
+        _ = client.request::<_, u64>("sleep", &300u64) => panic!("should not finish"),
+        _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+    }
+    assert_eq!(client.pending_requests(), 0);
+    // The late results arrive, are dropped, and the connection still works.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let out: String = client.request("greet", "late").await.unwrap();
+    assert_eq!(out, "Hello late");
+}
+
+#[tokio::test]
+async fn stream_request_with_single_result() {
+    let (_server, client) = pair().await;
+    let (mut writer, results) = client.stream_request("sum", "1").await.unwrap();
+    for n in 2..=10 {
+        writer.send_json(&n).await.unwrap();
+    }
+    writer.finish().await.unwrap();
+    let all = results.collect_chunks().await.unwrap();
+    assert_eq!(all, [Bytes::from_static(b"55")]);
+}
+
+#[tokio::test]
+async fn stream_request_with_stream_result() {
+    let (_server, client) = pair().await;
+    let (mut writer, mut results) = client.stream_request("stream-echo", "hello ").await.unwrap();
+    writer.send("world").await.unwrap();
+    assert_eq!(results.next().await.unwrap().unwrap(), "hello ");
+    assert_eq!(results.next().await.unwrap().unwrap(), "world");
+    writer.send("!").await.unwrap();
+    writer.finish().await.unwrap();
+    assert_eq!(results.next().await.unwrap().unwrap(), "!");
+    assert!(results.next().await.is_none());
+    assert_eq!(client.pending_requests(), 0);
+}
+
+#[tokio::test]
+async fn single_request_with_stream_result() {
+    let (_server, client) = pair().await;
+    let mut results = client.request_stream("count", "3").await.unwrap();
+    let mut got = Vec::new();
+    while let Some(n) = results.next_json::<u32>().await {
+        got.push(n.unwrap());
+    }
+    assert_eq!(got, [0, 1, 2]);
+    // A plain request to a streaming operation gets the parts together.
+    let all = client.request_raw("count", "4").await.unwrap();
+    assert_eq!(all, "0123");
+}
+
+#[tokio::test]
+async fn streams_work_from_the_accepting_side_too() {
+    let mut handlers = client_handlers();
+    handlers.handle_stream("upper", |req: StreamRequest| async move {
+        Reply::stream(req.chunks.map(|c| c.map(|b| Bytes::from(b.to_ascii_uppercase()))))
+    });
+    let server = start(Config::accepting()).await;
+    let _client = gotalk::tcp::connect_with(server.local_addr(), Config::dialling().handlers(handlers))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let server_side = server.connections().pop().unwrap();
+    let (mut w, results) = server_side.stream_request("upper", "ab").await.unwrap();
+    w.send("cd").await.unwrap();
+    w.finish().await.unwrap();
+    assert_eq!(results.collect_chunks().await.unwrap(), ["AB", "CD"]);
+}
+
+#[tokio::test]
+async fn notifications_both_ways_in_order_and_unknown_ones_ignored() {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let mut handlers = server_handlers();
+    let sink = got.clone();
+    handlers.handle_notification_with_sock("tick", move |sock: Sock, n: u32| {
+        let sink = sink.clone();
+        async move {
+            sink.lock().unwrap().push(n);
+            if n == 99 {
+                // A notification handler may talk to the peer.
+                sock.notify("done", &n).await.unwrap();
+            }
+        }
+    });
+    let server = start(Config::accepting().handlers(handlers)).await;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let done_tx = Mutex::new(Some(done_tx));
+    let mut client_side = Handlers::new();
+    client_side.handle_notification("done", move |n: u32| {
+        let tx = done_tx.lock().unwrap().take();
+        async move {
+            tx.unwrap().send(n).unwrap();
+        }
+    });
+    let client = gotalk::tcp::connect_with(server.local_addr(), Config::dialling().handlers(client_side))
+        .await
+        .unwrap();
+    client.notify("nobody listens", &"x").await.unwrap();
+    for n in 0..100u32 {
+        client.notify("tick", &n).await.unwrap();
+    }
+    assert_eq!(timeout(SECOND * 5, done_rx).await.unwrap().unwrap(), 99);
+    assert_eq!(*got.lock().unwrap(), (0..100).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn closing_fails_every_pending_request_promptly() {
+    let (server, client) = pair().await;
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.request::<_, u64>("sleep", &5000u64).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.close();
+    for call in calls {
+        let err = timeout(SECOND, call).await.unwrap().unwrap().unwrap_err();
+        assert!(matches!(err, Error::Closed(CloseReason::PeerClosed)), "{err:?}");
+    }
+    assert!(client.is_closed());
+    let err = client.request::<_, String>("greet", "x").await.unwrap_err();
+    assert_eq!(err.to_string(), "connection closed: closed by the peer");
+}
+
+#[tokio::test]
+async fn a_protocol_error_from_the_peer_fails_pending_requests_with_it() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0; 26];
+        s.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, br#"01r0000005greet00000003"x""#);
+        s.write_all(b"01f00000002").await.unwrap();
+        read_to_end(&mut s).await
+    });
+    let client = gotalk::tcp::connect(addr).await.unwrap();
+    let err = client.request::<_, String>("greet", "x").await.unwrap_err();
+    assert_eq!(err.protocol_error(), Some(ProtocolErrorCode::INVALID));
+    assert!(matches!(client.closed().await, CloseReason::ProtocolError { by: Side::Peer, .. }));
+    assert_eq!(err.to_string(), "connection closed: the peer sent protocol error: invalid message (code 2)");
+    peer.await.unwrap();
+}
+
+#[tokio::test]
+async fn read_timeout_sends_protocol_error_3_and_closes() {
+    let limits = Limits { read_timeout: Some(Duration::from_millis(200)), ..Limits::default() };
+    let reasons = Arc::new(Mutex::new(Vec::new()));
+    let seen = reasons.clone();
+    let config = Config::accepting()
+        .limits(limits)
+        .on_close(move |_, reason| seen.lock().unwrap().push(reason.to_string()));
+    let server = start(config).await;
+    let mut raw = raw_peer(server.local_addr()).await;
+    // Dribbling a header does not count as a message: the timeout still fires.
+    raw.write_all(b"r00").await.unwrap();
+    assert_eq!(read_to_end(&mut raw).await, b"f00000003");
+    assert_eq!(*reasons.lock().unwrap(), ["protocol error: read timeout (code 3): no message for 0.2 s"]);
+}
+
+#[tokio::test]
+async fn a_payload_over_the_limit_is_protocol_error_2() {
+    let limits = Limits { max_payload: 1024, ..Limits::default() };
+    let server = start(Config::accepting().handlers(server_handlers()).limits(limits)).await;
+    let mut raw = raw_peer(server.local_addr()).await;
+    raw.write_all(b"r0001005bytes00000401").await.unwrap();
+    assert_eq!(read_to_end(&mut raw).await, b"f00000002");
+}
+
+#[tokio::test]
+async fn results_for_requests_never_sent_are_ignored() {
+    let (server, _client) = pair().await;
+    let mut raw = raw_peer(server.local_addr()).await;
+    raw.write_all(b"Rzzzz00000002{}Szzzz00000000Ezzzz00000001xr0001005bytes00000002ok").await.unwrap();
+    assert_eq!(read_n(&mut raw, 15).await, b"R000100000002ok");
+}
+
+#[tokio::test]
+async fn a_stream_request_id_can_be_reused_once_its_stream_ended() {
+    let (server, _client) = pair().await;
+    let mut raw = raw_peer(server.local_addr()).await;
+    for _ in 0..2 {
+        raw.write_all(b"s000100bstream-echo00000001ap000100000000").await.unwrap();
+        assert_eq!(read_n(&mut raw, 14 + 13).await, b"S000100000001aS000100000000");
+    }
+    // Reusing it while it is open is a protocol error.
+    raw.write_all(b"s000200bstream-echo00000001as000200bstream-echo00000001a").await.unwrap();
+    let rest = read_to_end(&mut raw).await;
+    assert!(rest.ends_with(b"f00000002"), "{:?}", String::from_utf8_lossy(&rest));
+}
+
+#[tokio::test]
+async fn names_are_utf8_up_to_4095_bytes() {
+    let emoji = "héllo 👋 wörld";
+    let long = "x".repeat(4095);
+    let mut handlers = Handlers::new();
+    handlers
+        .handle(emoji, |s: String| async move { Ok::<_, Error>(s) })
+        .handle(&long, |s: String| async move { Ok::<_, Error>(s.len()) });
+    let server = start(Config::accepting().handlers(handlers)).await;
+    let client = gotalk::tcp::connect(server.local_addr()).await.unwrap();
+    let out: String = client.request(emoji, "🎉 emoji payload").await.unwrap();
+    assert_eq!(out, "🎉 emoji payload");
+    let n: usize = client.request(&long, "abc").await.unwrap();
+    assert_eq!(n, 3);
+    let err = client.request::<_, ()>(&"y".repeat(4096), &()).await.unwrap_err();
+    assert_eq!(err.to_string(), "invalid name: name is 4096 bytes long; the limit is 4095");
+    assert_eq!(client.pending_requests(), 0);
+}
+
+#[tokio::test]
+async fn large_payloads_round_trip_intact() {
+    let (_server, client) = pair().await;
+    let payload: Bytes = (0..8 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect::<Vec<_>>().into();
+    let calls = (0..4).map(|_| client.request_raw("bytes", payload.clone()));
+    for out in futures_util::future::join_all(calls).await {
+        assert_eq!(out.unwrap(), payload);
+    }
+}
+
+#[tokio::test]
+async fn graceful_shutdown_answers_every_accepted_request() {
+    let (server, client) = pair().await;
+    let calls: Vec<_> = (0..20u64)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { client.request::<_, u64>("sleep", &(100 + i)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    timeout(SECOND * 5, server.shutdown()).await.unwrap();
+    for (i, call) in calls.into_iter().enumerate() {
+        assert_eq!(call.await.unwrap().unwrap(), 100 + i as u64);
+    }
+    assert!(matches!(client.closed().await, CloseReason::PeerClosed));
+    assert!(TcpStream::connect(server.local_addr()).await.is_err() || server.connections().is_empty());
+}
+
+#[tokio::test]
+async fn requests_during_shutdown_are_answered_with_retry() {
+    let (server, client) = pair().await;
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move { client.request::<_, u64>("sleep", &300u64).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let server_side = server.connections().pop().unwrap();
+    let shutdown = tokio::spawn(async move { server_side.shutdown().await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let err = client.request::<_, String>("greet", "x").await.unwrap_err();
+    assert!(matches!(&err, Error::Retry { reason, .. } if reason == "shutting down"), "{err:?}");
+    assert_eq!(slow.await.unwrap().unwrap(), 300);
+    shutdown.await.unwrap();
+}
+
+#[tokio::test]
+async fn heartbeats_are_sent_on_interval_and_reported() {
+    let beats = Arc::new(AtomicUsize::new(0));
+    let last_load = Arc::new(AtomicUsize::new(0));
+    let (b, l) = (beats.clone(), last_load.clone());
+    let server = start(Config::accepting().on_heartbeat(move |_, hb| {
+        b.fetch_add(1, Ordering::SeqCst);
+        l.store(hb.load as usize, Ordering::SeqCst);
+        assert!(hb.time > 1_700_000_000);
+    }))
+    .await;
+    let client = gotalk::tcp::connect_with(
+        server.local_addr(),
+        Config::dialling().heartbeat_interval(Some(Duration::from_millis(40))),
+    )
+    .await
+    .unwrap();
+    client.set_load(7);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(beats.load(Ordering::SeqCst) >= 3, "{} heartbeats", beats.load(Ordering::SeqCst));
+    assert_eq!(last_load.load(Ordering::SeqCst), 7);
+}
+
+#[tokio::test]
+async fn connection_state_and_child_handlers_for_signed_in_peers() {
+    struct User(String);
+    let base = server_handlers();
+    let mut handlers = base.clone();
+    let signed_in = {
+        let mut h = base.child();
+        h.handle_with_sock("whoami", |sock: Sock, _: ()| async move {
+            let user = sock.state::<User>().ok_or("not signed in")?;
+            Ok::<_, &str>(user.0.clone())
+        });
+        h
+    };
+    handlers.handle_with_sock("sign-in", move |sock: Sock, name: String| {
+        let signed_in = signed_in.clone();
+        async move {
+            sock.set_state(User(name));
+            sock.set_handlers(signed_in);
+            Ok::<_, Error>(())
+        }
+    });
+    let server = start(Config::accepting().handlers(handlers)).await;
+    let client = gotalk::tcp::connect(server.local_addr()).await.unwrap();
+    let err = client.request::<_, String>("whoami", &()).await.unwrap_err();
+    assert_eq!(err.to_string(), r#"unknown operation "whoami""#);
+    client.request::<_, ()>("sign-in", "ada").await.unwrap();
+    assert_eq!(client.request::<_, String>("whoami", &()).await.unwrap(), "ada");
+    // The parent's operations are still there.
+    assert_eq!(client.request::<_, String>("greet", "x").await.unwrap(), "Hello x");
+}
+
+#[tokio::test]
+async fn a_fallback_handler_answers_unknown_names() {
+    let mut handlers = Handlers::new();
+    handlers.handle_raw("", |req: Request| async move {
+        Ok::<_, Error>(Bytes::from(format!("\"fallback for {}\"", req.op)))
+    });
+    let (client, _server) = gotalk::pipe(Config::dialling(), Config::accepting().handlers(handlers));
+    let out: String = client.request("anything", &()).await.unwrap();
+    assert_eq!(out, "fallback for anything");
+}
+
+#[tokio::test]
+async fn the_accept_hook_can_refuse_connections() {
+    let server = Server::new(Config::accepting().handlers(server_handlers()))
+        .accept_hook(|_| false)
+        .listen_tcp("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    assert!(read_to_end(&mut stream).await.is_empty());
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn unix_sockets() {
+    let dir = std::env::temp_dir().join(format!("gotalk-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sock");
+    let _ = std::fs::remove_file(&path);
+    let server = Server::new(Config::accepting().handlers(server_handlers()))
+        .listen_unix(&path)
+        .await
+        .unwrap();
+    let client = gotalk::unix::connect(&path).await.unwrap();
+    assert_eq!(client.request::<_, String>("greet", "unix").await.unwrap(), "Hello unix");
+    server.close();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn any_stream_can_be_adopted() {
+    let (a, b) = tokio::io::duplex(1024);
+    let server = Sock::adopt(a, "duplex", Config::accepting().handlers(server_handlers()));
+    let client = Sock::adopt(b, "duplex", Config::dialling());
+    assert_eq!(client.request::<_, String>("greet", "duplex").await.unwrap(), "Hello duplex");
+    client.close();
+    assert!(matches!(server.closed().await, CloseReason::PeerClosed));
+}
+
+#[tokio::test]
+async fn close_hook_runs_once_with_the_reason() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let (client, server) = gotalk::pipe(
+        Config::dialling().on_close(move |_, r| s.lock().unwrap().push(r.to_string())),
+        Config::accepting(),
+    );
+    client.close();
+    client.close();
+    server.closed().await;
+    client.closed().await;
+    assert_eq!(*seen.lock().unwrap(), ["closed by this side"]);
+}
