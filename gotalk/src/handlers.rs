@@ -94,6 +94,29 @@ impl Reply {
         Self::Error(error.to_string())
     }
 
+    /// A SingleResult carrying `value` as JSON (an ErrorResult if it cannot be encoded).
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Self {
+        match crate::typed::encode("result", value) {
+            Ok(payload) => Self::Result(payload),
+            Err(e) => Self::Error(e.to_string()),
+        }
+    }
+
+    /// A stream result of JSON values: one StreamResult part per item. An `Err` item
+    /// ends the stream with an ErrorResult carrying its text.
+    pub fn json_stream<S, T, E>(stream: S) -> Self
+    where
+        S: Stream<Item = Result<T, E>> + Send + 'static,
+        T: serde::Serialize,
+        E: fmt::Display,
+    {
+        use futures_util::StreamExt;
+        Self::stream(stream.map(|item| match item {
+            Ok(value) => crate::typed::encode("stream result", &value),
+            Err(e) => Err(Error::message(e.to_string())),
+        }))
+    }
+
     /// A stream result from any stream of chunks.
     pub fn stream<S>(stream: S) -> Self
     where

@@ -27,43 +27,49 @@ const SECOND: Duration = Duration::from_secs(1);
 
 fn server_handlers() -> Handlers {
     let mut h = Handlers::new();
-    h.handle("greet", |name: String| async move { Ok::<_, Error>(format!("Hello {name}")) })
-        .handle("sleep", |ms: u64| async move {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            Ok::<_, Error>(ms)
-        })
-        .handle("fail", |_: ()| async move { Err::<(), _>("boom") })
-        .handle("busy", |_: ()| async move {
-            Err::<(), _>(Error::retry(Duration::from_millis(7), "try later"))
-        })
-        .handle("panic", |_: ()| async move {
-            if true {
-                panic!("handler went wrong");
+    h.handle("greet", |name: String| async move {
+        Ok::<_, Error>(format!("Hello {name}"))
+    })
+    .handle("sleep", |ms: u64| async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok::<_, Error>(ms)
+    })
+    .handle("fail", |_: ()| async move { Err::<(), _>("boom") })
+    .handle("busy", |_: ()| async move {
+        Err::<(), _>(Error::retry(Duration::from_millis(7), "try later"))
+    })
+    .handle("panic", |_: ()| async move {
+        if true {
+            panic!("handler went wrong");
+        }
+        Ok::<(), Error>(())
+    })
+    .handle_raw("bytes", |req: Request| async move {
+        Ok::<_, Error>(req.payload)
+    })
+    .handle_with_sock("ask-client", |sock: Sock, n: i64| async move {
+        let doubled: i64 = sock.request("double", &n).await?;
+        Ok::<_, Error>(doubled + 1)
+    })
+    .handle_stream("sum", |mut req: StreamRequest| async move {
+        let mut total = 0i64;
+        while let Some(n) = req.chunks.next_json::<i64>().await {
+            match n {
+                Ok(n) => total += n,
+                Err(e) => return Reply::Error(e.to_string()),
             }
-            Ok::<(), Error>(())
-        })
-        .handle_raw("bytes", |req: Request| async move { Ok::<_, Error>(req.payload) })
-        .handle_with_sock("ask-client", |sock: Sock, n: i64| async move {
-            let doubled: i64 = sock.request("double", &n).await?;
-            Ok::<_, Error>(doubled + 1)
-        })
-        .handle_stream("sum", |mut req: StreamRequest| async move {
-            let mut total = 0i64;
-            while let Some(n) = req.chunks.next_json::<i64>().await {
-                match n {
-                    Ok(n) => total += n,
-                    Err(e) => return Reply::Error(e.to_string()),
-                }
-            }
-            Reply::Result(Bytes::from(total.to_string()))
-        })
-        .handle_stream("stream-echo", |req: StreamRequest| async move { Reply::stream(req.chunks) })
-        .handle_reply("count", |req: Request| async move {
-            let n: usize = serde_json::from_slice(&req.payload).unwrap_or(0);
-            Reply::stream(futures_util::stream::iter(
-                (0..n).map(|i| Ok(Bytes::from(i.to_string()))),
-            ))
-        });
+        }
+        Reply::Result(Bytes::from(total.to_string()))
+    })
+    .handle_stream("stream-echo", |req: StreamRequest| async move {
+        Reply::stream(req.chunks)
+    })
+    .handle_reply("count", |req: Request| async move {
+        let n: usize = serde_json::from_slice(&req.payload).unwrap_or(0);
+        Reply::stream(futures_util::stream::iter(
+            (0..n).map(|i| Ok(Bytes::from(i.to_string()))),
+        ))
+    });
     h
 }
 
@@ -100,13 +106,18 @@ async fn raw_peer(addr: SocketAddr) -> TcpStream {
 
 async fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
     let mut buf = vec![0; n];
-    timeout(SECOND * 5, stream.read_exact(&mut buf)).await.unwrap().unwrap();
+    timeout(SECOND * 5, stream.read_exact(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     buf
 }
 
 async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
     let mut rest = Vec::new();
-    let _ = timeout(SECOND * 5, stream.read_to_end(&mut rest)).await.expect("connection closes");
+    let _ = timeout(SECOND * 5, stream.read_to_end(&mut rest))
+        .await
+        .expect("connection closes");
     rest
 }
 
@@ -152,7 +163,10 @@ async fn a_slow_handler_does_not_hold_back_others() {
         async move { client.request::<_, u64>("sleep", &2000u64).await }
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let fast: String = timeout(SECOND, client.request("greet", "x")).await.unwrap().unwrap();
+    let fast: String = timeout(SECOND, client.request("greet", "x"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(fast, "Hello x");
     assert!(!slow.is_finished());
     slow.abort();
@@ -162,7 +176,10 @@ async fn a_slow_handler_does_not_hold_back_others() {
 async fn error_results_carry_the_handlers_text() {
     let (_server, client) = pair().await;
     let err = client.request::<_, ()>("fail", &()).await.unwrap_err();
-    assert!(matches!(&err, Error::Remote(text) if text == "boom"), "{err:?}");
+    assert!(
+        matches!(&err, Error::Remote(text) if text == "boom"),
+        "{err:?}"
+    );
     let err = client.request::<_, ()>("nope", &()).await.unwrap_err();
     assert_eq!(err.to_string(), r#"unknown operation "nope""#);
 }
@@ -171,15 +188,23 @@ async fn error_results_carry_the_handlers_text() {
 async fn input_that_does_not_decode_is_an_error_result() {
     let (_server, client) = pair().await;
     let err = client.request_raw("greet", "not json").await.unwrap_err();
-    let Error::Remote(text) = err else { panic!("{err:?}") };
-    assert!(text.starts_with(r#"invalid input for "greet": expected"#), "{text}");
+    let Error::Remote(text) = err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        text.starts_with(r#"invalid input for "greet": expected"#),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn a_result_that_does_not_decode_is_a_decode_error() {
     let (_server, client) = pair().await;
     let err = client.request::<_, u32>("greet", "x").await.unwrap_err();
-    assert!(matches!(&err, Error::Decode { op, .. } if op == "greet"), "{err:?}");
+    assert!(
+        matches!(&err, Error::Decode { op, .. } if op == "greet"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -195,7 +220,9 @@ async fn a_panicking_handler_answers_an_error_and_the_connection_goes_on() {
 async fn a_handler_can_answer_retry() {
     let (_server, client) = pair().await;
     let err = client.request::<_, ()>("busy", &()).await.unwrap_err();
-    assert!(matches!(&err, Error::Retry { wait, reason } if *wait == Duration::from_millis(7) && reason == "try later"));
+    assert!(
+        matches!(&err, Error::Retry { wait, reason } if *wait == Duration::from_millis(7) && reason == "try later")
+    );
 }
 
 #[tokio::test]
@@ -205,7 +232,12 @@ async fn past_the_limit_requests_get_retry_results_and_can_retry_automatically()
         retry_wait: Duration::from_millis(30)..=Duration::from_millis(60),
         ..Limits::default()
     };
-    let server = start(Config::accepting().handlers(server_handlers()).limits(limits)).await;
+    let server = start(
+        Config::accepting()
+            .handlers(server_handlers())
+            .limits(limits),
+    )
+    .await;
     let client = gotalk::tcp::connect(server.local_addr()).await.unwrap();
     let slow = tokio::spawn({
         let client = client.clone();
@@ -213,7 +245,9 @@ async fn past_the_limit_requests_get_retry_results_and_can_retry_automatically()
     });
     tokio::time::sleep(Duration::from_millis(30)).await;
     let err = client.request::<_, String>("greet", "x").await.unwrap_err();
-    let Error::Retry { wait, reason } = err else { panic!("{err:?}") };
+    let Error::Retry { wait, reason } = err else {
+        panic!("{err:?}")
+    };
     assert!((30..=60).contains(&wait.as_millis()), "{wait:?}");
     assert_eq!(reason, "request rate limit");
     let out: String = client
@@ -228,11 +262,18 @@ async fn past_the_limit_requests_get_retry_results_and_can_retry_automatically()
 async fn a_timed_out_or_dropped_call_leaves_nothing_pending() {
     let (_server, client) = pair().await;
     let err = client
-        .request_with::<_, u64>("sleep", &300u64, CallOptions::new().timeout(Duration::from_millis(50)))
+        .request_with::<_, u64>(
+            "sleep",
+            &300u64,
+            CallOptions::new().timeout(Duration::from_millis(50)),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
-    assert_eq!(err.to_string(), r#"request "sleep" got no answer within 50 ms"#);
+    assert_eq!(
+        err.to_string(),
+        r#"request "sleep" got no answer within 50 ms"#
+    );
     assert_eq!(client.pending_requests(), 0);
     tokio::select! {
         _ = client.request::<_, u64>("sleep", &300u64) => panic!("should not finish"),
@@ -260,7 +301,10 @@ async fn stream_request_with_single_result() {
 #[tokio::test]
 async fn stream_request_with_stream_result() {
     let (_server, client) = pair().await;
-    let (mut writer, mut results) = client.stream_request("stream-echo", "hello ").await.unwrap();
+    let (mut writer, mut results) = client
+        .stream_request("stream-echo", "hello ")
+        .await
+        .unwrap();
     writer.send("world").await.unwrap();
     assert_eq!(results.next().await.unwrap().unwrap(), "hello ");
     assert_eq!(results.next().await.unwrap().unwrap(), "world");
@@ -274,7 +318,7 @@ async fn stream_request_with_stream_result() {
 #[tokio::test]
 async fn single_request_with_stream_result() {
     let (_server, client) = pair().await;
-    let mut results = client.request_stream("count", "3").await.unwrap();
+    let mut results = client.request_results("count", "3").await.unwrap();
     let mut got = Vec::new();
     while let Some(n) = results.next_json::<u32>().await {
         got.push(n.unwrap());
@@ -289,12 +333,16 @@ async fn single_request_with_stream_result() {
 async fn streams_work_from_the_accepting_side_too() {
     let mut handlers = client_handlers();
     handlers.handle_stream("upper", |req: StreamRequest| async move {
-        Reply::stream(req.chunks.map(|c| c.map(|b| Bytes::from(b.to_ascii_uppercase()))))
+        Reply::stream(
+            req.chunks
+                .map(|c| c.map(|b| Bytes::from(b.to_ascii_uppercase()))),
+        )
     });
     let server = start(Config::accepting()).await;
-    let _client = gotalk::tcp::connect_with(server.local_addr(), Config::dialling().handlers(handlers))
-        .await
-        .unwrap();
+    let _client =
+        gotalk::tcp::connect_with(server.local_addr(), Config::dialling().handlers(handlers))
+            .await
+            .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let server_side = server.connections().pop().unwrap();
     let (mut w, results) = server_side.stream_request("upper", "ab").await.unwrap();
@@ -328,9 +376,12 @@ async fn notifications_both_ways_in_order_and_unknown_ones_ignored() {
             tx.unwrap().send(n).unwrap();
         }
     });
-    let client = gotalk::tcp::connect_with(server.local_addr(), Config::dialling().handlers(client_side))
-        .await
-        .unwrap();
+    let client = gotalk::tcp::connect_with(
+        server.local_addr(),
+        Config::dialling().handlers(client_side),
+    )
+    .await
+    .unwrap();
     client.notify("nobody listens", &"x").await.unwrap();
     for n in 0..100u32 {
         client.notify("tick", &n).await.unwrap();
@@ -352,7 +403,10 @@ async fn closing_fails_every_pending_request_promptly() {
     server.close();
     for call in calls {
         let err = timeout(SECOND, call).await.unwrap().unwrap().unwrap_err();
-        assert!(matches!(err, Error::Closed(CloseReason::PeerClosed)), "{err:?}");
+        assert!(
+            matches!(err, Error::Closed(CloseReason::PeerClosed)),
+            "{err:?}"
+        );
     }
     assert!(client.is_closed());
     let err = client.request::<_, String>("greet", "x").await.unwrap_err();
@@ -374,14 +428,23 @@ async fn a_protocol_error_from_the_peer_fails_pending_requests_with_it() {
     let client = gotalk::tcp::connect(addr).await.unwrap();
     let err = client.request::<_, String>("greet", "x").await.unwrap_err();
     assert_eq!(err.protocol_error(), Some(ProtocolErrorCode::INVALID));
-    assert!(matches!(client.closed().await, CloseReason::ProtocolError { by: Side::Peer, .. }));
-    assert_eq!(err.to_string(), "connection closed: the peer sent protocol error: invalid message (code 2)");
+    assert!(matches!(
+        client.closed().await,
+        CloseReason::ProtocolError { by: Side::Peer, .. }
+    ));
+    assert_eq!(
+        err.to_string(),
+        "connection closed: the peer sent protocol error: invalid message (code 2)"
+    );
     peer.await.unwrap();
 }
 
 #[tokio::test]
 async fn read_timeout_sends_protocol_error_3_and_closes() {
-    let limits = Limits { read_timeout: Some(Duration::from_millis(200)), ..Limits::default() };
+    let limits = Limits {
+        read_timeout: Some(Duration::from_millis(200)),
+        ..Limits::default()
+    };
     let reasons = Arc::new(Mutex::new(Vec::new()));
     let seen = reasons.clone();
     let config = Config::accepting()
@@ -392,13 +455,24 @@ async fn read_timeout_sends_protocol_error_3_and_closes() {
     // Dribbling a header does not count as a message: the timeout still fires.
     raw.write_all(b"r00").await.unwrap();
     assert_eq!(read_to_end(&mut raw).await, b"f00000003");
-    assert_eq!(*reasons.lock().unwrap(), ["protocol error: read timeout (code 3): no message for 0.2 s"]);
+    assert_eq!(
+        *reasons.lock().unwrap(),
+        ["protocol error: read timeout (code 3): no message for 0.2 s"]
+    );
 }
 
 #[tokio::test]
 async fn a_payload_over_the_limit_is_protocol_error_2() {
-    let limits = Limits { max_payload: 1024, ..Limits::default() };
-    let server = start(Config::accepting().handlers(server_handlers()).limits(limits)).await;
+    let limits = Limits {
+        max_payload: 1024,
+        ..Limits::default()
+    };
+    let server = start(
+        Config::accepting()
+            .handlers(server_handlers())
+            .limits(limits),
+    )
+    .await;
     let mut raw = raw_peer(server.local_addr()).await;
     raw.write_all(b"r0001005bytes00000401").await.unwrap();
     assert_eq!(read_to_end(&mut raw).await, b"f00000002");
@@ -408,7 +482,9 @@ async fn a_payload_over_the_limit_is_protocol_error_2() {
 async fn results_for_requests_never_sent_are_ignored() {
     let (server, _client) = pair().await;
     let mut raw = raw_peer(server.local_addr()).await;
-    raw.write_all(b"Rzzzz00000002{}Szzzz00000000Ezzzz00000001xr0001005bytes00000002ok").await.unwrap();
+    raw.write_all(b"Rzzzz00000002{}Szzzz00000000Ezzzz00000001xr0001005bytes00000002ok")
+        .await
+        .unwrap();
     assert_eq!(read_n(&mut raw, 15).await, b"R000100000002ok");
 }
 
@@ -417,13 +493,24 @@ async fn a_stream_request_id_can_be_reused_once_its_stream_ended() {
     let (server, _client) = pair().await;
     let mut raw = raw_peer(server.local_addr()).await;
     for _ in 0..2 {
-        raw.write_all(b"s000100bstream-echo00000001ap000100000000").await.unwrap();
-        assert_eq!(read_n(&mut raw, 14 + 13).await, b"S000100000001aS000100000000");
+        raw.write_all(b"s000100bstream-echo00000001ap000100000000")
+            .await
+            .unwrap();
+        assert_eq!(
+            read_n(&mut raw, 14 + 13).await,
+            b"S000100000001aS000100000000"
+        );
     }
     // Reusing it while it is open is a protocol error.
-    raw.write_all(b"s000200bstream-echo00000001as000200bstream-echo00000001a").await.unwrap();
+    raw.write_all(b"s000200bstream-echo00000001as000200bstream-echo00000001a")
+        .await
+        .unwrap();
     let rest = read_to_end(&mut raw).await;
-    assert!(rest.ends_with(b"f00000002"), "{:?}", String::from_utf8_lossy(&rest));
+    assert!(
+        rest.ends_with(b"f00000002"),
+        "{:?}",
+        String::from_utf8_lossy(&rest)
+    );
 }
 
 #[tokio::test]
@@ -440,15 +527,24 @@ async fn names_are_utf8_up_to_4095_bytes() {
     assert_eq!(out, "🎉 emoji payload");
     let n: usize = client.request(&long, "abc").await.unwrap();
     assert_eq!(n, 3);
-    let err = client.request::<_, ()>(&"y".repeat(4096), &()).await.unwrap_err();
-    assert_eq!(err.to_string(), "invalid name: name is 4096 bytes long; the limit is 4095");
+    let err = client
+        .request::<_, ()>(&"y".repeat(4096), &())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid name: name is 4096 bytes long; the limit is 4095"
+    );
     assert_eq!(client.pending_requests(), 0);
 }
 
 #[tokio::test]
 async fn large_payloads_round_trip_intact() {
     let (_server, client) = pair().await;
-    let payload: Bytes = (0..8 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect::<Vec<_>>().into();
+    let payload: Bytes = (0..8 * 1024 * 1024u32)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<_>>()
+        .into();
     let calls = (0..4).map(|_| client.request_raw("bytes", payload.clone()));
     for out in futures_util::future::join_all(calls).await {
         assert_eq!(out.unwrap(), payload);
@@ -470,7 +566,9 @@ async fn graceful_shutdown_answers_every_accepted_request() {
         assert_eq!(call.await.unwrap().unwrap(), 100 + i as u64);
     }
     assert!(matches!(client.closed().await, CloseReason::PeerClosed));
-    assert!(TcpStream::connect(server.local_addr()).await.is_err() || server.connections().is_empty());
+    assert!(
+        TcpStream::connect(server.local_addr()).await.is_err() || server.connections().is_empty()
+    );
 }
 
 #[tokio::test]
@@ -485,7 +583,10 @@ async fn requests_during_shutdown_are_answered_with_retry() {
     let shutdown = tokio::spawn(async move { server_side.shutdown().await });
     tokio::time::sleep(Duration::from_millis(50)).await;
     let err = client.request::<_, String>("greet", "x").await.unwrap_err();
-    assert!(matches!(&err, Error::Retry { reason, .. } if reason == "shutting down"), "{err:?}");
+    assert!(
+        matches!(&err, Error::Retry { reason, .. } if reason == "shutting down"),
+        "{err:?}"
+    );
     assert_eq!(slow.await.unwrap().unwrap(), 300);
     shutdown.await.unwrap();
 }
@@ -509,7 +610,11 @@ async fn heartbeats_are_sent_on_interval_and_reported() {
     .unwrap();
     client.set_load(7);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(beats.load(Ordering::SeqCst) >= 3, "{} heartbeats", beats.load(Ordering::SeqCst));
+    assert!(
+        beats.load(Ordering::SeqCst) >= 3,
+        "{} heartbeats",
+        beats.load(Ordering::SeqCst)
+    );
     assert_eq!(last_load.load(Ordering::SeqCst), 7);
 }
 
@@ -536,12 +641,21 @@ async fn connection_state_and_child_handlers_for_signed_in_peers() {
     });
     let server = start(Config::accepting().handlers(handlers)).await;
     let client = gotalk::tcp::connect(server.local_addr()).await.unwrap();
-    let err = client.request::<_, String>("whoami", &()).await.unwrap_err();
+    let err = client
+        .request::<_, String>("whoami", &())
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), r#"unknown operation "whoami""#);
     client.request::<_, ()>("sign-in", "ada").await.unwrap();
-    assert_eq!(client.request::<_, String>("whoami", &()).await.unwrap(), "ada");
+    assert_eq!(
+        client.request::<_, String>("whoami", &()).await.unwrap(),
+        "ada"
+    );
     // The parent's operations are still there.
-    assert_eq!(client.request::<_, String>("greet", "x").await.unwrap(), "Hello x");
+    assert_eq!(
+        client.request::<_, String>("greet", "x").await.unwrap(),
+        "Hello x"
+    );
 }
 
 #[tokio::test]
@@ -550,7 +664,8 @@ async fn a_fallback_handler_answers_unknown_names() {
     handlers.handle_raw("", |req: Request| async move {
         Ok::<_, Error>(Bytes::from(format!("\"fallback for {}\"", req.op)))
     });
-    let (client, _server) = gotalk::pipe(Config::dialling(), Config::accepting().handlers(handlers));
+    let (client, _server) =
+        gotalk::pipe(Config::dialling(), Config::accepting().handlers(handlers));
     let out: String = client.request("anything", &()).await.unwrap();
     assert_eq!(out, "fallback for anything");
 }
@@ -578,7 +693,10 @@ async fn unix_sockets() {
         .await
         .unwrap();
     let client = gotalk::unix::connect(&path).await.unwrap();
-    assert_eq!(client.request::<_, String>("greet", "unix").await.unwrap(), "Hello unix");
+    assert_eq!(
+        client.request::<_, String>("greet", "unix").await.unwrap(),
+        "Hello unix"
+    );
     server.close();
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -588,7 +706,13 @@ async fn any_stream_can_be_adopted() {
     let (a, b) = tokio::io::duplex(1024);
     let server = Sock::adopt(a, "duplex", Config::accepting().handlers(server_handlers()));
     let client = Sock::adopt(b, "duplex", Config::dialling());
-    assert_eq!(client.request::<_, String>("greet", "duplex").await.unwrap(), "Hello duplex");
+    assert_eq!(
+        client
+            .request::<_, String>("greet", "duplex")
+            .await
+            .unwrap(),
+        "Hello duplex"
+    );
     client.close();
     assert!(matches!(server.closed().await, CloseReason::PeerClosed));
 }
@@ -606,4 +730,41 @@ async fn close_hook_runs_once_with_the_reason() {
     server.closed().await;
     client.closed().await;
     assert_eq!(*seen.lock().unwrap(), ["closed by this side"]);
+}
+
+#[tokio::test]
+async fn typed_stream_handlers() {
+    let mut handlers = Handlers::new();
+    handlers.handle_stream("running-total", |req: StreamRequest| async move {
+        let mut total = 0i64;
+        Reply::json_stream(futures_util::StreamExt::map(
+            req.chunks.json::<i64>(),
+            move |n| {
+                n.map(|n| {
+                    total += n;
+                    total
+                })
+            },
+        ))
+    });
+    let (client, _server) =
+        gotalk::pipe(Config::dialling(), Config::accepting().handlers(handlers));
+    let (mut writer, mut results) = client.stream_request("running-total", "1").await.unwrap();
+    writer.send_json(&2).await.unwrap();
+    writer.send_json(&"three").await.unwrap();
+    let mut got = Vec::new();
+    while let Some(item) = results.next_json::<i64>().await {
+        match item {
+            Ok(n) => got.push(n),
+            Err(e) => {
+                got.push(-1);
+                assert!(
+                    e.to_string()
+                        .starts_with(r#"cannot decode JSON for "running-total""#),
+                    "{e}"
+                );
+            }
+        }
+    }
+    assert_eq!(got, [1, 3, -1]);
 }

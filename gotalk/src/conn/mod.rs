@@ -320,7 +320,7 @@ impl Sock {
 
     /// Sends a single request and reads its results as a stream: a stream result gives one
     /// item per part, a single result one item.
-    pub async fn request_stream(
+    pub async fn request_results(
         &self,
         op: &str,
         payload: impl Into<Bytes>,

@@ -96,12 +96,6 @@ impl Outbox {
         self.push_parts(header, payload, None)
     }
 
-    /// Like [`push`](Self::push) for a payload already in `Bytes`: a large one is queued
-    /// without copying.
-    pub(crate) fn push_bytes(&self, header: Header<'_>, payload: &Bytes) -> Result<(), PushError> {
-        self.push_parts(header, payload, Some(payload))
-    }
-
     fn push_parts(
         &self,
         header: Header<'_>,
@@ -109,26 +103,34 @@ impl Outbox {
         shared: Option<&Bytes>,
     ) -> Result<(), PushError> {
         header.check(payload.len()).map_err(PushError::Encode)?;
-        {
-            let mut q = lock(&self.queue);
-            if q.closed {
-                return Err(PushError::Closed);
-            }
-            let q = &mut *q;
-            header
-                .encode(payload.len(), &mut q.tail)
-                .map_err(PushError::Encode)?;
-            match shared {
-                Some(bytes) if bytes.len() >= COPY_LIMIT => {
-                    let framed = q.tail.split().freeze();
-                    q.chunks.push_back(framed);
-                    q.chunks.push_back(bytes.clone());
-                }
-                _ => q.tail.extend_from_slice(payload),
-            }
-            q.queued += header.encoded_len() + payload.len();
-        }
+        self.frame(&mut lock(&self.queue), header, payload, shared)?;
         self.wake_writer.notify_one();
+        Ok(())
+    }
+
+    /// Frames a checked message into the locked queue.
+    fn frame(
+        &self,
+        q: &mut Queue,
+        header: Header<'_>,
+        payload: &[u8],
+        shared: Option<&Bytes>,
+    ) -> Result<(), PushError> {
+        if q.closed {
+            return Err(PushError::Closed);
+        }
+        header
+            .encode(payload.len(), &mut q.tail)
+            .map_err(PushError::Encode)?;
+        match shared {
+            Some(bytes) if bytes.len() >= COPY_LIMIT => {
+                let framed = q.tail.split().freeze();
+                q.chunks.push_back(framed);
+                q.chunks.push_back(bytes.clone());
+            }
+            _ => q.tail.extend_from_slice(payload),
+        }
+        q.queued += header.encoded_len() + payload.len();
         Ok(())
     }
 
@@ -139,8 +141,20 @@ impl Outbox {
         header: Header<'_>,
         payload: &Bytes,
     ) -> Result<(), PushError> {
-        self.wait_below(self.limit).await;
-        self.push_bytes(header, payload)
+        header.check(payload.len()).map_err(PushError::Encode)?;
+        loop {
+            // Fast path: one lock when there is room (almost always).
+            {
+                let mut q = lock(&self.queue);
+                if q.queued < self.limit || q.closed {
+                    self.frame(&mut q, header, payload, Some(payload))?;
+                    drop(q);
+                    self.wake_writer.notify_one();
+                    return Ok(());
+                }
+            }
+            self.wait_below(self.limit).await;
+        }
     }
 
     /// Waits until fewer than `limit` bytes are queued (or the outbox is closed).

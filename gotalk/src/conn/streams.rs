@@ -51,6 +51,18 @@ impl RequestChunks {
     }
 }
 
+impl RequestChunks {
+    /// The chunks decoded from JSON, as a `Stream` of `T`.
+    pub fn json<T: DeserializeOwned>(
+        self,
+    ) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
+        let op = self.op.clone();
+        futures_util::StreamExt::map(self, move |chunk| {
+            chunk.and_then(|bytes| typed::decode(&op, &bytes))
+        })
+    }
+}
+
 impl Stream for RequestChunks {
     type Item = Result<Bytes, Error>;
 
