@@ -341,7 +341,8 @@ mod tests {
             .push(Header::SingleResult { id: *b"0002" }, b"2")
             .unwrap();
         outbox
-            .push_bytes(Header::SingleResult { id: *b"0003" }, &big)
+            .push_when_room(Header::SingleResult { id: *b"0003" }, &big)
+            .await
             .unwrap();
         let mut batch = VecDeque::new();
         assert!(!outbox.take(&mut batch));
