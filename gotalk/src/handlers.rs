@@ -163,6 +163,8 @@ struct Registry {
     requests: HashMap<Box<str>, RequestFn>,
     streams: HashMap<Box<str>, StreamFn>,
     notifications: HashMap<Box<str>, NotificationFn>,
+    /// Which service registered a name, for conflict messages.
+    owners: HashMap<(&'static str, Box<str>), &'static str>,
     parent: Option<Handlers>,
 }
 
@@ -258,6 +260,55 @@ impl Handlers {
         let f: NotificationFn = Arc::new(move |n| Box::pin(handler(n)));
         self.registry().notifications.insert(name.into(), f);
         self
+    }
+
+    /// Moves every handler of `added` into this set, refusing names it already has.
+    pub(crate) fn merge(
+        &mut self,
+        added: Handlers,
+        owner: &'static str,
+    ) -> Result<(), crate::RegistrationError> {
+        let added = Arc::try_unwrap(added.inner).unwrap_or_else(|shared| (*shared).clone());
+        let reg = self.registry();
+        let conflict = |kind: &'static str, name: &str, reg: &Registry| crate::RegistrationError {
+            kind,
+            name: name.to_owned(),
+            first: reg
+                .owners
+                .get(&(kind, name.into()))
+                .copied()
+                .unwrap_or("a handler registered by hand")
+                .to_owned(),
+            second: owner.to_owned(),
+        };
+        for name in added.requests.keys() {
+            if reg.requests.contains_key(name) {
+                return Err(conflict("operation", name, reg));
+            }
+        }
+        for name in added.streams.keys() {
+            if reg.streams.contains_key(name) {
+                return Err(conflict("stream operation", name, reg));
+            }
+        }
+        for name in added.notifications.keys() {
+            if reg.notifications.contains_key(name) {
+                return Err(conflict("notification", name, reg));
+            }
+        }
+        for (name, f) in added.requests {
+            reg.owners.insert(("operation", name.clone()), owner);
+            reg.requests.insert(name, f);
+        }
+        for (name, f) in added.streams {
+            reg.owners.insert(("stream operation", name.clone()), owner);
+            reg.streams.insert(name, f);
+        }
+        for (name, f) in added.notifications {
+            reg.owners.insert(("notification", name.clone()), owner);
+            reg.notifications.insert(name, f);
+        }
+        Ok(())
     }
 
     /// The names of the single-request operations of this set (not its parent's), sorted.

@@ -46,16 +46,23 @@
 mod conn;
 mod error;
 mod handlers;
+mod service;
 mod transport;
 mod typed;
 pub mod wire;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 
 pub use conn::{
     pipe, CallOptions, Config, HeartbeatInfo, Limits, RequestChunks, ResultStream, Sock,
     StreamWriter,
 };
 pub use error::{CloseReason, Error, Side};
+pub use gotalk_macros::{notification, service};
 pub use handlers::{BoxFuture, BoxStream, Handlers, Notification, Reply, Request, StreamRequest};
+pub use service::{JsonResults, JsonSender, RegistrationError, Service, StreamIn, StreamOut};
 pub use transport::{tcp, Listening, Peer, Server};
 
 #[cfg(unix)]

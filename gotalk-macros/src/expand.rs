@@ -1,0 +1,462 @@
+//! A valid model → code: the trait (rewritten), a client, a service, and type checks.
+//!
+//! Generated code names the runtime only as `::gotalk::__private::…` and std items by
+//! absolute path, so it compiles whatever the user has in scope (even under
+//! `#![no_implicit_prelude]`, or with their own `Result` alias).
+
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::{parse_quote, spanned::Spanned, Generics, ItemTrait, TraitItem, Type};
+
+use crate::{
+    attr,
+    model::{Input, Kind, Method, Output, Trait},
+};
+
+/// The user's trait as written, minus our helper attributes: emitted beside errors.
+pub fn unchanged(item: &ItemTrait) -> TokenStream {
+    let mut item = item.clone();
+    for trait_item in &mut item.items {
+        if let TraitItem::Fn(f) = trait_item {
+            attr::strip_ours(&mut f.attrs);
+        }
+    }
+    quote! {
+        #[allow(async_fn_in_trait)]
+        #item
+    }
+}
+
+pub fn expand(model: &Trait) -> TokenStream {
+    let names = Names::new(model);
+    let rewritten = rewrite_trait(model);
+    let checks = type_checks(model);
+    let client = client(model, &names);
+    let service = service(model, &names);
+    quote! {
+        #rewritten
+        #checks
+        #client
+        #service
+    }
+}
+
+struct Names {
+    trait_ident: Ident,
+    client: Ident,
+    service: Ident,
+    /// The service's parameter for the implementation type.
+    implementation: Ident,
+    /// The trait's type parameters.
+    params: Vec<Ident>,
+}
+
+impl Names {
+    fn new(model: &Trait) -> Self {
+        let trait_ident = model.item.ident.clone();
+        let params: Vec<Ident> = model
+            .item
+            .generics
+            .type_params()
+            .map(|p| p.ident.clone())
+            .collect();
+        let implementation = if params.iter().any(|p| p == "S") {
+            format_ident!("__GotalkImpl")
+        } else {
+            format_ident!("S")
+        };
+        let client = match model.kind {
+            Kind::Service => format_ident!("{}Client", trait_ident),
+            Kind::Notification => format_ident!("{}Notifier", trait_ident),
+        };
+        Self {
+            service: format_ident!("{}Service", trait_ident),
+            client,
+            trait_ident,
+            implementation,
+            params,
+        }
+    }
+
+    /// `PhantomData` over the trait's type parameters.
+    fn phantom(&self) -> TokenStream {
+        let params = &self.params;
+        quote!(::core::marker::PhantomData<fn() -> (#(#params,)*)>)
+    }
+}
+
+/// `async fn m(..) -> T` becomes `fn m(..) -> impl Future<Output = T> + Send`, and the
+/// trait requires `Send + Sync + 'static`.
+///
+/// Why not `async-trait`: this keeps the trait a plain trait with no boxing per call,
+/// implementations still write `async fn`, and an implementation whose future is not
+/// `Send` is rejected at that implementation with rustc's own explanation. Native
+/// `async fn` in the trait alone would not let handlers be spawned (its futures are not
+/// known to be `Send`).
+fn rewrite_trait(model: &Trait) -> TokenStream {
+    let mut item = model.item.clone();
+    if item.colon_token.is_none() {
+        item.colon_token = Some(Default::default());
+    }
+    item.supertraits.push(parse_quote!(::core::marker::Send));
+    item.supertraits.push(parse_quote!(::core::marker::Sync));
+    item.supertraits.push(parse_quote!('static));
+    for trait_item in &mut item.items {
+        if let TraitItem::Fn(f) = trait_item {
+            attr::strip_ours(&mut f.attrs);
+            f.sig.asyncness = None;
+            let ret = match &f.sig.output {
+                syn::ReturnType::Default => quote!(()),
+                syn::ReturnType::Type(_, ty) => quote!(#ty),
+            };
+            f.sig.output = parse_quote! {
+                -> impl ::core::future::Future<Output = #ret> + ::core::marker::Send
+            };
+        }
+    }
+    quote!(#item)
+}
+
+/// Compile-time checks spanned on the user's types, so that a type that cannot be
+/// encoded or decoded is reported at that type.
+fn type_checks(model: &Trait) -> TokenStream {
+    let (impl_generics, _, where_clause) = model.item.generics.split_for_impl();
+    let mut checks = Vec::new();
+    for m in &model.methods {
+        match &m.input {
+            Input::Value { ty, .. } => checks.push(assert("assert_input", ty)),
+            Input::Stream { item, .. } => checks.push(assert("assert_input", item)),
+            Input::None => {}
+        }
+        if let Some(ty) = m.output.value_type().or(m.output.stream_item()) {
+            checks.push(assert("assert_output", ty));
+        }
+        if let Some(err) = m.output.error_type() {
+            checks.push(assert("assert_error", err));
+        }
+    }
+    quote! {
+        const _: () = {
+            #[allow(dead_code, non_snake_case)]
+            fn __gotalk_type_checks #impl_generics () #where_clause {
+                #(#checks)*
+            }
+        };
+    }
+}
+
+fn assert(check: &str, ty: &Type) -> TokenStream {
+    let check = format_ident!("{}", check);
+    quote_spanned!(ty.span()=> ::gotalk::__private::#check::<#ty>();)
+}
+
+fn docs(method: &Method) -> Vec<&syn::Attribute> {
+    method
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .collect()
+}
+
+fn client(model: &Trait, names: &Names) -> TokenStream {
+    let vis = &model.item.vis;
+    let generics = &model.item.generics;
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let Names {
+        trait_ident,
+        client,
+        ..
+    } = names;
+    let phantom = names.phantom();
+    let wire_names = model.methods.iter().map(|m| &m.wire_name);
+    let fns = model.methods.iter().map(|m| match model.kind {
+        Kind::Service => client_fn(m),
+        Kind::Notification => notifier_fn(m),
+    });
+    let (struct_doc, const_doc, const_name) = match model.kind {
+        Kind::Service => (
+            format!(
+                "Calls the operations of [`{trait_ident}`] on the peer of a [`gotalk::Sock`](::gotalk::Sock): \
+                 `{client}::method(&sock, input).await`. Not constructed; its functions take the connection."
+            ),
+            format!("The wire names of the operations of [`{trait_ident}`]."),
+            format_ident!("OPERATIONS"),
+        ),
+        Kind::Notification => (
+            format!(
+                "Sends the notifications of [`{trait_ident}`] to the peer of a [`gotalk::Sock`](::gotalk::Sock): \
+                 `{client}::method(&sock, payload).await`. Not constructed; its functions take the connection."
+            ),
+            format!("The wire names of the notifications of [`{trait_ident}`]."),
+            format_ident!("NOTIFICATIONS"),
+        ),
+    };
+    quote! {
+        #[doc = #struct_doc]
+        #vis struct #client #generics (#phantom) #where_clause;
+
+        impl #impl_generics #client #ty_generics #where_clause {
+            #[doc = #const_doc]
+            pub const #const_name: &'static [&'static str] = &[#(#wire_names),*];
+
+            #(#fns)*
+        }
+    }
+}
+
+/// The connection parameter's name: `sock`, unless the input is called that.
+fn sock_ident(method: &Method) -> Ident {
+    match &method.input {
+        Input::Value { ident, .. } | Input::Stream { ident, .. } if ident == "sock" => {
+            format_ident!("gotalk_sock")
+        }
+        _ => format_ident!("sock"),
+    }
+}
+
+fn client_fn(m: &Method) -> TokenStream {
+    let ident = &m.ident;
+    let wire = &m.wire_name;
+    let docs = docs(m);
+    let sock = sock_ident(m);
+    let result = |ty: TokenStream| quote!(::core::result::Result<#ty, ::gotalk::Error>);
+    let timeout = match m.timeout_ms {
+        Some(ms) => quote!(::core::option::Option::Some(#ms)),
+        None => quote!(::core::option::Option::None),
+    };
+    let unit: Type = parse_quote!(());
+    let single_out = m.output.value_type().unwrap_or(&unit);
+    let (param, input_expr) = match &m.input {
+        Input::Value { ident, ty } => (quote!(, #ident: #ty), quote!(&#ident)),
+        _ => (quote!(), quote!(&())),
+    };
+    let (ret, body, how) = match (&m.input, m.output.stream_item()) {
+        (Input::Stream { item, .. }, out_item) => {
+            let out = out_item.unwrap_or(single_out);
+            (
+                result(
+                    quote!((::gotalk::__private::JsonSender<#item>, ::gotalk::__private::JsonResults<#out>)),
+                ),
+                quote!(::gotalk::__private::open_stream::<#item, #out>(#sock, #wire).await),
+                "Opens the stream request",
+            )
+        }
+        (_, Some(item)) => (
+            result(quote!(::gotalk::__private::JsonResults<#item>)),
+            quote!(::gotalk::__private::call_results(#sock, #wire, #input_expr).await),
+            "Sends the request",
+        ),
+        (_, None) => (
+            result(quote!(#single_out)),
+            quote!(::gotalk::__private::call::<_, #single_out>(#sock, #wire, #input_expr, #timeout).await),
+            "Sends the request",
+        ),
+    };
+    let doc = format!("{how} `{wire}` and waits for the answer.");
+    quote! {
+        #(#docs)*
+        #[doc = ""]
+        #[doc = #doc]
+        pub async fn #ident(#sock: &::gotalk::Sock #param) -> #ret {
+            #body
+        }
+    }
+}
+
+fn notifier_fn(m: &Method) -> TokenStream {
+    let ident = &m.ident;
+    let wire = &m.wire_name;
+    let docs = docs(m);
+    let sock = sock_ident(m);
+    let (param, value) = match &m.input {
+        Input::Value { ident, ty } => (quote!(, #ident: #ty), quote!(&#ident)),
+        _ => (quote!(), quote!(&())),
+    };
+    let doc = format!("Sends the notification `{wire}`.");
+    quote! {
+        #(#docs)*
+        #[doc = ""]
+        #[doc = #doc]
+        pub async fn #ident(#sock: &::gotalk::Sock #param) -> ::core::result::Result<(), ::gotalk::Error> {
+            ::gotalk::__private::notify(#sock, #wire, #value).await
+        }
+    }
+}
+
+/// The trait's generics plus the implementation type, bounded by the trait.
+fn service_generics(model: &Trait, names: &Names, for_spawn: bool) -> Generics {
+    let mut generics = model.item.generics.clone();
+    let implementation = &names.implementation;
+    let trait_ident = &names.trait_ident;
+    let (_, trait_args, _) = model.item.generics.split_for_impl();
+    generics.params.insert(0, parse_quote!(#implementation));
+    let clause = generics.make_where_clause();
+    clause
+        .predicates
+        .push(parse_quote!(#implementation: #trait_ident #trait_args));
+    if for_spawn {
+        for param in &names.params {
+            clause
+                .predicates
+                .push(parse_quote!(#param: ::core::marker::Send + ::core::marker::Sync + 'static));
+        }
+    }
+    generics
+}
+
+fn service(model: &Trait, names: &Names) -> TokenStream {
+    let vis = &model.item.vis;
+    let Names {
+        trait_ident,
+        service,
+        implementation,
+        params,
+        ..
+    } = names;
+    let phantom = names.phantom();
+    let (_, trait_args, _) = model.item.generics.split_for_impl();
+    let plain = service_generics(model, names, false);
+    let (impl_generics, ty_generics, where_clause) = plain.split_for_impl();
+    let spawnable = service_generics(model, names, true);
+    let (spawn_impl_generics, _, spawn_where_clause) = spawnable.split_for_impl();
+    let registrations = model
+        .methods
+        .iter()
+        .map(|m| registration(model.kind, m, names, &trait_args));
+    let trait_name = trait_ident.to_string();
+    let what = match model.kind {
+        Kind::Service => "operations",
+        Kind::Notification => "notification handlers",
+    };
+    let struct_doc = format!(
+        "Serves an implementation of [`{trait_ident}`]: register it with \
+         `gotalk::Handlers::new().with({service}::new(implementation))` to answer its {what}."
+    );
+    quote! {
+        #[doc = #struct_doc]
+        #vis struct #service<#implementation, #(#params),*> {
+            implementation: ::std::sync::Arc<#implementation>,
+            _params: #phantom,
+        }
+
+        impl #impl_generics #service #ty_generics #where_clause {
+            /// Serves `implementation`.
+            pub fn new(implementation: #implementation) -> Self {
+                Self::from_arc(::std::sync::Arc::new(implementation))
+            }
+
+            /// Serves an implementation that is shared with other code.
+            pub fn from_arc(implementation: ::std::sync::Arc<#implementation>) -> Self {
+                Self { implementation, _params: ::core::marker::PhantomData }
+            }
+        }
+
+        impl #spawn_impl_generics ::gotalk::__private::Service for #service #ty_generics #spawn_where_clause {
+            const NAME: &'static str = #trait_name;
+
+            fn register(self, handlers: &mut ::gotalk::__private::Handlers) {
+                #(#registrations)*
+            }
+        }
+    }
+}
+
+fn registration(
+    kind: Kind,
+    m: &Method,
+    names: &Names,
+    trait_args: &syn::TypeGenerics<'_>,
+) -> TokenStream {
+    let Names {
+        trait_ident,
+        implementation,
+        ..
+    } = names;
+    let ident = &m.ident;
+    let wire = &m.wire_name;
+    let call = |sock: TokenStream, input: TokenStream| {
+        let context = match &m.context {
+            Some(c) if c.by_ref => quote!(&#sock,),
+            Some(_) => quote!(::core::clone::Clone::clone(&#sock),),
+            None => quote!(),
+        };
+        quote!(<#implementation as #trait_ident #trait_args>::#ident(&*svc, #context #input).await)
+    };
+    let reply = match &m.output {
+        Output::Unit => quote!(::gotalk::__private::reply_value(&out)),
+        Output::Value(_) => quote!(::gotalk::__private::reply_value(&out)),
+        Output::Result { .. } => quote!(::gotalk::__private::reply_result(out)),
+        Output::Stream(_) => quote!(::gotalk::__private::reply_stream(out)),
+        Output::ResultStream { .. } => quote!(::gotalk::__private::reply_result_stream(out)),
+    };
+    let body = match (kind, &m.input) {
+        (Kind::Notification, input) => {
+            let (decode, arg) = match input {
+                Input::Value { ty, .. } => (
+                    quote_spanned! {ty.span()=>
+                        let input = match ::gotalk::__private::decode_notification::<#ty>(&n) {
+                            ::core::option::Option::Some(value) => value,
+                            ::core::option::Option::None => return,
+                        };
+                    },
+                    quote!(input),
+                ),
+                _ => (quote!(), quote!()),
+            };
+            let call = call(quote!(n.sock), arg);
+            quote! {
+                handlers.handle_notification_raw(#wire, move |n: ::gotalk::__private::Notification| {
+                    let svc = ::core::clone::Clone::clone(&svc);
+                    async move {
+                        #decode
+                        #call;
+                    }
+                });
+            }
+        }
+        (Kind::Service, Input::Stream { item, .. }) => {
+            let call = call(quote!(sock), quote!(input));
+            quote! {
+                handlers.handle_stream(#wire, move |req: ::gotalk::__private::StreamRequest| {
+                    let svc = ::core::clone::Clone::clone(&svc);
+                    async move {
+                        let (sock, input) = ::gotalk::__private::stream_in::<#item>(req);
+                        let out = #call;
+                        #reply
+                    }
+                });
+            }
+        }
+        (Kind::Service, input) => {
+            let (decode, arg) = match input {
+                Input::Value { ty, .. } => (
+                    quote_spanned! {ty.span()=>
+                        let input = match ::gotalk::__private::decode::<#ty>(&req.op, &req.payload) {
+                            ::core::result::Result::Ok(value) => value,
+                            ::core::result::Result::Err(reply) => return reply,
+                        };
+                    },
+                    quote!(input),
+                ),
+                _ => (quote!(), quote!()),
+            };
+            let call = call(quote!(req.sock), arg);
+            quote! {
+                handlers.handle_reply(#wire, move |req: ::gotalk::__private::Request| {
+                    let svc = ::core::clone::Clone::clone(&svc);
+                    async move {
+                        #decode
+                        let out = #call;
+                        #reply
+                    }
+                });
+            }
+        }
+    };
+    quote! {
+        {
+            let svc = ::core::clone::Clone::clone(&self.implementation);
+            #body
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Support for typed services, as `#[gotalk::service]` and `#[gotalk::notification]`
+//! generate them (and as anyone may write by hand): [`Service`] registration with
+//! conflict detection, and the typed stream types.
+
+use std::{
+    fmt,
+    marker::PhantomData,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use futures_core::Stream;
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::{typed, Error, Handlers, RequestChunks, ResultStream, StreamWriter};
+
+/// A set of handlers registered in one go, e.g. everything one `#[gotalk::service]` trait
+/// offers. Register with [`Handlers::with`] or [`Handlers::try_with`].
+pub trait Service {
+    /// The service's name in registration errors (the trait's name).
+    const NAME: &'static str;
+
+    /// Adds this service's handlers to `handlers`.
+    fn register(self, handlers: &mut Handlers);
+}
+
+/// Two registrations claim the same name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistrationError {
+    /// `operation`, `stream operation` or `notification`.
+    pub kind: &'static str,
+    /// The name both claim.
+    pub name: String,
+    /// Who registered it first.
+    pub first: String,
+    /// Who tried to register it again.
+    pub second: String,
+}
+
+impl fmt::Display for RegistrationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {:?} is registered twice: by {} and by {}",
+            self.kind, self.name, self.first, self.second
+        )
+    }
+}
+
+impl std::error::Error for RegistrationError {}
+
+impl Handlers {
+    /// Adds every handler of `service`, refusing names this set already handles.
+    pub fn try_with<S: Service>(mut self, service: S) -> Result<Self, RegistrationError> {
+        let mut added = Handlers::new();
+        service.register(&mut added);
+        self.merge(added, S::NAME)?;
+        Ok(self)
+    }
+
+    /// Adds every handler of `service`: `Handlers::new().with(GreetService::new(greeter))`.
+    ///
+    /// # Panics
+    ///
+    /// If `service` claims a name this set already handles (a programming error found at
+    /// start-up, like a duplicate route); the message names both. Use
+    /// [`try_with`](Self::try_with) to get the error instead.
+    pub fn with<S: Service>(self, service: S) -> Self {
+        match self.try_with(service) {
+            Ok(handlers) => handlers,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// The chunks of a stream request decoded from JSON: what a service method with a
+/// `StreamIn<T>` parameter reads. A `Stream` of `Result<T, Error>` that ends when the
+/// caller ends the request stream.
+pub struct StreamIn<T> {
+    chunks: RequestChunks,
+    op: crate::wire::Name,
+    _values: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for StreamIn<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamIn").field("op", &self.op).finish()
+    }
+}
+
+impl<T: DeserializeOwned> StreamIn<T> {
+    /// Typed chunks over raw ones.
+    pub fn new(op: crate::wire::Name, chunks: RequestChunks) -> Self {
+        Self {
+            chunks,
+            op,
+            _values: PhantomData,
+        }
+    }
+
+    /// The next value, or `None` at the end of the request stream.
+    pub async fn next_value(&mut self) -> Option<Result<T, Error>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl<T: DeserializeOwned> Stream for StreamIn<T> {
+    type Item = Result<T, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let chunk = std::task::ready!(Pin::new(&mut self.chunks).poll_next(cx));
+        Poll::Ready(chunk.map(|c| c.and_then(|bytes| typed::decode(&self.op, &bytes))))
+    }
+}
+
+/// The values a service method streams back as its result: one StreamResult part each.
+/// An `Err` ends the stream with an ErrorResult carrying its text.
+pub struct StreamOut<T> {
+    pub(crate) values: crate::BoxStream<Result<T, Error>>,
+}
+
+impl<T> fmt::Debug for StreamOut<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StreamOut(..)")
+    }
+}
+
+impl<T: Send + 'static> StreamOut<T> {
+    /// From any stream of results.
+    pub fn new<S, E>(stream: S) -> Self
+    where
+        S: Stream<Item = Result<T, E>> + Send + 'static,
+        E: fmt::Display,
+    {
+        use futures_util::StreamExt;
+        Self {
+            values: Box::pin(stream.map(|r| r.map_err(|e| Error::message(e.to_string())))),
+        }
+    }
+
+    /// From any stream of values.
+    pub fn values<S>(stream: S) -> Self
+    where
+        S: Stream<Item = T> + Send + 'static,
+    {
+        use futures_util::StreamExt;
+        Self {
+            values: Box::pin(stream.map(Ok)),
+        }
+    }
+
+    /// From an iterator of values.
+    pub fn iter<I>(values: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send + 'static,
+    {
+        Self::values(futures_util::stream::iter(values))
+    }
+
+    /// A channel: what is sent on the returned sender streams out, until it is dropped.
+    pub fn channel(capacity: usize) -> (tokio::sync::mpsc::Sender<T>, Self) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(capacity.max(1));
+        let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        (tx, Self::values(stream))
+    }
+}
+
+impl<T: Serialize + Send + 'static> StreamOut<T> {
+    /// The reply that streams these values as JSON.
+    pub(crate) fn into_reply(self) -> crate::Reply {
+        crate::Reply::json_stream(self.values)
+    }
+}
+
+/// The sending half of a typed stream request: each [`send`](Self::send) is one JSON
+/// chunk; [`finish`](Self::finish) ends the request stream.
+pub struct JsonSender<T> {
+    writer: StreamWriter,
+    _values: PhantomData<fn(T)>,
+}
+
+impl<T> fmt::Debug for JsonSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("JsonSender").field(&self.writer).finish()
+    }
+}
+
+impl<T: Serialize> JsonSender<T> {
+    /// Typed sends over a raw stream writer.
+    pub fn new(writer: StreamWriter) -> Self {
+        Self {
+            writer,
+            _values: PhantomData,
+        }
+    }
+
+    /// Sends one value.
+    pub async fn send(&mut self, value: &T) -> Result<(), Error> {
+        self.writer.send_json(value).await
+    }
+
+    /// Ends the request stream.
+    pub async fn finish(self) -> Result<(), Error> {
+        self.writer.finish().await
+    }
+}
+
+/// The results of a typed request, read as a `Stream` of `Result<T, Error>` (one item per
+/// StreamResult part, or one for a single result).
+pub struct JsonResults<T> {
+    results: ResultStream,
+    op: Box<str>,
+    _values: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for JsonResults<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("JsonResults").field(&self.results).finish()
+    }
+}
+
+impl<T: DeserializeOwned> JsonResults<T> {
+    /// Typed results over raw ones.
+    pub fn new(results: ResultStream, op: &str) -> Self {
+        Self {
+            results,
+            op: op.into(),
+            _values: PhantomData,
+        }
+    }
+
+    /// The next value, or `None` after the last.
+    pub async fn next_value(&mut self) -> Option<Result<T, Error>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    /// The one result of a request that streams its input but answers once.
+    pub async fn result(mut self) -> Result<T, Error> {
+        match self.next_value().await {
+            Some(result) => result,
+            None => Err(Error::Decode {
+                op: self.op.to_string(),
+                message: "the peer ended its results without a value".into(),
+            }),
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Stream for JsonResults<T> {
+    type Item = Result<T, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let chunk = std::task::ready!(Pin::new(&mut self.results).poll_next(cx));
+        Poll::Ready(chunk.map(|c| c.and_then(|bytes: Bytes| typed::decode(&self.op, &bytes))))
+    }
+}
