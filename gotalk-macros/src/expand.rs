@@ -30,12 +30,10 @@ pub fn unchanged(item: &ItemTrait) -> TokenStream {
 pub fn expand(model: &Trait) -> TokenStream {
     let names = Names::new(model);
     let rewritten = rewrite_trait(model);
-    let checks = type_checks(model);
     let client = client(model, &names);
     let service = service(model, &names);
     quote! {
         #rewritten
-        #checks
         #client
         #service
     }
@@ -117,39 +115,6 @@ fn rewrite_trait(model: &Trait) -> TokenStream {
     quote!(#item)
 }
 
-/// Compile-time checks spanned on the user's types, so that a type that cannot be
-/// encoded or decoded is reported at that type.
-fn type_checks(model: &Trait) -> TokenStream {
-    let (impl_generics, _, where_clause) = model.item.generics.split_for_impl();
-    let mut checks = Vec::new();
-    for m in &model.methods {
-        match &m.input {
-            Input::Value { ty, .. } => checks.push(assert("assert_input", ty)),
-            Input::Stream { item, .. } => checks.push(assert("assert_input", item)),
-            Input::None => {}
-        }
-        if let Some(ty) = m.output.value_type().or(m.output.stream_item()) {
-            checks.push(assert("assert_output", ty));
-        }
-        if let Some(err) = m.output.error_type() {
-            checks.push(assert("assert_error", err));
-        }
-    }
-    quote! {
-        const _: () = {
-            #[allow(dead_code, non_snake_case)]
-            fn __gotalk_type_checks #impl_generics () #where_clause {
-                #(#checks)*
-            }
-        };
-    }
-}
-
-fn assert(check: &str, ty: &Type) -> TokenStream {
-    let check = format_ident!("{}", check);
-    quote_spanned!(ty.span()=> ::gotalk::__private::#check::<#ty>();)
-}
-
 fn docs(method: &Method) -> Vec<&syn::Attribute> {
     method
         .attrs
@@ -226,31 +191,58 @@ fn client_fn(m: &Method) -> TokenStream {
     };
     let unit: Type = parse_quote!(());
     let single_out = m.output.value_type().unwrap_or(&unit);
-    let (param, input_expr) = match &m.input {
-        Input::Value { ident, ty } => (quote!(, #ident: #ty), quote!(&#ident)),
-        _ => (quote!(), quote!(&())),
+    let (param, encode) = match &m.input {
+        Input::Value { ident, ty } => (
+            quote!(, #ident: #ty),
+            quote_spanned!(ty.span()=> let payload = ::gotalk::__private::encode::<#ty>(#wire, &#ident)?;),
+        ),
+        _ => (
+            quote!(),
+            quote!(let payload = ::gotalk::__private::encode::<()>(#wire, &())?;),
+        ),
     };
+    // Each generic step is a statement spanned on its type (see `__private`).
     let (ret, body, how) = match (&m.input, m.output.stream_item()) {
         (Input::Stream { item, .. }, out_item) => {
             let out = out_item.unwrap_or(single_out);
+            let sender =
+                quote_spanned!(item.span()=> ::gotalk::__private::JsonSender::<#item>::new(writer));
+            let results = quote_spanned!(out.span()=> ::gotalk::__private::JsonResults::<#out>::new(results, #wire));
             (
                 result(
                     quote!((::gotalk::__private::JsonSender<#item>, ::gotalk::__private::JsonResults<#out>)),
                 ),
-                quote!(::gotalk::__private::open_stream::<#item, #out>(#sock, #wire).await),
+                quote! {
+                    let (writer, results) = ::gotalk::__private::open_stream(#sock, #wire).await?;
+                    ::core::result::Result::Ok((#sender, #results))
+                },
                 "Opens the stream request",
             )
         }
-        (_, Some(item)) => (
-            result(quote!(::gotalk::__private::JsonResults<#item>)),
-            quote!(::gotalk::__private::call_results(#sock, #wire, #input_expr).await),
-            "Sends the request",
-        ),
-        (_, None) => (
-            result(quote!(#single_out)),
-            quote!(::gotalk::__private::call::<_, #single_out>(#sock, #wire, #input_expr, #timeout).await),
-            "Sends the request",
-        ),
+        (_, Some(item)) => {
+            let results = quote_spanned!(item.span()=> ::gotalk::__private::JsonResults::<#item>::new(results, #wire));
+            (
+                result(quote!(::gotalk::__private::JsonResults<#item>)),
+                quote! {
+                    #encode
+                    let results = ::gotalk::__private::request_results(#sock, #wire, payload).await?;
+                    ::core::result::Result::Ok(#results)
+                },
+                "Sends the request",
+            )
+        }
+        (_, None) => {
+            let decode = quote_spanned!(single_out.span()=> ::gotalk::__private::decode_result::<#single_out>(#wire, &result));
+            (
+                result(quote!(#single_out)),
+                quote! {
+                    #encode
+                    let result = ::gotalk::__private::request(#sock, #wire, payload, #timeout).await?;
+                    #decode
+                },
+                "Sends the request",
+            )
+        }
     };
     let doc = format!("{how} `{wire}` and waits for the answer.");
     quote! {
@@ -268,9 +260,15 @@ fn notifier_fn(m: &Method) -> TokenStream {
     let wire = &m.wire_name;
     let docs = docs(m);
     let sock = sock_ident(m);
-    let (param, value) = match &m.input {
-        Input::Value { ident, ty } => (quote!(, #ident: #ty), quote!(&#ident)),
-        _ => (quote!(), quote!(&())),
+    let (param, encode) = match &m.input {
+        Input::Value { ident, ty } => (
+            quote!(, #ident: #ty),
+            quote_spanned!(ty.span()=> let payload = ::gotalk::__private::encode::<#ty>(#wire, &#ident)?;),
+        ),
+        _ => (
+            quote!(),
+            quote!(let payload = ::gotalk::__private::encode::<()>(#wire, &())?;),
+        ),
     };
     let doc = format!("Sends the notification `{wire}`.");
     quote! {
@@ -278,7 +276,8 @@ fn notifier_fn(m: &Method) -> TokenStream {
         #[doc = ""]
         #[doc = #doc]
         pub async fn #ident(#sock: &::gotalk::Sock #param) -> ::core::result::Result<(), ::gotalk::Error> {
-            ::gotalk::__private::notify(#sock, #wire, #value).await
+            #encode
+            ::gotalk::__private::notify(#sock, #wire, payload).await
         }
     }
 }
@@ -382,12 +381,24 @@ fn registration(
         };
         quote!(<#implementation as #trait_ident #trait_args>::#ident(&*svc, #context #input).await)
     };
+    // Explicit type arguments carry the user's spans: an unmet bound is reported at the
+    // type in the trait, not at the macro.
+    let err = |err: &Option<Type>| match err {
+        Some(ty) => quote!(#ty),
+        None => quote!(_),
+    };
     let reply = match &m.output {
-        Output::Unit => quote!(::gotalk::__private::reply_value(&out)),
-        Output::Value(_) => quote!(::gotalk::__private::reply_value(&out)),
-        Output::Result { .. } => quote!(::gotalk::__private::reply_result(out)),
-        Output::Stream(_) => quote!(::gotalk::__private::reply_stream(out)),
-        Output::ResultStream { .. } => quote!(::gotalk::__private::reply_result_stream(out)),
+        Output::Unit => quote!(::gotalk::__private::reply_value::<()>(&out)),
+        Output::Value(ty) => quote!(::gotalk::__private::reply_value::<#ty>(&out)),
+        Output::Result { ok, err: e } => {
+            let e = err(e);
+            quote!(::gotalk::__private::reply_result::<#ok, #e>(out))
+        }
+        Output::Stream(item) => quote!(::gotalk::__private::reply_stream::<#item>(out)),
+        Output::ResultStream { item, err: e } => {
+            let e = err(e);
+            quote!(::gotalk::__private::reply_result_stream::<#item, #e>(out))
+        }
     };
     let body = match (kind, &m.input) {
         (Kind::Notification, input) => {

@@ -102,11 +102,4 @@ impl Output {
             _ => None,
         }
     }
-
-    pub fn error_type(&self) -> Option<&Type> {
-        match self {
-            Output::Result { err, .. } | Output::ResultStream { err, .. } => err.as_ref(),
-            _ => None,
-        }
-    }
 }

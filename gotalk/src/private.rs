@@ -14,15 +14,6 @@ pub use crate::{
 
 use crate::typed;
 
-/// Fails to compile, at the type's own span, unless `T` can be an input.
-pub fn assert_input<T: Serialize + DeserializeOwned>() {}
-
-/// Fails to compile, at the type's own span, unless `T` can be an output.
-pub fn assert_output<T: Serialize + DeserializeOwned>() {}
-
-/// Fails to compile, at the type's own span, unless `E` can be an error text.
-pub fn assert_error<E: fmt::Display + 'static>() {}
-
 /// The handler's input, or the ErrorResult for input that does not decode.
 pub fn decode<T: DeserializeOwned>(op: &str, payload: &[u8]) -> Result<T, Reply> {
     typed::decode(op, payload).map_err(|e| {
@@ -71,53 +62,51 @@ fn options(timeout_ms: Option<u64>) -> CallOptions {
     }
 }
 
+// The async helpers below are not generic: generated code encodes and decodes in
+// statements of their own, spanned on the user's types, so that a type missing a serde
+// trait is reported there (a generic async fn would report it at its `.await`).
+
+/// Encodes a request's input or a notification's payload.
+pub fn encode<T: Serialize + ?Sized>(op: &str, value: &T) -> Result<Bytes, Error> {
+    typed::encode(op, value)
+}
+
+/// Decodes a single result.
+pub fn decode_result<T: DeserializeOwned>(op: &str, payload: &[u8]) -> Result<T, Error> {
+    typed::decode(op, payload)
+}
+
 /// A single request with a single result.
-pub async fn call<I, O>(
+pub async fn request(
     sock: &Sock,
     op: &str,
-    input: &I,
+    payload: Bytes,
     timeout_ms: Option<u64>,
-) -> Result<O, Error>
-where
-    I: Serialize + ?Sized,
-    O: DeserializeOwned,
-{
-    sock.request_with(op, input, options(timeout_ms)).await
+) -> Result<Bytes, Error> {
+    sock.request_raw_with(op, payload, options(timeout_ms))
+        .await
 }
 
 /// A single request whose results stream back.
-pub async fn call_results<I, O>(sock: &Sock, op: &str, input: &I) -> Result<JsonResults<O>, Error>
-where
-    I: Serialize + ?Sized,
-    O: DeserializeOwned,
-{
-    let payload = typed::encode(op, input)?;
-    Ok(JsonResults::new(
-        sock.request_results(op, payload).await?,
-        op,
-    ))
-}
-
-/// A stream request: a sender for its input and the stream of its results.
-pub async fn open_stream<I, O>(
+pub async fn request_results(
     sock: &Sock,
     op: &str,
-) -> Result<(JsonSender<I>, JsonResults<O>), Error>
-where
-    I: Serialize,
-    O: DeserializeOwned,
-{
-    let (writer, results) = sock.stream_request(op, Bytes::new()).await?;
-    Ok((JsonSender::new(writer), JsonResults::new(results, op)))
+    payload: Bytes,
+) -> Result<crate::ResultStream, Error> {
+    sock.request_results(op, payload).await
+}
+
+/// A stream request, opened with an empty first chunk.
+pub async fn open_stream(
+    sock: &Sock,
+    op: &str,
+) -> Result<(crate::StreamWriter, crate::ResultStream), Error> {
+    sock.stream_request(op, Bytes::new()).await
 }
 
 /// Sends a notification.
-pub async fn notify<T: Serialize + ?Sized>(
-    sock: &Sock,
-    name: &str,
-    value: &T,
-) -> Result<(), Error> {
-    sock.notify(name, value).await
+pub async fn notify(sock: &Sock, name: &str, payload: Bytes) -> Result<(), Error> {
+    sock.notify_raw(name, payload).await
 }
 
 /// The typed input of a stream request.

@@ -1,0 +1,6 @@
+#[gotalk::service]
+pub trait Svc<'a> {
+    async fn greet(&self) -> String;
+}
+
+fn main() {}

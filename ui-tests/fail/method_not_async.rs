@@ -1,0 +1,6 @@
+#[gotalk::service]
+pub trait Svc {
+    fn greet(&self, name: String) -> String;
+}
+
+fn main() {}

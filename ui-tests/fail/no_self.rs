@@ -1,0 +1,6 @@
+#[gotalk::service]
+pub trait Svc {
+    async fn get(input: u32) -> u32;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[gotalk::service]
+pub struct Svc {
+    name: String,
+}
+
+fn main() {}

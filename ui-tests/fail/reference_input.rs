@@ -1,0 +1,6 @@
+#[gotalk::service]
+pub trait Svc {
+    async fn greet(&self, name: &str) -> String;
+}
+
+fn main() {}

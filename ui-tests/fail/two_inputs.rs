@@ -1,0 +1,6 @@
+#[gotalk::service]
+pub trait Svc {
+    async fn add(&self, a: u32, b: u32) -> u32;
+}
+
+fn main() {}

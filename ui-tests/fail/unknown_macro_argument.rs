@@ -1,0 +1,6 @@
+#[gotalk::service(namespace = "x")]
+pub trait Svc {
+    async fn get(&self) -> u32;
+}
+
+fn main() {}

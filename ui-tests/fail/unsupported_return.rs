@@ -1,0 +1,6 @@
+#[gotalk::service]
+pub trait Svc {
+    async fn greet(&self) -> impl std::fmt::Display;
+}
+
+fn main() {}
