@@ -4,60 +4,87 @@
 //! cargo run --example demo
 //! ```
 //!
-//! It shows a typed request, an error result, the server calling the client back on the
-//! same connection, a notification, a stream request with a stream result, and a
+//! One trait per side describes what that side serves; `#[gotalk::service]` turns each
+//! into a client the other side calls and a service this side registers. It shows a
+//! typed request, an error result, the server calling the client back on the same
+//! connection, a notification, a stream request answered with a stream result, and a
 //! graceful shutdown. Run with `RUST_LOG=gotalk=trace` to see every message on the wire.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use gotalk::{Config, Error, Handlers, Reply, Server, Sock, StreamRequest};
+use gotalk::{Config, Error, Handlers, Server, Sock, StreamIn, StreamOut};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Debug)]
-struct GreetIn {
-    name: String,
+pub struct GreetIn {
+    pub name: String,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
-struct GreetOut {
-    greeting: String,
+pub struct GreetOut {
+    pub greeting: String,
 }
 
-fn server_handlers() -> Handlers {
-    let mut h = Handlers::new();
-    h.handle("greet", |input: GreetIn| async move {
+/// What the server offers.
+#[gotalk::service]
+pub trait Greet {
+    /// Greets someone by name; an empty name is an error.
+    async fn greet(&self, input: GreetIn) -> Result<GreetOut, Error>;
+    /// Asks the caller who it is (calling it back), then says so.
+    async fn whoami(&self, sock: &Sock) -> Result<String, Error>;
+    /// Upper-cases every word streamed to it, streaming the results back.
+    async fn shout(&self, words: StreamIn<String>) -> StreamOut<String>;
+}
+
+/// What the client offers the server.
+#[gotalk::service]
+pub trait Identity {
+    #[gotalk(name = "your-name")]
+    async fn name(&self) -> String;
+}
+
+/// What the server may tell the client.
+#[gotalk::notification]
+pub trait News {
+    async fn welcome(&self, text: String);
+}
+
+struct Greeter;
+
+impl Greet for Greeter {
+    async fn greet(&self, input: GreetIn) -> Result<GreetOut, Error> {
         if input.name.is_empty() {
             return Err(Error::message("a name, please"));
         }
         Ok(GreetOut {
             greeting: format!("Hello {}", input.name),
         })
-    })
-    // The server asks the client something while answering the client's request.
-    .handle_with_sock("whoami", |sock: Sock, _: ()| async move {
-        let name: String = sock.request("your-name", &()).await?;
-        sock.notify("welcome", &format!("welcome back, {name}"))
-            .await?;
-        Ok::<_, Error>(format!("you are {name}, at {}", sock.peer()))
-    })
-    // Every chunk of the request comes back upper-cased, as a stream of results.
-    .handle_stream("shout", |req: StreamRequest| async move {
-        Reply::stream(
-            req.chunks
-                .map(|chunk| chunk.map(|c| c.to_ascii_uppercase().into())),
-        )
-    });
-    h
+    }
+
+    async fn whoami(&self, sock: &Sock) -> Result<String, Error> {
+        let name = IdentityClient::name(sock).await?;
+        NewsNotifier::welcome(sock, format!("welcome back, {name}")).await?;
+        Ok(format!("you are {name}, at {}", sock.peer()))
+    }
+
+    async fn shout(&self, words: StreamIn<String>) -> StreamOut<String> {
+        StreamOut::new(words.map(|word| word.map(|w| w.to_uppercase())))
+    }
 }
 
-fn client_handlers() -> Handlers {
-    let mut h = Handlers::new();
-    h.handle("your-name", |_: ()| async move { Ok::<_, Error>("Rasmus") })
-        .handle_notification("welcome", |text: String| async move {
-            println!("notification from the server: {text}");
-        });
-    h
+struct Me;
+
+impl Identity for Me {
+    async fn name(&self) -> String {
+        "Rasmus".into()
+    }
+}
+
+impl News for Me {
+    async fn welcome(&self, text: String) {
+        println!("notification from the server: {text}");
+    }
 }
 
 #[tokio::main]
@@ -70,50 +97,53 @@ async fn main() -> Result<(), Error> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
 
-    let server = Server::new(Config::accepting().handlers(server_handlers()))
+    let server_handlers = Handlers::new().with(GreetService::new(Greeter));
+    let server = Server::new(Config::accepting().handlers(server_handlers))
         .listen_tcp("127.0.0.1:0")
         .await?;
     println!("server listening on {}", server.local_addr());
 
+    let client_handlers = Handlers::new()
+        .with(IdentityService::new(Me))
+        .with(NewsService::new(Me));
     let sock = gotalk::tcp::connect_with(
         server.local_addr(),
-        Config::dialling().handlers(client_handlers()),
+        Config::dialling().handlers(client_handlers),
     )
     .await?;
 
-    let out: GreetOut = sock
-        .request(
-            "greet",
-            &GreetIn {
-                name: "Rasmus".into(),
-            },
-        )
-        .await?;
+    let out = GreetClient::greet(
+        &sock,
+        GreetIn {
+            name: "Rasmus".into(),
+        },
+    )
+    .await?;
     println!("greet -> {out:?}");
 
-    let err = sock
-        .request::<_, GreetOut>(
-            "greet",
-            &GreetIn {
-                name: String::new(),
-            },
-        )
-        .await
-        .unwrap_err();
+    let err = GreetClient::greet(
+        &sock,
+        GreetIn {
+            name: String::new(),
+        },
+    )
+    .await
+    .unwrap_err();
     println!("greet with no name -> error result: {err}");
 
-    let who: String = sock.request("whoami", &()).await?;
+    let who = GreetClient::whoami(&sock).await?;
     println!("whoami -> {who}");
 
-    let (mut words, mut results) = sock.stream_request("shout", "hello ").await?;
-    words.send("stream ").await?;
-    words.send("world").await?;
-    words.finish().await?;
-    let mut shouted = String::new();
-    while let Some(chunk) = results.next_chunk().await {
-        shouted.push_str(&String::from_utf8_lossy(&chunk?));
+    let (mut words, mut shouted) = GreetClient::shout(&sock).await?;
+    for word in ["hello", "stream", "world"] {
+        words.send(&word.to_owned()).await?;
     }
-    println!("shout (stream) -> {shouted}");
+    words.finish().await?;
+    let mut all = Vec::new();
+    while let Some(word) = shouted.next_value().await {
+        all.push(word?);
+    }
+    println!("shout (stream) -> {}", all.join(" "));
 
     // Let the notification handler print before we go.
     tokio::time::sleep(Duration::from_millis(50)).await;

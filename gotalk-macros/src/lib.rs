@@ -18,13 +18,120 @@ use proc_macro::TokenStream;
 
 use model::Kind;
 
-/// Turns a trait into a Gotalk service: see the `gotalk` crate's documentation.
+/// Turns a trait into a Gotalk service: one trait is the contract of both sides.
+///
+/// Every `async fn` of the trait is an operation named after the method (or
+/// `#[gotalk(name = "...")]`, any UTF-8 up to 4095 bytes). For a trait `Greet` it
+/// generates:
+///
+/// - the trait itself, whose methods become `fn … -> impl Future<Output = T> + Send`
+///   (implement them with plain `async fn`; the trait requires `Send + Sync + 'static`);
+/// - `GreetClient`, whose associated functions call the operations on any connected
+///   [`Sock`]: `GreetClient::greet(&sock, input).await` returns
+///   `Result<Out, gotalk::Error>`; `GreetClient::OPERATIONS` lists the wire names;
+/// - `GreetService`, which registers an implementation:
+///   `Handlers::new().with(GreetService::new(greeter))`.
+///
+/// Method shapes: `&self`; then optionally the connection (`sock: &Sock` or `Sock`, to
+/// call back or notify the peer that called); then at most one input of any
+/// `Serialize + DeserializeOwned` type, or `StreamIn<T>` to receive a stream request.
+/// Return `T`, `()`, `Result<T, E>` with `E: Display` (an `Err` answers an ErrorResult
+/// with its text, [`Error::retry`] a RetryResult), `StreamOut<T>` or
+/// `Result<StreamOut<T>, E>` to answer with a stream of results. A method that streams
+/// its input gives the caller a `JsonSender` and a `JsonResults`; one that streams its
+/// output gives the caller a `JsonResults`.
+///
+/// Options: `#[gotalk::service(prefix = "greet.")]` prefixes every wire name;
+/// `#[gotalk(timeout = "5s")]` on a method bounds the client's wait (`ms`, `s`, `m`).
+/// Type parameters on the trait are supported.
+///
+/// ```
+/// use gotalk::{Config, Error, Handlers};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// pub struct GreetIn { pub name: String }
+/// #[derive(Serialize, Deserialize)]
+/// pub struct GreetOut { pub greeting: String }
+///
+/// #[gotalk::service]
+/// pub trait Greet {
+///     async fn greet(&self, input: GreetIn) -> Result<GreetOut, Error>;
+///     #[gotalk(name = "echo")]
+///     async fn echo_text(&self, text: String) -> String;
+/// }
+///
+/// struct Greeter;
+///
+/// impl Greet for Greeter {
+///     async fn greet(&self, input: GreetIn) -> Result<GreetOut, Error> {
+///         Ok(GreetOut { greeting: format!("Hello {}", input.name) })
+///     }
+///     async fn echo_text(&self, text: String) -> String {
+///         text
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Error> {
+/// let handlers = Handlers::new().with(GreetService::new(Greeter));
+/// let (sock, _server) = gotalk::pipe(Config::dialling(), Config::accepting().handlers(handlers));
+/// let out = GreetClient::greet(&sock, GreetIn { name: "Rasmus".into() }).await?;
+/// assert_eq!(out.greeting, "Hello Rasmus");
+/// assert_eq!(GreetClient::OPERATIONS, ["greet", "echo"]);
+/// # Ok(()) }
+/// ```
+///
+/// Mistakes (a method that is not `async`, `&mut self`, two inputs, a duplicate wire
+/// name, an input type that is not `Deserialize`, …) are compile errors at the token to
+/// change.
+///
+/// [`Sock`]: ../gotalk/struct.Sock.html
+/// [`Error::retry`]: ../gotalk/enum.Error.html#method.retry
 #[proc_macro_attribute]
 pub fn service(args: TokenStream, item: TokenStream) -> TokenStream {
     run(Kind::Service, args, item)
 }
 
-/// Turns a trait into a set of Gotalk notifications: see the `gotalk` crate's documentation.
+/// Turns a trait into a set of Gotalk notifications: one-way messages, never answered.
+///
+/// Each method is `async fn name(&self, [sock: &Sock,] payload: T)` with no return
+/// value; the notification is named after the method or `#[gotalk(name = "...")]`. For a
+/// trait `Chat` it generates `ChatNotifier`, whose functions send
+/// (`ChatNotifier::message(&sock, msg).await`), and `ChatService`, which registers an
+/// implementation as notification handlers
+/// (`Handlers::new().with(ChatService::new(chat))`). A connection's notifications are
+/// handled one at a time, in order; a payload that does not decode is logged and dropped.
+///
+/// ```
+/// use gotalk::{Config, Handlers};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// pub struct ChatMessage { pub text: String }
+///
+/// #[gotalk::notification]
+/// pub trait Chat {
+///     #[gotalk(name = "chat message")]
+///     async fn message(&self, msg: ChatMessage);
+/// }
+///
+/// struct Printer;
+///
+/// impl Chat for Printer {
+///     async fn message(&self, msg: ChatMessage) {
+///         println!("{}", msg.text);
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), gotalk::Error> {
+/// let handlers = Handlers::new().with(ChatService::new(Printer));
+/// let (sock, _server) = gotalk::pipe(Config::dialling(), Config::accepting().handlers(handlers));
+/// ChatNotifier::message(&sock, ChatMessage { text: "Hi".into() }).await?;
+/// assert_eq!(ChatNotifier::NOTIFICATIONS, ["chat message"]);
+/// # Ok(()) }
+/// ```
 #[proc_macro_attribute]
 pub fn notification(args: TokenStream, item: TokenStream) -> TokenStream {
     run(Kind::Notification, args, item)
