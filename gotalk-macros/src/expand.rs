@@ -246,8 +246,7 @@ fn client_fn(m: &Method) -> TokenStream {
     };
     let doc = format!("{how} `{wire}` and waits for the answer.");
     quote! {
-        #(#docs)*
-        #[doc = ""]
+        #docs
         #[doc = #doc]
         pub async fn #ident(#sock: &::gotalk::Sock #param) -> #ret {
             #body
@@ -272,8 +271,7 @@ fn notifier_fn(m: &Method) -> TokenStream {
     };
     let doc = format!("Sends the notification `{wire}`.");
     quote! {
-        #(#docs)*
-        #[doc = ""]
+        #docs
         #[doc = #doc]
         pub async fn #ident(#sock: &::gotalk::Sock #param) -> ::core::result::Result<(), ::gotalk::Error> {
             #encode
