@@ -115,12 +115,17 @@ fn rewrite_trait(model: &Trait) -> TokenStream {
     quote!(#item)
 }
 
-fn docs(method: &Method) -> Vec<&syn::Attribute> {
-    method
+/// The method's doc comments, then an empty line to separate what we add.
+fn docs(method: &Method) -> TokenStream {
+    let docs: Vec<_> = method
         .attrs
         .iter()
         .filter(|a| a.path().is_ident("doc"))
-        .collect()
+        .collect();
+    if docs.is_empty() {
+        return quote!();
+    }
+    quote!(#(#docs)* #[doc = ""])
 }
 
 fn client(model: &Trait, names: &Names) -> TokenStream {
