@@ -1,0 +1,152 @@
+//! The measuring half of every load generator (`bench_client`, and the tarpc and raw
+//! clients in `peers/`): the same arguments, the same latency histogram, the same line
+//! of output, so peers are compared like for like.
+//!
+//! Arguments: `--addr HOST:PORT --conns C --inflight K --payload BYTES --seconds S`, or
+//! `--requests N` (in total) instead of `--seconds` for a fixed amount of work (e.g.
+//! under callgrind). Output: one line with `req/s=`, `MB/s=` (payload bytes one way),
+//! `p50=`, `p99=`, `p999=` (µs, HdrHistogram of every request).
+
+#![allow(dead_code)] // each client uses its own part
+
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use futures_util::{stream::FuturesUnordered, StreamExt};
+use hdrhistogram::Histogram;
+
+#[derive(Clone, Debug)]
+pub struct Args {
+    pub addr: String,
+    pub conns: usize,
+    pub inflight: usize,
+    pub payload: usize,
+    pub seconds: f64,
+    pub requests: Option<u64>,
+}
+
+impl Args {
+    /// When each connection stops: a deadline, and a number of requests.
+    pub fn budget(&self) -> (Instant, u64) {
+        match self.requests {
+            Some(total) => (
+                Instant::now() + Duration::from_secs(3600),
+                total.div_ceil(self.conns as u64),
+            ),
+            None => (
+                Instant::now() + Duration::from_secs_f64(self.seconds),
+                u64::MAX,
+            ),
+        }
+    }
+}
+
+pub fn parse_args(program: &str) -> Args {
+    let usage = format!(
+        "usage: {program} --addr HOST:PORT [--conns C] [--inflight K] [--payload BYTES] [--seconds S | --requests N]"
+    );
+    let mut args = Args {
+        addr: String::new(),
+        conns: 1,
+        inflight: 64,
+        payload: 16,
+        seconds: 5.0,
+        requests: None,
+    };
+    let mut it = std::env::args().skip(1);
+    let fail = |msg: String| -> ! {
+        eprintln!("{msg}\n{usage}");
+        std::process::exit(2)
+    };
+    while let Some(flag) = it.next() {
+        if flag == "-h" || flag == "--help" {
+            println!("{usage}");
+            std::process::exit(0);
+        }
+        let value = it
+            .next()
+            .unwrap_or_else(|| fail(format!("{flag} needs a value")));
+        let bad = |e: &dyn std::fmt::Display| -> ! {
+            fail(format!("bad value {value:?} for {flag}: {e}"))
+        };
+        match flag.as_str() {
+            "--addr" => args.addr = value.clone(),
+            "--conns" => args.conns = value.parse().unwrap_or_else(|e| bad(&e)),
+            "--inflight" => args.inflight = value.parse().unwrap_or_else(|e| bad(&e)),
+            "--payload" => args.payload = value.parse().unwrap_or_else(|e| bad(&e)),
+            "--seconds" => args.seconds = value.parse().unwrap_or_else(|e| bad(&e)),
+            "--requests" => args.requests = Some(value.parse().unwrap_or_else(|e| bad(&e))),
+            _ => fail(format!("unknown argument {flag:?}")),
+        }
+    }
+    if args.addr.is_empty() || args.conns == 0 || args.inflight == 0 {
+        fail("--addr is required; --conns and --inflight must be positive".into());
+    }
+    args
+}
+
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Keeps `args.inflight` calls outstanding on one connection until the budget is spent.
+pub async fn drive<C, F, Fut>(
+    conn: C,
+    args: Args,
+    payload: Bytes,
+    call: F,
+) -> Result<Histogram<u64>, String>
+where
+    F: Fn(&C, Bytes) -> Fut,
+    Fut: Future<Output = Result<Bytes, String>>,
+{
+    let (deadline, budget) = args.budget();
+    let mut hist = histogram();
+    let timed = |payload: Bytes| {
+        let start = Instant::now();
+        let fut = call(&conn, payload);
+        async move { fut.await.map(|out| (start.elapsed(), out.len())) }
+    };
+    let mut started = 0u64;
+    let mut running = FuturesUnordered::new();
+    while started < budget.min(args.inflight as u64) {
+        running.push(timed(payload.clone()));
+        started += 1;
+    }
+    while let Some(done) = running.next().await {
+        let (took, len) = done?;
+        if len != payload.len() {
+            return Err(format!(
+                "echo of {} bytes came back as {len}",
+                payload.len()
+            ));
+        }
+        hist.saturating_record(took.as_micros().max(1) as u64);
+        if started < budget && Instant::now() < deadline {
+            running.push(timed(payload.clone()));
+            started += 1;
+        }
+    }
+    Ok(hist)
+}
+
+/// Prints the one line every load generator ends with.
+pub fn report(peer: &str, args: &Args, hist: &Histogram<u64>, elapsed: Duration) {
+    let secs = elapsed.as_secs_f64();
+    let reqs = hist.len() as f64;
+    println!(
+        "peer={peer} conns={} inflight={} payload={} requests={} req/s={:.0} MB/s={:.1} p50={}µs p99={}µs p999={}µs",
+        args.conns,
+        args.inflight,
+        args.payload,
+        hist.len(),
+        reqs / secs,
+        reqs * args.payload as f64 / secs / 1e6,
+        hist.value_at_quantile(0.5),
+        hist.value_at_quantile(0.99),
+        hist.value_at_quantile(0.999),
+    );
+}

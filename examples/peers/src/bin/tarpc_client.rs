@@ -1,0 +1,71 @@
+//! The tarpc client: the load generator's arguments and output over tarpc's tokio +
+//! bincode transport.
+
+#[path = "../../../loadgen.rs"]
+mod loadgen;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gotalk_bench_peers::EchoClient;
+use tarpc::{client, context, tokio_serde::formats::Bincode};
+
+#[tokio::main]
+async fn main() {
+    let args = loadgen::parse_args("tarpc_client");
+    let payload = Bytes::from(vec![b'x'; args.payload]);
+    let mut clients = Vec::new();
+    for _ in 0..args.conns {
+        let mut transport = tarpc::serde_transport::tcp::connect(&args.addr, Bincode::default);
+        transport.config_mut().max_frame_length(usize::MAX);
+        let transport = match transport.await {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("cannot connect to {}: {e}", args.addr);
+                std::process::exit(1);
+            }
+        };
+        let mut config = client::Config::default();
+        config.max_in_flight_requests = args.inflight.max(1000);
+        config.pending_request_buffer = args.inflight.max(100);
+        clients.push(EchoClient::new(config, transport).spawn());
+    }
+    let start = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|c| {
+            let (args, payload) = (args.clone(), payload.clone());
+            tokio::spawn(loadgen::drive(
+                c,
+                args,
+                payload,
+                |c: &EchoClient, p: Bytes| {
+                    let c = c.clone();
+                    async move {
+                        let mut ctx = context::current();
+                        ctx.deadline = Instant::now() + Duration::from_secs(60);
+                        c.bytes(ctx, serde_bytes::ByteBuf::from(p.to_vec()))
+                            .await
+                            .map(|out| Bytes::from(out.into_vec()))
+                            .map_err(|e| e.to_string())
+                    }
+                },
+            ))
+        })
+        .collect();
+    let mut total = loadgen::histogram();
+    for task in tasks {
+        match task.await {
+            Ok(Ok(hist)) => total.add(hist).expect("same bounds"),
+            Ok(Err(e)) => {
+                eprintln!("tarpc request failed: {e}");
+                std::process::exit(1);
+            }
+            Err(e) => {
+                eprintln!("tarpc client task failed: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    loadgen::report("tarpc", &args, &total, start.elapsed());
+}
