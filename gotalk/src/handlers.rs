@@ -6,6 +6,7 @@ use std::{
 
 use bytes::Bytes;
 use futures_core::Stream;
+use rustc_hash::FxHashMap;
 
 use crate::{conn::RequestChunks, wire::Name, Error, Sock};
 
@@ -160,9 +161,11 @@ pub struct Handlers {
 
 #[derive(Clone, Default)]
 struct Registry {
-    requests: HashMap<Box<str>, RequestFn>,
-    streams: HashMap<Box<str>, StreamFn>,
-    notifications: HashMap<Box<str>, NotificationFn>,
+    // Looked up on every request: a fast hash (the keys are the server's own names, so a
+    // peer cannot make them collide).
+    requests: FxHashMap<Box<str>, RequestFn>,
+    streams: FxHashMap<Box<str>, StreamFn>,
+    notifications: FxHashMap<Box<str>, NotificationFn>,
     /// Which service registered a name, for conflict messages.
     owners: HashMap<(&'static str, Box<str>), &'static str>,
     parent: Option<Handlers>,
@@ -334,7 +337,7 @@ impl Handlers {
 fn lookup<'a, T>(
     mut set: &'a Handlers,
     name: &str,
-    map: impl Fn(&Registry) -> &HashMap<Box<str>, T>,
+    map: impl Fn(&Registry) -> &FxHashMap<Box<str>, T>,
 ) -> Option<&'a T> {
     loop {
         let m = map(&set.inner);

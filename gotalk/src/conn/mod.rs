@@ -398,6 +398,24 @@ impl Sock {
             .map_err(|e| e.into_error(|| self.close_error()))
     }
 
+    /// Queues a message if the outbox has room for it now; `None` if it has not.
+    pub(crate) fn try_push(
+        &self,
+        header: Header<'_>,
+        payload: &Bytes,
+    ) -> Option<Result<(), Error>> {
+        match self.inner.outbox.try_push(header, payload) {
+            Ok(true) => {
+                if tracing::enabled!(tracing::Level::TRACE) {
+                    tracing::trace!(conn = self.inner.id, "send {}", Line(header, payload));
+                }
+                Some(Ok(()))
+            }
+            Ok(false) => None,
+            Err(e) => Some(Err(e.into_error(|| self.close_error()))),
+        }
+    }
+
     /// Queues a small message the connection itself answers with, without waiting.
     pub(crate) fn push_now(&self, header: Header<'_>, payload: &[u8]) {
         if tracing::enabled!(tracing::Level::TRACE) {

@@ -5,7 +5,15 @@
 //! becomes one syscall; payloads of [`COPY_LIMIT`] bytes or more are queued as their own
 //! `Bytes` and written without being copied.
 
-use std::{collections::VecDeque, io::IoSlice, pin::pin, sync::Mutex, time::Duration};
+use std::{
+    collections::VecDeque,
+    future::{poll_fn, Future},
+    io::IoSlice,
+    pin::pin,
+    sync::Mutex,
+    task::Poll,
+    time::Duration,
+};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::{
@@ -134,6 +142,19 @@ impl Outbox {
         Ok(())
     }
 
+    /// Queues a message if fewer than `limit` bytes are waiting; `Ok(false)` if not.
+    pub(crate) fn try_push(&self, header: Header<'_>, payload: &Bytes) -> Result<bool, PushError> {
+        header.check(payload.len()).map_err(PushError::Encode)?;
+        let mut q = lock(&self.queue);
+        if q.queued >= self.limit && !q.closed {
+            return Ok(false);
+        }
+        self.frame(&mut q, header, payload, Some(payload))?;
+        drop(q);
+        self.wake_writer.notify_one();
+        Ok(true)
+    }
+
     /// Queues a message once fewer than `limit` bytes are waiting: backpressure for
     /// callers and handlers when the peer reads slower than they write.
     pub(crate) async fn push_when_room(
@@ -141,32 +162,26 @@ impl Outbox {
         header: Header<'_>,
         payload: &Bytes,
     ) -> Result<(), PushError> {
-        header.check(payload.len()).map_err(PushError::Encode)?;
-        loop {
-            // Fast path: one lock when there is room (almost always).
-            {
-                let mut q = lock(&self.queue);
-                if q.queued < self.limit || q.closed {
-                    self.frame(&mut q, header, payload, Some(payload))?;
-                    drop(q);
-                    self.wake_writer.notify_one();
-                    return Ok(());
-                }
-            }
+        // One lock when there is room (almost always).
+        while !self.try_push(header, payload)? {
             self.wait_below(self.limit).await;
         }
+        Ok(())
     }
 
     /// Waits until fewer than `limit` bytes are queued (or the outbox is closed).
     pub(crate) async fn wait_below(&self, limit: usize) {
-        loop {
+        let below = || {
+            let q = lock(&self.queue);
+            q.queued < limit || q.closed
+        };
+        // Checked before and after registering for a wake-up: the first check is the
+        // common case and costs no `Notified`.
+        while !below() {
             let mut room = pin!(self.room.notified());
             room.as_mut().enable();
-            {
-                let q = lock(&self.queue);
-                if q.queued < limit || q.closed {
-                    return;
-                }
+            if below() {
+                return;
             }
             room.await;
         }
@@ -287,11 +302,17 @@ async fn write_batch<W: AsyncWrite + Unpin>(
                 io.write_vectored(&slices[..count]).await
             }
         };
-        let n = match stall {
-            Some(limit) => tokio::time::timeout(limit, write)
-                .await
-                .map_err(|_| stalled(limit))??,
-            None => write.await?,
+        let mut write = pin!(write);
+        // Most writes complete at once: the clock is read and a timer armed only for one
+        // that has to wait.
+        let n = match poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+            Poll::Ready(n) => n?,
+            Poll::Pending => match stall {
+                Some(limit) => tokio::time::timeout(limit, write)
+                    .await
+                    .map_err(|_| stalled(limit))??,
+                None => write.await?,
+            },
         };
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());

@@ -6,10 +6,10 @@
 //! do) thus cost no task, no wake-up and no channel.
 
 use std::{
-    future::{poll_fn, Future},
+    future::Future,
     panic::AssertUnwindSafe,
-    pin::{pin, Pin},
-    task::Poll,
+    pin::pin,
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
@@ -23,11 +23,11 @@ use tokio::{
 
 use super::{
     pending::{key, IdMap, Outcome},
-    RequestChunks, Sock,
+    RequestChunks, RunningGuard, Sock,
 };
 use crate::{
     error::{CloseReason, Side},
-    handlers::{Notification, NotificationFn, Reply, Request, StreamRequest},
+    handlers::{BoxFuture, BoxStream, Notification, NotificationFn, Reply, Request, StreamRequest},
     wire::{self, Header, Message, Name, ParseError, ProtocolErrorCode, RequestId},
     Error,
 };
@@ -54,6 +54,9 @@ enum Incoming {
 struct Reader {
     sock: Sock,
     buf: BytesMut,
+    /// The largest message the peer has delivered in full: room for a message this big is
+    /// reserved at once (see `wire::reserve_for`).
+    largest_message: usize,
     incoming: IdMap<Incoming>,
     notifications: Option<mpsc::Sender<(NotificationFn, Notification)>>,
 }
@@ -63,6 +66,7 @@ pub(super) async fn run<R: AsyncRead + Unpin>(sock: Sock, mut io: R) {
     let mut reader = Reader {
         sock: sock.clone(),
         buf: BytesMut::new(),
+        largest_message: 0,
         incoming: IdMap::default(),
         notifications: None,
     };
@@ -101,15 +105,18 @@ impl Reader {
             let mut parsed_any = false;
             if version_seen {
                 loop {
+                    let before = self.buf.len();
                     match wire::parse(&mut self.buf, max_payload) {
                         Ok(msg) => {
                             parsed_any = true;
+                            self.largest_message =
+                                self.largest_message.max(before - self.buf.len());
                             if let Err(reason) = self.handle(msg).await {
                                 return reason;
                             }
                         }
                         Err(ParseError::Incomplete { needed }) => {
-                            wire::reserve_for(&mut self.buf, needed);
+                            wire::reserve_for(&mut self.buf, needed, self.largest_message);
                             break;
                         }
                         Err(ParseError::Invalid(e)) => {
@@ -170,10 +177,10 @@ impl Reader {
         }
         match msg {
             Message::SingleRequest { id, name, payload } => {
-                self.on_request(id, name, payload).await
+                self.on_request(id, name, payload);
             }
             Message::StreamRequest { id, name, payload } => {
-                return self.on_stream_request(id, name, payload).await
+                return self.on_stream_request(id, name, payload);
             }
             Message::StreamRequestPart { id, payload } => return self.on_stream_part(id, payload),
             Message::SingleResult { id, payload } => self.on_result(id, Outcome::Result(payload)),
@@ -257,7 +264,7 @@ impl Reader {
         Some(())
     }
 
-    async fn on_request(&mut self, id: RequestId, op: Name, payload: Bytes) {
+    fn on_request(&mut self, id: RequestId, op: Name, payload: Bytes) {
         let handler = self.sock.handlers().request(&op).cloned();
         let (None, Some(handler)) = (self.refuse(id, &op, handler.is_some(), false), handler)
         else {
@@ -270,15 +277,10 @@ impl Reader {
             op,
             payload,
         };
-        run_here_or_spawn(async move {
-            let reply = catch_panic(handler(request)).await;
-            send_reply(&sock, id, reply).await;
-            drop(running);
-        })
-        .await;
+        dispatch(sock, id, running, handler(request));
     }
 
-    async fn on_stream_request(
+    fn on_stream_request(
         &mut self,
         id: RequestId,
         op: Name,
@@ -315,12 +317,7 @@ impl Reader {
             chunks: RequestChunks::new(op.clone(), rx),
             op,
         };
-        run_here_or_spawn(async move {
-            let reply = catch_panic(handler(request)).await;
-            send_reply(&sock, id, reply).await;
-            drop(running);
-        })
-        .await;
+        dispatch(sock, id, running, handler(request));
         Ok(())
     }
 
@@ -388,12 +385,50 @@ enum Refusal {
     Retry(&'static str),
 }
 
-/// Polls `task` once on the reader's own turn; only if it must wait is it spawned.
-async fn run_here_or_spawn(task: impl Future<Output = ()> + Send + 'static) {
-    let mut task = Box::pin(task);
-    let done = poll_fn(|cx| Poll::Ready(task.as_mut().poll(cx).is_ready())).await;
-    if !done {
-        tokio::spawn(task as Pin<Box<dyn Future<Output = ()> + Send>>);
+/// Runs a request's handler and sends its reply. The handler is first polled right here,
+/// on the reader's own turn, and a single reply that is ready is queued at once: most
+/// handlers answer without waiting, and then cost no task, no wake-up and no channel.
+/// Only a handler that must wait (or a reply that must) is moved to a task of its own.
+///
+/// That first poll uses a no-op waker: a handler that is not ready is spawned, and the
+/// new task polls it again at once with its own waker, which is the one it must wake.
+fn dispatch(sock: Sock, id: RequestId, running: RunningGuard, mut handler: BoxFuture<Reply>) {
+    let mut cx = Context::from_waker(Waker::noop());
+    let reply = match std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(&mut cx)))
+    {
+        Ok(Poll::Ready(reply)) => reply,
+        Err(panic) => panicked(&panic),
+        Ok(Poll::Pending) => {
+            tokio::spawn(async move {
+                let reply = catch_panic(handler).await;
+                send_reply(&sock, id, reply).await;
+                drop(running);
+            });
+            return;
+        }
+    };
+    match Answer::new(id, reply) {
+        Answer::Single(header, payload) => match sock.try_push(header, &payload) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => tracing::debug!(conn = sock.inner.id, "result not sent: {e}"),
+            None => {
+                tokio::spawn(async move {
+                    if let Err(e) = sock.push(header, &payload).await {
+                        tracing::debug!(conn = sock.inner.id, "result not sent: {e}");
+                    }
+                    drop(running);
+                });
+            }
+        },
+        Answer::Stream(parts) => {
+            let mut task = Box::pin(async move {
+                send_stream(&sock, id, parts).await;
+                drop(running);
+            });
+            if task.as_mut().poll(&mut cx).is_pending() {
+                tokio::spawn(task);
+            }
+        }
     }
 }
 
@@ -401,12 +436,15 @@ async fn run_here_or_spawn(task: impl Future<Output = ()> + Send + 'static) {
 async fn catch_panic(handler: impl Future<Output = Reply>) -> Reply {
     match AssertUnwindSafe(handler).catch_unwind().await {
         Ok(reply) => reply,
-        Err(panic) => {
-            let text = panic_text(&panic);
-            tracing::error!("request handler panicked: {text}");
-            Reply::Error(format!("handler panicked: {text}"))
-        }
+        Err(panic) => panicked(&panic),
     }
+}
+
+/// The reply for a handler that panicked.
+fn panicked(panic: &Box<dyn std::any::Any + Send>) -> Reply {
+    let text = panic_text(panic);
+    tracing::error!("request handler panicked: {text}");
+    Reply::Error(format!("handler panicked: {text}"))
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -417,53 +455,69 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "(no message)".into())
 }
 
+/// A handler's reply as what goes on the wire.
+enum Answer {
+    /// One message: a result, an error or a retry.
+    Single(Header<'static>, Bytes),
+    /// Stream results, one per chunk, then the end.
+    Stream(BoxStream<Result<Bytes, Error>>),
+}
+
+impl Answer {
+    fn new(id: RequestId, reply: Reply) -> Self {
+        match reply {
+            Reply::Result(payload) => Self::Single(Header::SingleResult { id }, payload),
+            Reply::Error(text) => {
+                tracing::debug!("handler error: {text}");
+                Self::Single(Header::ErrorResult { id }, Bytes::from(text))
+            }
+            Reply::Retry { wait, reason } => {
+                let wait_ms = u32::try_from(wait.as_millis()).unwrap_or(u32::MAX);
+                Self::Single(Header::RetryResult { id, wait_ms }, Bytes::from(reason))
+            }
+            Reply::Stream(parts) => Self::Stream(parts),
+        }
+    }
+}
+
 /// Sends a handler's reply as the protocol's result messages.
 async fn send_reply(sock: &Sock, id: RequestId, reply: Reply) {
-    let sent = match reply {
-        Reply::Result(payload) => sock.push(Header::SingleResult { id }, &payload).await,
-        Reply::Error(text) => {
-            tracing::debug!(conn = sock.inner.id, "handler error: {text}");
-            sock.push(Header::ErrorResult { id }, &Bytes::from(text))
-                .await
-        }
-        Reply::Retry { wait, reason } => {
-            let wait_ms = u32::try_from(wait.as_millis()).unwrap_or(u32::MAX);
-            sock.push(Header::RetryResult { id, wait_ms }, &Bytes::from(reason))
-                .await
-        }
-        Reply::Stream(mut parts) => {
-            loop {
-                let part = match AssertUnwindSafe(parts.next()).catch_unwind().await {
-                    Ok(part) => part,
-                    Err(panic) => Some(Err(Error::message(format!(
-                        "handler panicked: {}",
-                        panic_text(&panic)
-                    )))),
-                };
-                match part {
-                    Some(Ok(chunk)) if chunk.is_empty() => continue,
-                    Some(Ok(chunk)) => {
-                        if sock
-                            .push(Header::StreamResult { id }, &chunk)
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                    Some(Err(e)) => {
-                        let _ = sock
-                            .push(Header::ErrorResult { id }, &Bytes::from(e.to_string()))
-                            .await;
-                        return;
-                    }
-                    None => break,
-                }
+    match Answer::new(id, reply) {
+        Answer::Single(header, payload) => {
+            if let Err(e) = sock.push(header, &payload).await {
+                tracing::debug!(conn = sock.inner.id, "result not sent: {e}");
             }
-            sock.push(Header::StreamResult { id }, &Bytes::new()).await
         }
-    };
-    if let Err(e) = sent {
-        tracing::debug!(conn = sock.inner.id, "result not sent: {e}");
+        Answer::Stream(parts) => send_stream(sock, id, parts).await,
+    }
+}
+
+/// Sends stream results as the handler's stream yields them, then the end (or an
+/// ErrorResult if the stream fails or panics).
+async fn send_stream(sock: &Sock, id: RequestId, mut parts: BoxStream<Result<Bytes, Error>>) {
+    loop {
+        let part = match AssertUnwindSafe(parts.next()).catch_unwind().await {
+            Ok(part) => part,
+            Err(panic) => Some(Err(Error::message(format!(
+                "handler panicked: {}",
+                panic_text(&panic)
+            )))),
+        };
+        let sent = match part {
+            Some(Ok(chunk)) if chunk.is_empty() => continue,
+            Some(Ok(chunk)) => sock.push(Header::StreamResult { id }, &chunk).await,
+            Some(Err(e)) => {
+                let text = Bytes::from(e.to_string());
+                let _ = sock.push(Header::ErrorResult { id }, &text).await;
+                return;
+            }
+            None => break,
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+    if let Err(e) = sock.push(Header::StreamResult { id }, &Bytes::new()).await {
+        tracing::debug!(conn = sock.inner.id, "stream end not sent: {e}");
     }
 }

@@ -63,12 +63,16 @@ impl From<io::Error> for CodecError {
     }
 }
 
-/// Makes room for the rest of an incomplete frame, but never more than doubles what has
-/// actually arrived: a header that declares a huge payload does not reserve it up front.
-pub(crate) fn reserve_for(buf: &mut BytesMut, needed: usize) {
-    const MIN_GROWTH: usize = 4096;
+/// Makes room for the rest of an incomplete frame of `needed` bytes, without trusting
+/// the size its header declares: the buffer grows by at most what has actually arrived,
+/// 64 KiB, or `credit` (the largest frame this peer has already delivered in full),
+/// whichever is most. A header that declares a huge payload with nothing behind it thus
+/// costs 64 KiB, not the declared size, while a peer that keeps sending large frames has
+/// each one's room reserved in one step (no regrowing and recopying as it arrives).
+pub(crate) fn reserve_for(buf: &mut BytesMut, needed: usize, credit: usize) {
+    const MIN_GROWTH: usize = 64 * 1024;
     let missing = needed.saturating_sub(buf.len());
-    buf.reserve(missing.min(buf.len().max(MIN_GROWTH)));
+    buf.reserve(missing.min(buf.len().max(MIN_GROWTH).max(credit)));
 }
 
 impl Decoder for Codec {
@@ -79,7 +83,7 @@ impl Decoder for Codec {
         match parse(src, self.max_payload) {
             Ok(msg) => Ok(Some(msg)),
             Err(ParseError::Incomplete { needed }) => {
-                reserve_for(src, needed);
+                reserve_for(src, needed, 0);
                 Ok(None)
             }
             Err(ParseError::Invalid(e)) => Err(CodecError::Invalid(e)),

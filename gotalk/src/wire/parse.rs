@@ -152,11 +152,16 @@ impl Cursor<'_> {
     fn hex(&mut self, width: usize, field: &'static str) -> Result<u32, ParseError> {
         let end = (self.pos + width).min(self.buf.len());
         let available = &self.buf[self.pos..end];
-        if let Some(&byte) = available.iter().find(|b| !b.is_ascii_hexdigit()) {
+        // One pass: a bad digit is an error even before the field is complete.
+        let Some(value) = hex::parse(available) else {
+            let byte = available
+                .iter()
+                .copied()
+                .find(|b| !b.is_ascii_hexdigit())
+                .unwrap_or_default();
             return Err(Invalid::NotHex { field, byte }.into());
-        }
+        };
         self.need(width)?;
-        let value = hex::parse(available).ok_or(Invalid::NotHex { field, byte: 0 })?;
         self.pos += width;
         Ok(value)
     }
@@ -165,7 +170,8 @@ impl Cursor<'_> {
         let len = self.hex(3, "name length")? as usize;
         self.need(len)?;
         let range = (self.pos, self.pos + len);
-        if std::str::from_utf8(&self.buf[range.0..range.1]).is_err() {
+        let name = &self.buf[range.0..range.1];
+        if !name.is_ascii() && std::str::from_utf8(name).is_err() {
             return Err(Invalid::NameNotUtf8.into());
         }
         self.pos += len;

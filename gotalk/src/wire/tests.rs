@@ -318,10 +318,20 @@ fn a_huge_declared_payload_reserves_nothing_ahead_of_the_bytes() {
     let mut buf = BytesMut::from(&b"Rabcdfffffff0hello"[..]);
     assert!(codec.decode(&mut buf).unwrap().is_none());
     assert!(
-        buf.capacity() < 64 * 1024,
+        buf.capacity() <= 128 * 1024,
         "capacity {} after a 4 GiB header",
         buf.capacity()
     );
+}
+
+#[test]
+fn room_for_a_frame_grows_with_what_arrived_or_the_credit_earned() {
+    let mut buf = BytesMut::from(&[b'x'; 100_000][..]);
+    reserve_for(&mut buf, 10_000_000, 0);
+    assert!(buf.capacity() <= 200_000 + 64, "{}", buf.capacity());
+    let mut buf = BytesMut::from(&b"Rabcd00100000"[..]);
+    reserve_for(&mut buf, 1_048_589, 2_000_000);
+    assert!(buf.capacity() >= 1_048_589, "{}", buf.capacity());
 }
 
 #[test]

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The benchmark matrix of BENCHMARKS.md: gotalk (conformance_peer + bench_client), tarpc
+# and the raw baseline, same workload, same machine, servers pinned to one core and
+# clients to the other, each workload run for every peer back to back so that the
+# machine's drift hits all of them alike. Prints a markdown table with ratios.
+#
+#   bash examples/peers/matrix.sh [SECONDS]          # default 3 s per cell
+#   PEERS="gotalk raw" WORKLOADS="1x64x16" bash examples/peers/matrix.sh
+#
+# A workload is CONNSxINFLIGHTxPAYLOAD. Raw result lines go to $OUT (default
+# target/bench-matrix.txt under CARGO_TARGET_DIR).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+seconds="${1:-3}"
+peers="${PEERS:-raw tarpc gotalk}"
+workloads="${WORKLOADS:-1x1x16 1x64x16 16x16x16 1x64x1024 1x8x65536 1x4x1048576}"
+server_cpu="${SERVER_CPU:-0}"
+client_cpu="${CLIENT_CPU:-1}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${HOME:-/tmp}/.cache/gotalk-rs-target}"
+out="${OUT:-$CARGO_TARGET_DIR/bench-matrix.txt}"
+
+cargo build -q --release --locked -p gotalk-examples --example conformance_peer --example bench_client
+cargo build -q --release --locked -p gotalk-bench-peers
+bin="$CARGO_TARGET_DIR/release"
+
+declare -A port=([raw]=17401 [tarpc]=17402 [gotalk]=17403)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+start_server() {
+    local addr="127.0.0.1:${port[$1]}"
+    case "$1" in
+        raw) taskset -c "$server_cpu" "$bin/raw_server" "$addr" >/dev/null & ;;
+        tarpc) taskset -c "$server_cpu" "$bin/tarpc_server" "$addr" >/dev/null & ;;
+        gotalk) taskset -c "$server_cpu" "$bin/examples/conformance_peer" --tcp "$addr" >/dev/null & ;;
+    esac
+    pids+=($!)
+    for _ in $(seq 100); do
+        (echo >"/dev/tcp/127.0.0.1/${port[$1]}") 2>/dev/null && return
+        sleep 0.05
+    done
+    echo "$1 server did not start" >&2
+    exit 1
+}
+client() {
+    case "$1" in
+        raw) echo "$bin/raw_client" ;;
+        tarpc) echo "$bin/tarpc_client" ;;
+        gotalk) echo "$bin/examples/bench_client" ;;
+    esac
+}
+
+for peer in $peers; do start_server "$peer"; done
+: >"$out"
+for w in $workloads; do
+    IFS=x read -r conns inflight payload <<<"$w"
+    for peer in $peers; do
+        line=$(taskset -c "$client_cpu" "$(client "$peer")" --addr "127.0.0.1:${port[$peer]}" \
+            --conns "$conns" --inflight "$inflight" --payload "$payload" --seconds "$seconds")
+        echo "$line" | tee -a "$out" >&2
+    done
+done
+
+# One row per workload: each peer's req/s, MB/s and p50, then gotalk's ratios.
+awk -v peers="$peers" '
+    function field(line, key,   re, m) {
+        if (match(line, key "=[^ ]+")) return substr(line, RSTART + length(key) + 1, RLENGTH - length(key) - 1)
+        return ""
+    }
+    {
+        p = field($0, "peer"); w = field($0, "conns") "×" field($0, "inflight") ", " field($0, "payload") " B"
+        if (!(w in seen)) { seen[w] = 1; order[++n] = w }
+        rps[w, p] = field($0, "req/s"); mbs[w, p] = field($0, "MB/s"); p50[w, p] = field($0, "p50")
+    }
+    END {
+        np = split(peers, list, " ")
+        header = "| workload |"; rule = "|---|"
+        for (i = 1; i <= np; i++) { header = header " " list[i] " req/s | MB/s | p50 |"; rule = rule "---|---|---|" }
+        header = header " gotalk/raw | gotalk/tarpc |"; rule = rule "---|---|"
+        print header; print rule
+        for (k = 1; k <= n; k++) {
+            w = order[k]; row = "| " w " |"
+            for (i = 1; i <= np; i++) row = row " " rps[w, list[i]] " | " mbs[w, list[i]] " | " p50[w, list[i]] " |"
+            g = rps[w, "gotalk"]; r = rps[w, "raw"]; t = rps[w, "tarpc"]
+            row = row " " (g && r ? sprintf("%.2f", g / r) : "-") " | " (g && t ? sprintf("%.2f", g / t) : "-") " |"
+            print row
+        }
+    }' "$out"
