@@ -6,6 +6,7 @@ mod limits;
 mod outbox;
 mod pending;
 mod reader;
+mod signal;
 mod streams;
 
 use std::{
@@ -25,7 +26,6 @@ use tokio::{
     io::{AsyncRead, AsyncWrite},
     sync::{mpsc, oneshot, Notify},
 };
-use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, HeartbeatInfo};
 pub use limits::Limits;
@@ -39,6 +39,7 @@ use crate::{
 };
 use outbox::{Outbox, PushError, WriterExit, WriterParams};
 use pending::{Pending, PendingGuard, Waiter};
+use signal::Signal;
 
 /// Locks a mutex, ignoring poisoning: nothing we do under our locks can leave the data
 /// half-changed, so a panic elsewhere must not spread through the connection.
@@ -116,7 +117,7 @@ pub(crate) struct Inner {
     outbox: Outbox,
     pending: Pending,
     handlers: RwLock<Handlers>,
-    limits: Limits,
+    /// Its limits are the connection's limits.
     config: Config,
     /// Handlers of the peer's requests running now.
     running_single: AtomicUsize,
@@ -126,9 +127,9 @@ pub(crate) struct Inner {
     /// Signalled when the last running handler finishes while draining.
     idle: Notify,
     /// Cancelled once the connection is closing.
-    closing: CancellationToken,
+    closing: Signal,
     /// Cancelled once the writer has flushed and shut down the stream.
-    finished: CancellationToken,
+    finished: Signal,
     reason: OnceLock<CloseReason>,
     load: AtomicU16,
     state: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
@@ -164,22 +165,20 @@ impl Sock {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
-        let limits = config.limits.clone();
         let sock = Sock {
             inner: Arc::new(Inner {
                 id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
                 peer: peer.into(),
-                outbox: Outbox::new(limits.write_buffer),
+                outbox: Outbox::new(config.limits.write_buffer),
                 pending: Pending::default(),
                 handlers: RwLock::new(config.handlers.clone()),
-                limits,
                 config,
                 running_single: AtomicUsize::new(0),
                 running_streams: AtomicUsize::new(0),
                 draining: AtomicBool::new(false),
                 idle: Notify::new(),
-                closing: CancellationToken::new(),
-                finished: CancellationToken::new(),
+                closing: Signal::default(),
+                finished: Signal::default(),
                 reason: OnceLock::new(),
                 load: AtomicU16::new(0),
                 state: Mutex::default(),
@@ -199,7 +198,7 @@ impl Sock {
             let inner = &sock.inner;
             let params = WriterParams {
                 heartbeat_interval: inner.config.heartbeat_interval,
-                write_timeout: inner.limits.write_timeout,
+                write_timeout: inner.config.limits.write_timeout,
             };
             let exit = outbox::run_writer(&inner.outbox, &mut writer, params, || {
                 let _ = sock.send_heartbeat_now();
@@ -208,7 +207,7 @@ impl Sock {
             if let WriterExit::Failed(e) = exit {
                 sock.close_with(CloseReason::Io(Arc::new(e)));
             }
-            inner.finished.cancel();
+            inner.finished.set();
         });
     }
 
@@ -224,7 +223,7 @@ impl Sock {
 
     /// The limits this connection enforces.
     pub fn limits(&self) -> &Limits {
-        &self.inner.limits
+        &self.inner.config.limits
     }
 
     /// Sends a single request with a raw payload and waits for its result.
@@ -479,13 +478,13 @@ impl Sock {
             let idle = inner.idle.notified();
             tokio::pin!(idle);
             idle.as_mut().enable();
-            if self.running_handlers() == 0 || inner.closing.is_cancelled() {
+            if self.running_handlers() == 0 || inner.closing.is_set() {
                 break;
             }
             idle.await;
         }
         self.close();
-        inner.finished.cancelled().await;
+        inner.finished.wait().await;
     }
 
     /// How many of this side's requests wait for their results now.
@@ -501,7 +500,7 @@ impl Sock {
 
     /// Whether the connection is closed (or closing).
     pub fn is_closed(&self) -> bool {
-        self.inner.closing.is_cancelled()
+        self.inner.closing.is_set()
     }
 
     /// Why the connection closed, once it has.
@@ -512,7 +511,7 @@ impl Sock {
     /// Waits until the connection is closed and everything queued was written; returns why
     /// it closed.
     pub async fn closed(&self) -> CloseReason {
-        self.inner.finished.cancelled().await;
+        self.inner.finished.wait().await;
         self.close_reason().unwrap_or(CloseReason::Local)
     }
 
@@ -551,7 +550,7 @@ impl Sock {
         }
         tracing::debug!(conn = inner.id, peer = %inner.peer, "connection closed: {reason}");
         inner.outbox.close();
-        inner.closing.cancel();
+        inner.closing.set();
         inner.pending.close(Error::Closed(reason.clone()));
         inner.idle.notify_waiters();
         for hook in &inner.config.on_close {

@@ -7,11 +7,11 @@
 
 use std::{
     collections::VecDeque,
-    future::{poll_fn, Future},
+    future::poll_fn,
     io::IoSlice,
-    pin::pin,
+    pin::{pin, Pin},
     sync::Mutex,
-    task::Poll,
+    task::{Context, Poll},
     time::Duration,
 };
 
@@ -171,20 +171,22 @@ impl Outbox {
 
     /// Waits until fewer than `limit` bytes are queued (or the outbox is closed).
     pub(crate) async fn wait_below(&self, limit: usize) {
-        let below = || {
-            let q = lock(&self.queue);
-            q.queued < limit || q.closed
-        };
         // Checked before and after registering for a wake-up: the first check is the
         // common case and costs no `Notified`.
-        while !below() {
+        while !self.is_below(limit) {
             let mut room = pin!(self.room.notified());
             room.as_mut().enable();
-            if below() {
+            if self.is_below(limit) {
                 return;
             }
             room.await;
         }
+    }
+
+    /// Whether fewer than `limit` bytes are queued (or the outbox is closed).
+    pub(crate) fn is_below(&self, limit: usize) -> bool {
+        let q = lock(&self.queue);
+        q.queued < limit || q.closed
     }
 
     /// The hard cap the reader observes: above it, it stops reading new input.
@@ -290,28 +292,30 @@ async fn write_batch<W: AsyncWrite + Unpin>(
     stall: Option<Duration>,
 ) -> std::io::Result<()> {
     while !batch.is_empty() {
-        let write = async {
+        // The slices are built afresh on each poll, so they live on the stack and not in
+        // this future: the writer task of an idle connection stays small.
+        let mut write = |cx: &mut Context<'_>| {
+            let io = Pin::new(&mut *io);
             if batch.len() == 1 || !io.is_write_vectored() {
-                io.write(&batch[0]).await
+                io.poll_write(cx, &batch[0])
             } else {
                 let mut slices = [IoSlice::new(&[]); MAX_IOV];
                 let count = batch.len().min(MAX_IOV);
                 for (slot, buf) in slices.iter_mut().zip(batch.iter()) {
                     *slot = IoSlice::new(buf);
                 }
-                io.write_vectored(&slices[..count]).await
+                io.poll_write_vectored(cx, &slices[..count])
             }
         };
-        let mut write = pin!(write);
-        // Most writes complete at once: the clock is read and a timer armed only for one
-        // that has to wait.
-        let n = match poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+        // Most writes complete at once: the clock is read and a timer armed (boxed, as
+        // it is rare) only for one that has to wait.
+        let n = match poll_fn(|cx| Poll::Ready(write(cx))).await {
             Poll::Ready(n) => n?,
             Poll::Pending => match stall {
-                Some(limit) => tokio::time::timeout(limit, write)
+                Some(limit) => Box::pin(tokio::time::timeout(limit, poll_fn(write)))
                     .await
                     .map_err(|_| stalled(limit))??,
-                None => write.await?,
+                None => poll_fn(write).await?,
             },
         };
         if n == 0 {

@@ -6,17 +6,18 @@
 //! do) thus cost no task, no wake-up and no channel.
 
 use std::{
-    future::Future,
+    future::{poll_fn, Future},
+    mem::MaybeUninit,
     panic::AssertUnwindSafe,
-    pin::pin,
-    task::{Context, Poll, Waker},
+    pin::{pin, Pin},
+    task::{Context, Poll},
     time::Duration,
 };
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, StreamExt};
 use tokio::{
-    io::{AsyncRead, AsyncReadExt},
+    io::{AsyncRead, ReadBuf},
     sync::mpsc,
     time::Instant,
 };
@@ -34,9 +35,10 @@ use crate::{
 
 /// How much to read at least at a time.
 const READ_CHUNK: usize = 8 * 1024;
-/// An empty read buffer larger than this is freed rather than kept, so idle connections
-/// stay small after a burst.
-const KEEP_CAPACITY: usize = 64 * 1024;
+/// A read buffer this small is kept while the connection is quiet (so a connection that
+/// trades small messages one at a time does not allocate one per message); a larger one
+/// is freed as soon as a read finds nothing to read.
+const QUIET_CAPACITY: usize = 512;
 /// Stream request IDs the peer may leave open (rejected, or whose handler already
 /// finished) beyond the limit of running stream handlers, before it is a protocol error.
 const MAX_LINGERING_STREAMS: usize = 1024;
@@ -73,7 +75,7 @@ pub(super) async fn run<R: AsyncRead + Unpin>(sock: Sock, mut io: R) {
     let reason = tokio::select! {
         biased;
         reason = reader.read_all(&mut io) => reason,
-        () = sock.inner.closing.cancelled() => CloseReason::Local,
+        () = sock.inner.closing.wait() => CloseReason::Local,
     };
     let closed = Error::Closed(sock.close_reason().unwrap_or_else(|| reason.clone()));
     for (_, stream) in reader.incoming.drain() {
@@ -88,8 +90,8 @@ impl Reader {
     async fn read_all<R: AsyncRead + Unpin>(&mut self, io: &mut R) -> CloseReason {
         let sock = self.sock.clone();
         let inner = &sock.inner;
-        let read_timeout = inner.limits.read_timeout;
-        let max_payload = inner.limits.max_payload;
+        let read_timeout = inner.config.limits.read_timeout;
+        let max_payload = inner.config.limits.max_payload;
         let far_future = Instant::now() + Duration::from_secs(86400 * 365);
         let mut deadline = read_timeout.map_or(far_future, |t| Instant::now() + t);
         let mut timer = pin!(tokio::time::sleep_until(deadline));
@@ -137,16 +139,12 @@ impl Reader {
             // Backpressure of last resort: while the peer does not read what we already
             // owe it, read nothing more from it.
             let hard = inner.outbox.hard_limit();
-            inner.outbox.wait_below(hard).await;
-            if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
-                self.buf = BytesMut::new();
-            }
-            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
-                self.buf.reserve(READ_CHUNK);
+            if !inner.outbox.is_below(hard) {
+                Box::pin(inner.outbox.wait_below(hard)).await;
             }
             tokio::select! {
                 biased;
-                read = io.read_buf(&mut self.buf) => match read {
+                read = poll_fn(|cx| poll_read_some(Pin::new(&mut *io), cx, &mut self.buf)) => match read {
                     Ok(0) => {
                         if !self.buf.is_empty() {
                             tracing::debug!(conn = inner.id, "peer closed mid-message ({} bytes unparsed)", self.buf.len());
@@ -232,7 +230,7 @@ impl Reader {
     /// unknown operation, shutting down, a limit reached. `None` lets the handler run.
     fn refuse(&self, id: RequestId, op: &Name, known: bool, stream: bool) -> Option<()> {
         let sock = &self.sock;
-        let limits = &sock.inner.limits;
+        let limits = &sock.inner.config.limits;
         let running = if stream {
             &sock.inner.running_streams
         } else {
@@ -293,7 +291,8 @@ impl Reader {
                 "stream request reuses the ID of an open stream",
             ));
         }
-        if self.incoming.len() >= self.sock.inner.limits.max_stream_requests + MAX_LINGERING_STREAMS
+        if self.incoming.len()
+            >= self.sock.inner.config.limits.max_stream_requests + MAX_LINGERING_STREAMS
         {
             return Err(Sock::protocol_error(
                 ProtocolErrorCode::INVALID,
@@ -376,8 +375,50 @@ impl Reader {
             name,
             payload,
         };
-        let _ = queue.send((handler, notification)).await;
+        // Boxed: waiting for room is rare, and inline it would grow every reader by the
+        // size of the send future.
+        if let Err(mpsc::error::TrySendError::Full(item)) = queue.try_send((handler, notification))
+        {
+            let _ = Box::pin(queue.send(item)).await;
+        }
     }
+}
+
+/// Reads what the peer has sent into `buf`, without holding memory for a quiet
+/// connection: an empty buffer with room for a whole chunk reads directly, and a small or
+/// absent one reads through a chunk on the stack and keeps only what arrived; either is
+/// freed (unless it is at most `QUIET_CAPACITY`) when there is nothing to read. So an idle
+/// connection holds a few bytes of read buffer, a busy one reads straight into its own.
+fn poll_read_some<R: AsyncRead + Unpin>(
+    io: Pin<&mut R>,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<std::io::Result<usize>> {
+    if !buf.is_empty() || buf.capacity() >= READ_CHUNK {
+        if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+            buf.reserve(READ_CHUNK);
+        }
+        let read = tokio_util::io::poll_read_buf(io, cx, buf);
+        if read.is_pending() && buf.is_empty() {
+            *buf = BytesMut::new();
+        }
+        return read;
+    }
+    let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+    let mut chunk = ReadBuf::uninit(&mut chunk);
+    let read = match io.poll_read(cx, &mut chunk) {
+        Poll::Ready(Ok(())) => chunk.filled(),
+        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+        Poll::Pending => {
+            if buf.capacity() > QUIET_CAPACITY {
+                *buf = BytesMut::new();
+            }
+            return Poll::Pending;
+        }
+    };
+    buf.reserve(read.len().max(QUIET_CAPACITY));
+    buf.extend_from_slice(read);
+    Poll::Ready(Ok(read.len()))
 }
 
 enum Refusal {
@@ -393,7 +434,7 @@ enum Refusal {
 /// That first poll uses a no-op waker: a handler that is not ready is spawned, and the
 /// new task polls it again at once with its own waker, which is the one it must wake.
 fn dispatch(sock: Sock, id: RequestId, running: RunningGuard, mut handler: BoxFuture<Reply>) {
-    let mut cx = Context::from_waker(Waker::noop());
+    let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
     let reply = match std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(&mut cx)))
     {
         Ok(Poll::Ready(reply)) => reply,
