@@ -24,7 +24,7 @@ use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
-    sync::{mpsc, oneshot, Notify},
+    sync::{mpsc, Notify},
 };
 
 pub use config::{Config, HeartbeatInfo};
@@ -277,17 +277,14 @@ impl Sock {
     }
 
     async fn request_once(&self, op: &str, payload: &Bytes) -> Result<Bytes, Error> {
-        let (tx, rx) = oneshot::channel();
-        let id = self
-            .inner
-            .pending
-            .register(Waiter::Single { tx, parts: None })?;
-        let mut guard = PendingGuard::new(&self.inner.pending, id);
+        let pending = &self.inner.pending;
+        let id = pending.register(Waiter::single())?;
+        let mut guard = PendingGuard::new(pending, id);
         self.push(Header::SingleRequest { id, name: op }, payload)
             .await?;
-        let result = rx.await;
+        let result = std::future::poll_fn(|cx| pending.poll_single(id, cx)).await;
         guard.disarm();
-        result.unwrap_or_else(|_| Err(self.close_error()))
+        result
     }
 
     /// Sends a single request with `input` as JSON and decodes the JSON result.
@@ -487,7 +484,8 @@ impl Sock {
         inner.finished.wait().await;
     }
 
-    /// How many of this side's requests wait for their results now.
+    /// How many of this side's requests wait for their results now (or for their callers to
+    /// take a result that has arrived).
     pub fn pending_requests(&self) -> usize {
         self.inner.pending.len()
     }

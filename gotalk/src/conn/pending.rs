@@ -4,10 +4,11 @@ use std::{
     collections::HashMap,
     hash::{BuildHasherDefault, Hasher},
     sync::Mutex,
+    task::{Context, Poll, Waker},
 };
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::{wire::RequestId, Error};
 
@@ -29,16 +30,32 @@ fn id_for(counter: u32) -> RequestId {
 
 /// Who waits for a result.
 pub(crate) enum Waiter {
-    /// A single-result caller. If the peer answers with a stream result anyway, its parts
-    /// are gathered in `parts` and delivered together when the stream ends.
-    Single {
-        tx: oneshot::Sender<Result<Bytes, Error>>,
-        parts: Option<BytesMut>,
-    },
+    /// A single-result caller, which polls its slot here (no channel: one allocation less
+    /// per request). If the peer answers with a stream result anyway, its parts are
+    /// gathered in `parts` and delivered together when the stream ends.
+    Single { slot: Slot, parts: Option<BytesMut> },
     /// A caller reading results as a stream (a single result is one item).
     Stream {
         tx: mpsc::UnboundedSender<Result<Bytes, Error>>,
     },
+}
+
+/// Where a single result waits for its caller.
+pub(crate) enum Slot {
+    /// No result yet; the caller's waker, once it has polled.
+    Waiting(Option<Waker>),
+    /// The result, until the caller takes it.
+    Done(Result<Bytes, Error>),
+}
+
+impl Waiter {
+    /// A waiter for a single result.
+    pub(crate) fn single() -> Self {
+        Self::Single {
+            slot: Slot::Waiting(None),
+            parts: None,
+        }
+    }
 }
 
 /// A cheap hash for request-ID keys (the map is per connection and the keys are ours).
@@ -118,36 +135,124 @@ impl Pending {
             return false;
         };
         match (waiter, outcome) {
+            (
+                Waiter::Single {
+                    slot: Slot::Done(_),
+                    ..
+                },
+                _,
+            ) => return false,
             (Waiter::Single { parts, .. }, Outcome::Part(bytes)) => {
                 parts
                     .get_or_insert_with(BytesMut::new)
                     .extend_from_slice(&bytes);
+            }
+            (Waiter::Single { slot, parts }, outcome) => {
+                let result = match outcome {
+                    Outcome::Result(bytes) => Ok(bytes),
+                    Outcome::End | Outcome::Part(_) => {
+                        Ok(parts.take().map(BytesMut::freeze).unwrap_or_default())
+                    }
+                    Outcome::Failed(e) => Err(e),
+                };
+                let Slot::Waiting(waker) = std::mem::replace(slot, Slot::Done(result)) else {
+                    unreachable!("matched above");
+                };
+                drop(table);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
             }
             (Waiter::Stream { tx }, Outcome::Part(bytes)) => {
                 if tx.send(Ok(bytes)).is_err() {
                     table.waiters.remove(&k);
                 }
             }
-            (_, outcome) => {
-                let Some(waiter) = table.waiters.remove(&k) else {
-                    return false;
-                };
-                drop(table);
-                finish(waiter, outcome);
+            (Waiter::Stream { .. }, outcome) => {
+                if let Some(Waiter::Stream { tx }) = table.waiters.remove(&k) {
+                    drop(table);
+                    finish_stream(&tx, outcome);
+                }
             }
         }
         true
     }
 
+    /// The single result for `id` once it is there (taking it out of the table).
+    pub(crate) fn poll_single(
+        &self,
+        id: RequestId,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Bytes, Error>> {
+        let mut table = lock(&self.table);
+        let k = key(id);
+        match table.waiters.get_mut(&k) {
+            Some(Waiter::Single {
+                slot: Slot::Waiting(waker),
+                ..
+            }) => {
+                match waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            Some(Waiter::Single {
+                slot: Slot::Done(_),
+                ..
+            }) => match table.waiters.remove(&k) {
+                Some(Waiter::Single {
+                    slot: Slot::Done(result),
+                    ..
+                }) => Poll::Ready(result),
+                _ => unreachable!("matched above"),
+            },
+            // Removed by `close` (or never a single waiter): the connection's error.
+            _ => Poll::Ready(Err(table
+                .closed
+                .clone()
+                .unwrap_or(Error::Closed(crate::CloseReason::Local)))),
+        }
+    }
+
     /// Fails every waiter with `error`; later registrations fail with it too.
     pub(crate) fn close(&self, error: Error) {
-        let waiters = {
+        let waiters: Vec<Waiter> = {
             let mut table = lock(&self.table);
             table.closed = Some(error.clone());
-            std::mem::take(&mut table.waiters)
+            // Results already delivered stay for their callers to take.
+            let done: Vec<u32> = table
+                .waiters
+                .iter()
+                .filter(|(_, w)| {
+                    matches!(
+                        w,
+                        Waiter::Single {
+                            slot: Slot::Done(_),
+                            ..
+                        }
+                    )
+                })
+                .map(|(k, _)| *k)
+                .collect();
+            let mut waiters = std::mem::take(&mut table.waiters);
+            for k in done {
+                if let Some(w) = waiters.remove(&k) {
+                    table.waiters.insert(k, w);
+                }
+            }
+            waiters.into_values().collect()
         };
-        for (_, waiter) in waiters {
-            finish(waiter, Outcome::Failed(error.clone()));
+        for waiter in waiters {
+            match waiter {
+                // Its caller finds the slot gone and takes the error from `closed`.
+                Waiter::Single {
+                    slot: Slot::Waiting(Some(waker)),
+                    ..
+                } => waker.wake(),
+                Waiter::Single { .. } => {}
+                Waiter::Stream { tx } => finish_stream(&tx, Outcome::Failed(error.clone())),
+            }
         }
     }
 
@@ -156,27 +261,15 @@ impl Pending {
     }
 }
 
-fn finish(waiter: Waiter, outcome: Outcome) {
-    match waiter {
-        Waiter::Single { tx, parts } => {
-            let result = match outcome {
-                Outcome::Result(bytes) => Ok(bytes),
-                Outcome::End | Outcome::Part(_) => {
-                    Ok(parts.map(BytesMut::freeze).unwrap_or_default())
-                }
-                Outcome::Failed(e) => Err(e),
-            };
-            let _ = tx.send(result);
+fn finish_stream(tx: &mpsc::UnboundedSender<Result<Bytes, Error>>, outcome: Outcome) {
+    match outcome {
+        Outcome::Result(bytes) | Outcome::Part(bytes) => {
+            let _ = tx.send(Ok(bytes));
         }
-        Waiter::Stream { tx } => match outcome {
-            Outcome::Result(bytes) | Outcome::Part(bytes) => {
-                let _ = tx.send(Ok(bytes));
-            }
-            Outcome::End => {}
-            Outcome::Failed(e) => {
-                let _ = tx.send(Err(e));
-            }
-        },
+        Outcome::End => {}
+        Outcome::Failed(e) => {
+            let _ = tx.send(Err(e));
+        }
     }
 }
 
@@ -227,47 +320,55 @@ mod tests {
     #[test]
     fn an_outstanding_id_is_skipped_after_wrap() {
         let pending = Pending::default();
-        let (tx, _rx) = oneshot::channel();
-        let first = pending
-            .register(Waiter::Single { tx, parts: None })
-            .unwrap();
+        let first = pending.register(Waiter::single()).unwrap();
         lock(&pending.table).next = 0;
-        let (tx, _rx) = oneshot::channel();
-        let second = pending
-            .register(Waiter::Single { tx, parts: None })
-            .unwrap();
+        let second = pending.register(Waiter::single()).unwrap();
         assert_eq!(first, *b"0000");
         assert_eq!(second, *b"0001");
+    }
+
+    fn poll(pending: &Pending, id: RequestId) -> Poll<Result<Bytes, Error>> {
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        pending.poll_single(id, &mut cx)
     }
 
     #[test]
     fn a_stream_result_to_a_single_request_is_gathered() {
         let pending = Pending::default();
-        let (tx, mut rx) = oneshot::channel();
-        let id = pending
-            .register(Waiter::Single { tx, parts: None })
-            .unwrap();
+        let id = pending.register(Waiter::single()).unwrap();
+        assert!(poll(&pending, id).is_pending());
         assert!(pending.deliver(id, Outcome::Part(Bytes::from_static(b"ab"))));
         assert!(pending.deliver(id, Outcome::Part(Bytes::from_static(b"c"))));
-        assert!(rx.try_recv().is_err());
+        assert!(poll(&pending, id).is_pending());
         assert!(pending.deliver(id, Outcome::End));
-        assert_eq!(rx.try_recv().unwrap().unwrap(), Bytes::from_static(b"abc"));
         assert!(!pending.deliver(id, Outcome::End), "already finished");
+        match poll(&pending, id) {
+            Poll::Ready(Ok(bytes)) => assert_eq!(bytes, Bytes::from_static(b"abc")),
+            other => panic!("expected the gathered parts, got {other:?}"),
+        }
         assert_eq!(pending.len(), 0);
     }
 
     #[test]
     fn close_fails_waiters_and_later_requests() {
         let pending = Pending::default();
-        let (tx, mut rx) = oneshot::channel();
-        pending
-            .register(Waiter::Single { tx, parts: None })
-            .unwrap();
+        let id = pending.register(Waiter::single()).unwrap();
+        assert!(poll(&pending, id).is_pending());
         pending.close(Error::Closed(crate::CloseReason::PeerClosed));
-        assert!(matches!(rx.try_recv().unwrap(), Err(Error::Closed(_))));
-        let (tx, _rx) = oneshot::channel();
-        assert!(pending
-            .register(Waiter::Single { tx, parts: None })
-            .is_err());
+        assert!(matches!(
+            poll(&pending, id),
+            Poll::Ready(Err(Error::Closed(_)))
+        ));
+        assert!(pending.register(Waiter::single()).is_err());
+    }
+
+    #[test]
+    fn a_result_delivered_before_close_is_still_taken() {
+        let pending = Pending::default();
+        let id = pending.register(Waiter::single()).unwrap();
+        assert!(pending.deliver(id, Outcome::Result(Bytes::from_static(b"ok"))));
+        pending.close(Error::Closed(crate::CloseReason::PeerClosed));
+        assert!(matches!(poll(&pending, id), Poll::Ready(Ok(b)) if b == "ok"));
+        assert_eq!(pending.len(), 0);
     }
 }
