@@ -6,6 +6,7 @@ mod limits;
 mod outbox;
 mod pending;
 mod reader;
+mod recycle;
 mod signal;
 mod streams;
 

@@ -24,7 +24,7 @@ use tokio::{
 
 use super::{
     pending::{key, IdMap, Outcome},
-    RequestChunks, RunningGuard, Sock,
+    recycle, RequestChunks, RunningGuard, Sock,
 };
 use crate::{
     error::{CloseReason, Side},
@@ -59,6 +59,8 @@ struct Reader {
     /// The largest message the peer has delivered in full: room for a message this big is
     /// reserved at once (see `wire::reserve_for`).
     largest_message: usize,
+    /// The size the current buffer was allocated with, if it came from `recycle`.
+    buf_size: usize,
     incoming: IdMap<Incoming>,
     notifications: Option<mpsc::Sender<(NotificationFn, Notification)>>,
 }
@@ -69,6 +71,7 @@ pub(super) async fn run<R: AsyncRead + Unpin>(sock: Sock, mut io: R) {
         sock: sock.clone(),
         buf: BytesMut::new(),
         largest_message: 0,
+        buf_size: 0,
         incoming: IdMap::default(),
         notifications: None,
     };
@@ -118,7 +121,7 @@ impl Reader {
                             }
                         }
                         Err(ParseError::Incomplete { needed }) => {
-                            wire::reserve_for(&mut self.buf, needed, self.largest_message);
+                            self.make_room(needed);
                             break;
                         }
                         Err(ParseError::Invalid(e)) => {
@@ -144,7 +147,7 @@ impl Reader {
             }
             tokio::select! {
                 biased;
-                read = poll_fn(|cx| poll_read_some(Pin::new(&mut *io), cx, &mut self.buf)) => match read {
+                read = poll_fn(|cx| self.poll_read_some(Pin::new(&mut *io), cx)) => match read {
                     Ok(0) => {
                         if !self.buf.is_empty() {
                             tracing::debug!(conn = inner.id, "peer closed mid-message ({} bytes unparsed)", self.buf.len());
@@ -382,43 +385,68 @@ impl Reader {
             let _ = Box::pin(queue.send(item)).await;
         }
     }
-}
 
-/// Reads what the peer has sent into `buf`, without holding memory for a quiet
-/// connection: an empty buffer with room for a whole chunk reads directly, and a small or
-/// absent one reads through a chunk on the stack and keeps only what arrived; either is
-/// freed (unless it is at most `QUIET_CAPACITY`) when there is nothing to read. So an idle
-/// connection holds a few bytes of read buffer, a busy one reads straight into its own.
-fn poll_read_some<R: AsyncRead + Unpin>(
-    io: Pin<&mut R>,
-    cx: &mut Context<'_>,
-    buf: &mut BytesMut,
-) -> Poll<std::io::Result<usize>> {
-    if !buf.is_empty() || buf.capacity() >= READ_CHUNK {
-        if buf.capacity() - buf.len() < READ_CHUNK / 2 {
-            buf.reserve(READ_CHUNK);
+    /// Makes room for a message of `needed` bytes whose start is in the buffer (see
+    /// `wire::reserve_for`). A large one goes into a recycled buffer (see `recycle`), and
+    /// the outgrown buffer is retired there.
+    fn make_room(&mut self, needed: usize) {
+        let room = wire::room_for(self.buf.len(), needed, self.largest_message);
+        if room <= self.buf.capacity() {
+            return;
         }
-        let read = tokio_util::io::poll_read_buf(io, cx, buf);
-        if read.is_pending() && buf.is_empty() {
-            *buf = BytesMut::new();
+        if room < recycle::MIN_SIZE {
+            self.buf.reserve(room - self.buf.len());
+            return;
         }
-        return read;
+        let mut fresh = recycle::take(room);
+        fresh.extend_from_slice(&self.buf);
+        let outgrown = std::mem::replace(&mut self.buf, fresh);
+        recycle::retire(outgrown, std::mem::replace(&mut self.buf_size, room));
     }
-    let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
-    let mut chunk = ReadBuf::uninit(&mut chunk);
-    let read = match io.poll_read(cx, &mut chunk) {
-        Poll::Ready(Ok(())) => chunk.filled(),
-        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-        Poll::Pending => {
-            if buf.capacity() > QUIET_CAPACITY {
-                *buf = BytesMut::new();
+
+    /// Frees the (empty) read buffer, or hands it back to `recycle` if it came from there.
+    fn release_buffer(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        recycle::retire(buf, std::mem::take(&mut self.buf_size));
+    }
+
+    /// Reads what the peer has sent into `buf`, without holding memory for a quiet
+    /// connection: an empty buffer with room for a whole chunk reads directly, and a small or
+    /// absent one reads through a chunk on the stack and keeps only what arrived; either is
+    /// freed (unless it is at most `QUIET_CAPACITY`) when there is nothing to read. So an idle
+    /// connection holds a few bytes of read buffer, a busy one reads straight into its own.
+    fn poll_read_some<R: AsyncRead + Unpin>(
+        &mut self,
+        io: Pin<&mut R>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<usize>> {
+        let buf = &mut self.buf;
+        if !buf.is_empty() || buf.capacity() >= READ_CHUNK {
+            if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+                buf.reserve(READ_CHUNK);
             }
-            return Poll::Pending;
+            let read = tokio_util::io::poll_read_buf(io, cx, buf);
+            if read.is_pending() && buf.is_empty() {
+                self.release_buffer();
+            }
+            return read;
         }
-    };
-    buf.reserve(read.len().max(QUIET_CAPACITY));
-    buf.extend_from_slice(read);
-    Poll::Ready(Ok(read.len()))
+        let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut chunk = ReadBuf::uninit(&mut chunk);
+        let read = match io.poll_read(cx, &mut chunk) {
+            Poll::Ready(Ok(())) => chunk.filled(),
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => {
+                if buf.capacity() > QUIET_CAPACITY {
+                    self.release_buffer();
+                }
+                return Poll::Pending;
+            }
+        };
+        buf.reserve(read.len().max(QUIET_CAPACITY));
+        buf.extend_from_slice(read);
+        Poll::Ready(Ok(read.len()))
+    }
 }
 
 enum Refusal {

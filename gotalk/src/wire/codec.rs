@@ -70,9 +70,15 @@ impl From<io::Error> for CodecError {
 /// costs 64 KiB, not the declared size, while a peer that keeps sending large frames has
 /// each one's room reserved in one step (no regrowing and recopying as it arrives).
 pub(crate) fn reserve_for(buf: &mut BytesMut, needed: usize, credit: usize) {
+    let room = room_for(buf.len(), needed, credit);
+    buf.reserve(room - buf.len());
+}
+
+/// The capacity [`reserve_for`] grows a buffer holding `len` bytes to.
+pub(crate) fn room_for(len: usize, needed: usize, credit: usize) -> usize {
     const MIN_GROWTH: usize = 64 * 1024;
-    let missing = needed.saturating_sub(buf.len());
-    buf.reserve(missing.min(buf.len().max(MIN_GROWTH).max(credit)));
+    let missing = needed.saturating_sub(len);
+    len + missing.min(len.max(MIN_GROWTH).max(credit))
 }
 
 impl Decoder for Codec {

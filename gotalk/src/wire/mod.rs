@@ -21,7 +21,9 @@ mod hex;
 mod message;
 mod parse;
 
+#[cfg(test)]
 pub(crate) use codec::reserve_for;
+pub(crate) use codec::room_for;
 pub use codec::{Codec, CodecError};
 pub use display::Preview;
 pub use header::{EncodeError, Header};
