@@ -188,12 +188,19 @@ impl Sock {
         tracing::debug!(conn = sock.inner.id, peer = %sock.inner.peer, "connection open");
         // The version goes out first, without waiting for the peer's (as the reference).
         sock.inner.outbox.push_version(VERSION);
-        sock.spawn_writer(writer);
-        tokio::spawn(reader::run(sock.clone(), reader));
+        // The writer task writes, and so does the reader when a batch of requests it read
+        // produced answers (see `Outbox::flush_inline`); the lock is only taken by whoever
+        // holds the outbox's writer role.
+        let writer = Arc::new(std::sync::Mutex::new(writer));
+        sock.spawn_writer(writer.clone());
+        tokio::spawn(reader::run(sock.clone(), reader, writer));
         sock
     }
 
-    fn spawn_writer<W: AsyncWrite + Unpin + Send + 'static>(&self, mut writer: W) {
+    fn spawn_writer<W: AsyncWrite + Unpin + Send + 'static>(
+        &self,
+        writer: Arc<std::sync::Mutex<W>>,
+    ) {
         let sock = self.clone();
         tokio::spawn(async move {
             let inner = &sock.inner;
@@ -201,7 +208,7 @@ impl Sock {
                 heartbeat_interval: inner.config.heartbeat_interval,
                 write_timeout: inner.config.limits.write_timeout,
             };
-            let exit = outbox::run_writer(&inner.outbox, &mut writer, params, || {
+            let exit = outbox::run_writer(&inner.outbox, &writer, params, || {
                 let _ = sock.send_heartbeat_now();
             })
             .await;

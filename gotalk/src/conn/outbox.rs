@@ -10,17 +10,16 @@ use std::{
     future::poll_fn,
     io::IoSlice,
     pin::{pin, Pin},
-    sync::Mutex,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Mutex,
+    },
     task::{Context, Poll},
     time::Duration,
 };
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::{
-    io::{AsyncWrite, AsyncWriteExt},
-    sync::Notify,
-    time::Instant,
-};
+use tokio::{io::AsyncWrite, sync::Notify, time::Instant};
 
 use crate::{
     wire::{EncodeError, Header},
@@ -60,6 +59,14 @@ impl PushError {
 
 pub(crate) struct Outbox {
     queue: Mutex<Queue>,
+    /// Who writes now: the writer task, or the reader flushing what a batch of requests
+    /// produced. Only its holder takes from the queue, so bytes go out in order.
+    writing: AtomicBool,
+    /// Set while the reader handles a batch of input and will flush at its end: queuing
+    /// then need not wake the writer task (a wake-up and a task switch per batch saved).
+    reader_flushes: AtomicBool,
+    /// Bytes were written but the stream must still be flushed (e.g. TLS).
+    flush_pending: AtomicBool,
     /// Wakes the writer when something was queued.
     wake_writer: Notify,
     /// Wakes producers waiting for room after a write.
@@ -83,6 +90,9 @@ impl Outbox {
     pub(crate) fn new(limit: usize) -> Self {
         Self {
             queue: Mutex::default(),
+            writing: AtomicBool::new(false),
+            reader_flushes: AtomicBool::new(false),
+            flush_pending: AtomicBool::new(false),
             wake_writer: Notify::new(),
             room: Notify::new(),
             limit,
@@ -112,7 +122,7 @@ impl Outbox {
     ) -> Result<(), PushError> {
         header.check(payload.len()).map_err(PushError::Encode)?;
         self.frame(&mut lock(&self.queue), header, payload, shared)?;
-        self.wake_writer.notify_one();
+        self.wake();
         Ok(())
     }
 
@@ -151,7 +161,7 @@ impl Outbox {
         }
         self.frame(&mut q, header, payload, Some(payload))?;
         drop(q);
-        self.wake_writer.notify_one();
+        self.wake();
         Ok(true)
     }
 
@@ -181,6 +191,11 @@ impl Outbox {
             }
             room.await;
         }
+    }
+
+    /// Bytes queued or being written.
+    pub(crate) fn queued(&self) -> usize {
+        lock(&self.queue).queued
     }
 
     /// Whether fewer than `limit` bytes are queued (or the outbox is closed).
@@ -223,6 +238,86 @@ impl Outbox {
         }
         self.room.notify_waiters();
     }
+
+    /// Wakes the writer task for what was just queued, unless the reader flushes soon.
+    fn wake(&self) {
+        if !self.reader_flushes.load(Ordering::Acquire) {
+            self.wake_writer.notify_one();
+        }
+    }
+
+    /// The reader starts handling a batch of input; it calls `flush_inline` at its end.
+    pub(crate) fn begin_batch(&self) {
+        self.reader_flushes.store(true, Ordering::Release);
+    }
+
+    /// The reader stops short of flushing (it is about to wait): the writer task takes
+    /// over whatever is queued.
+    pub(crate) fn end_batch(&self) {
+        self.reader_flushes.store(false, Ordering::Release);
+        self.wake_writer.notify_one();
+    }
+
+    /// Writes what is queued right now from the reader's turn, as far as the stream takes
+    /// it without waiting; whatever is left (or a flush the stream still needs) goes back
+    /// to the writer task. Does nothing if the writer task is writing: it takes the rest.
+    pub(crate) fn flush_inline<W: AsyncWrite + Unpin>(
+        &self,
+        io: &Mutex<W>,
+        batch: &mut VecDeque<Bytes>,
+        cx: &mut Context<'_>,
+    ) {
+        self.reader_flushes.store(false, Ordering::Release);
+        if !self.try_acquire() {
+            return;
+        }
+        self.take(batch);
+        let mut all_written = false;
+        {
+            let mut io = lock(io);
+            while !batch.is_empty() {
+                match poll_write_once(Pin::new(&mut *io), batch, cx) {
+                    Poll::Ready(Ok(n)) if n > 0 => {
+                        advance(batch, n);
+                        self.written(n);
+                    }
+                    // Errors and blocked writes are the writer task's to handle.
+                    _ => break,
+                }
+            }
+            if batch.is_empty() {
+                all_written = matches!(Pin::new(&mut *io).poll_flush(cx), Poll::Ready(Ok(())));
+            }
+        }
+        if !batch.is_empty() {
+            let mut q = lock(&self.queue);
+            while let Some(bytes) = batch.pop_back() {
+                q.chunks.push_front(bytes);
+            }
+        } else if !all_written {
+            self.flush_pending.store(true, Ordering::Release);
+        }
+        self.release();
+    }
+
+    fn try_acquire(&self) -> bool {
+        self.writing
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Gives up the writer role; wakes the writer task if anything is left to do (queued
+    /// while the role was held, or a close).
+    fn release(&self) {
+        self.writing.store(false, Ordering::Release);
+        let work = {
+            let q = lock(&self.queue);
+            !q.chunks.is_empty() || !q.tail.is_empty() || q.closed
+        };
+        if work || self.flush_pending.load(Ordering::Acquire) {
+            self.wake_writer.notify_one();
+        }
+    }
 }
 
 /// What the writer task needs besides the stream.
@@ -244,7 +339,7 @@ pub(crate) enum WriterExit {
 /// whenever the interval passes (`heartbeat` frames one).
 pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
     outbox: &Outbox,
-    io: &mut W,
+    io: &Mutex<W>,
     params: WriterParams,
     heartbeat: impl Fn(),
 ) -> WriterExit {
@@ -255,31 +350,57 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
         t
     });
     loop {
-        let closed = outbox.take(&mut batch);
-        if batch.is_empty() {
+        // Registered before looking at the queue, so a wake-up in between is not lost.
+        let mut notified = pin!(outbox.wake_writer.notified());
+        notified.as_mut().enable();
+        if outbox.try_acquire() {
+            let closed = outbox.take(&mut batch);
+            let must_flush = outbox.flush_pending.swap(false, Ordering::AcqRel);
+            if !batch.is_empty() || must_flush {
+                let n: usize = batch.iter().map(Bytes::len).sum();
+                if let Err(e) = write_batch(io, &mut batch, params.write_timeout).await {
+                    return WriterExit::Failed(e);
+                }
+                outbox.written(n);
+                outbox.release();
+                continue;
+            }
+            outbox.writing.store(false, Ordering::Release);
             if closed {
                 break;
             }
-            let notified = outbox.wake_writer.notified();
-            match ticker.as_mut() {
-                Some(t) => tokio::select! {
-                    _ = notified => {}
-                    _ = t.tick() => heartbeat(),
-                },
-                None => notified.await,
-            }
-            continue;
         }
-        let n: usize = batch.iter().map(Bytes::len).sum();
-        if let Err(e) = write_batch(io, &mut batch, params.write_timeout).await {
-            return WriterExit::Failed(e);
+        match ticker.as_mut() {
+            Some(t) => tokio::select! {
+                () = notified => {}
+                _ = t.tick() => heartbeat(),
+            },
+            None => notified.await,
         }
-        outbox.written(n);
     }
-    match io.shutdown().await {
+    match poll_fn(|cx| Pin::new(&mut *lock(io)).poll_shutdown(cx)).await {
         Ok(()) => WriterExit::Drained,
         // The peer may already be gone; what mattered was written.
         Err(_) => WriterExit::Drained,
+    }
+}
+
+/// One write of as much of `batch` as one (vectored) write takes. The slices are built
+/// on the stack for each call, so they live in no future.
+fn poll_write_once<W: AsyncWrite + Unpin>(
+    io: Pin<&mut W>,
+    batch: &VecDeque<Bytes>,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<usize>> {
+    if batch.len() == 1 || !io.is_write_vectored() {
+        io.poll_write(cx, &batch[0])
+    } else {
+        let mut slices = [IoSlice::new(&[]); MAX_IOV];
+        let count = batch.len().min(MAX_IOV);
+        for (slot, buf) in slices.iter_mut().zip(batch.iter()) {
+            *slot = IoSlice::new(buf);
+        }
+        io.poll_write_vectored(cx, &slices[..count])
     }
 }
 
@@ -287,26 +408,14 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
 /// write that makes no progress for `stall` means the peer stopped reading. (The timer
 /// is only registered when a write actually blocks.)
 async fn write_batch<W: AsyncWrite + Unpin>(
-    io: &mut W,
+    io: &Mutex<W>,
     batch: &mut VecDeque<Bytes>,
     stall: Option<Duration>,
 ) -> std::io::Result<()> {
     while !batch.is_empty() {
-        // The slices are built afresh on each poll, so they live on the stack and not in
-        // this future: the writer task of an idle connection stays small.
-        let mut write = |cx: &mut Context<'_>| {
-            let io = Pin::new(&mut *io);
-            if batch.len() == 1 || !io.is_write_vectored() {
-                io.poll_write(cx, &batch[0])
-            } else {
-                let mut slices = [IoSlice::new(&[]); MAX_IOV];
-                let count = batch.len().min(MAX_IOV);
-                for (slot, buf) in slices.iter_mut().zip(batch.iter()) {
-                    *slot = IoSlice::new(buf);
-                }
-                io.poll_write_vectored(cx, &slices[..count])
-            }
-        };
+        // The lock is only held within a poll: whoever holds the writer role (us) is the
+        // only one taking it.
+        let write = |cx: &mut Context<'_>| poll_write_once(Pin::new(&mut *lock(io)), batch, cx);
         // Most writes complete at once: the clock is read and a timer armed (boxed, as
         // it is rare) only for one that has to wait.
         let n = match poll_fn(|cx| Poll::Ready(write(cx))).await {
@@ -323,7 +432,7 @@ async fn write_batch<W: AsyncWrite + Unpin>(
         }
         advance(batch, n);
     }
-    io.flush().await
+    poll_fn(|cx| Pin::new(&mut *lock(io)).poll_flush(cx)).await
 }
 
 fn stalled(limit: Duration) -> std::io::Error {
@@ -400,14 +509,14 @@ mod tests {
             outbox.push(Header::SingleResult { id: *b"0001" }, b""),
             Err(PushError::Closed)
         ));
-        let mut out = Vec::new();
+        let out = Mutex::new(Vec::new());
         let params = WriterParams {
             heartbeat_interval: None,
             write_timeout: None,
         };
-        let exit = run_writer(&outbox, &mut out, params, || {}).await;
+        let exit = run_writer(&outbox, &out, params, || {}).await;
         assert!(matches!(exit, WriterExit::Drained));
-        assert_eq!(out, b"f00000002");
+        assert_eq!(*lock(&out), b"f00000002");
     }
 
     #[tokio::test]

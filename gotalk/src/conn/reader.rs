@@ -6,10 +6,12 @@
 //! do) thus cost no task, no wake-up and no channel.
 
 use std::{
+    collections::VecDeque,
     future::{poll_fn, Future},
     mem::MaybeUninit,
     panic::AssertUnwindSafe,
     pin::{pin, Pin},
+    sync::{Arc, Mutex},
     task::{Context, Poll},
     time::Duration,
 };
@@ -17,7 +19,7 @@ use std::{
 use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, StreamExt};
 use tokio::{
-    io::{AsyncRead, ReadBuf},
+    io::{AsyncRead, AsyncWrite, ReadBuf},
     sync::mpsc,
     time::Instant,
 };
@@ -35,6 +37,8 @@ use crate::{
 
 /// How much to read at least at a time.
 const READ_CHUNK: usize = 8 * 1024;
+/// Answers queued past this many bytes are written before reading on.
+const FLUSH_AT: usize = 64 * 1024;
 /// A read buffer this small is kept while the connection is quiet (so a connection that
 /// trades small messages one at a time does not allocate one per message); a larger one
 /// is freed as soon as a read finds nothing to read.
@@ -63,12 +67,19 @@ struct Reader {
     buf_size: usize,
     incoming: IdMap<Incoming>,
     notifications: Option<mpsc::Sender<(NotificationFn, Notification)>>,
+    /// Scratch for writing answers inline (`Outbox::flush_inline`).
+    out: VecDeque<Bytes>,
 }
 
 /// Runs the read side until the connection closes, then closes it with the reason.
-pub(super) async fn run<R: AsyncRead + Unpin>(sock: Sock, mut io: R) {
+pub(super) async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    sock: Sock,
+    mut io: R,
+    writer: Arc<Mutex<W>>,
+) {
     let mut reader = Reader {
         sock: sock.clone(),
+        out: VecDeque::new(),
         buf: BytesMut::new(),
         largest_message: 0,
         buf_size: 0,
@@ -77,7 +88,7 @@ pub(super) async fn run<R: AsyncRead + Unpin>(sock: Sock, mut io: R) {
     };
     let reason = tokio::select! {
         biased;
-        reason = reader.read_all(&mut io) => reason,
+        reason = reader.read_all(&mut io, &writer) => reason,
         () = sock.inner.closing.wait() => CloseReason::Local,
     };
     let closed = Error::Closed(sock.close_reason().unwrap_or_else(|| reason.clone()));
@@ -90,7 +101,11 @@ pub(super) async fn run<R: AsyncRead + Unpin>(sock: Sock, mut io: R) {
 }
 
 impl Reader {
-    async fn read_all<R: AsyncRead + Unpin>(&mut self, io: &mut R) -> CloseReason {
+    async fn read_all<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+        &mut self,
+        io: &mut R,
+        writer: &Mutex<W>,
+    ) -> CloseReason {
         let sock = self.sock.clone();
         let inner = &sock.inner;
         let read_timeout = inner.config.limits.read_timeout;
@@ -139,22 +154,40 @@ impl Reader {
             if let (true, Some(t)) = (parsed_any, read_timeout) {
                 deadline = Instant::now() + t;
             }
+            // Answers are written from this task once there is nothing more to read right
+            // now (below), or sooner if a lot has piled up.
+            if inner.outbox.queued() >= FLUSH_AT {
+                poll_fn(|cx| {
+                    inner.outbox.flush_inline(writer, &mut self.out, cx);
+                    Poll::Ready(())
+                })
+                .await;
+            }
             // Backpressure of last resort: while the peer does not read what we already
             // owe it, read nothing more from it.
             let hard = inner.outbox.hard_limit();
             if !inner.outbox.is_below(hard) {
+                inner.outbox.end_batch();
                 Box::pin(inner.outbox.wait_below(hard)).await;
             }
             tokio::select! {
                 biased;
-                read = poll_fn(|cx| self.poll_read_some(Pin::new(&mut *io), cx)) => match read {
+                read = poll_fn(|cx| {
+                    let read = self.poll_read_some(Pin::new(&mut *io), cx);
+                    if read.is_pending() {
+                        // Nothing more to read now: what the handlers answered goes out,
+                        // from this task, in as few writes as possible.
+                        inner.outbox.flush_inline(writer, &mut self.out, cx);
+                    }
+                    read
+                }) => match read {
                     Ok(0) => {
                         if !self.buf.is_empty() {
                             tracing::debug!(conn = inner.id, "peer closed mid-message ({} bytes unparsed)", self.buf.len());
                         }
                         return CloseReason::PeerClosed;
                     }
-                    Ok(_) => {}
+                    Ok(_) => inner.outbox.begin_batch(),
                     Err(e) => return CloseReason::Io(std::sync::Arc::new(e)),
                 },
                 () = &mut timer => {
@@ -382,6 +415,8 @@ impl Reader {
         // size of the send future.
         if let Err(mpsc::error::TrySendError::Full(item)) = queue.try_send((handler, notification))
         {
+            // Answers queued so far must not wait for this: hand them to the writer task.
+            self.sock.inner.outbox.end_batch();
             let _ = Box::pin(queue.send(item)).await;
         }
     }
