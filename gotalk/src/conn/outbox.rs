@@ -261,24 +261,32 @@ impl Outbox {
     /// Writes what is queued right now from the reader's turn, as far as the stream takes
     /// it without waiting; whatever is left (or a flush the stream still needs) goes back
     /// to the writer task. Does nothing if the writer task is writing: it takes the rest.
-    pub(crate) fn flush_inline<W: AsyncWrite + Unpin>(
-        &self,
-        io: &Mutex<W>,
-        batch: &mut VecDeque<Bytes>,
-        cx: &mut Context<'_>,
-    ) {
+    pub(crate) fn flush_inline<W: AsyncWrite + Unpin>(&self, io: &Mutex<W>, cx: &mut Context<'_>) {
         self.reader_flushes.store(false, Ordering::Release);
         if !self.try_acquire() {
             return;
         }
-        self.take(batch);
-        let mut all_written = false;
+        // Usually all there is is small messages in `tail`: one buffer, and no `VecDeque`
+        // to allocate (and keep, per connection).
+        let mut batch = VecDeque::new();
+        {
+            let mut q = lock(&self.queue);
+            if q.chunks.is_empty() {
+                if !q.tail.is_empty() {
+                    batch = VecDeque::from([q.tail.split().freeze()]);
+                }
+            } else {
+                drop(q);
+                self.take(&mut batch);
+            }
+        }
+        let mut flushed = true;
         {
             let mut io = lock(io);
             while !batch.is_empty() {
-                match poll_write_once(Pin::new(&mut *io), batch, cx) {
+                match poll_write_once(Pin::new(&mut *io), &batch, cx) {
                     Poll::Ready(Ok(n)) if n > 0 => {
-                        advance(batch, n);
+                        advance(&mut batch, n);
                         self.written(n);
                     }
                     // Errors and blocked writes are the writer task's to handle.
@@ -286,7 +294,7 @@ impl Outbox {
                 }
             }
             if batch.is_empty() {
-                all_written = matches!(Pin::new(&mut *io).poll_flush(cx), Poll::Ready(Ok(())));
+                flushed = matches!(Pin::new(&mut *io).poll_flush(cx), Poll::Ready(Ok(())));
             }
         }
         if !batch.is_empty() {
@@ -294,7 +302,7 @@ impl Outbox {
             while let Some(bytes) = batch.pop_back() {
                 q.chunks.push_front(bytes);
             }
-        } else if !all_written {
+        } else if !flushed {
             self.flush_pending.store(true, Ordering::Release);
         }
         self.release();

@@ -6,7 +6,6 @@
 //! do) thus cost no task, no wake-up and no channel.
 
 use std::{
-    collections::VecDeque,
     future::{poll_fn, Future},
     mem::MaybeUninit,
     panic::AssertUnwindSafe,
@@ -67,8 +66,6 @@ struct Reader {
     buf_size: usize,
     incoming: IdMap<Incoming>,
     notifications: Option<mpsc::Sender<(NotificationFn, Notification)>>,
-    /// Scratch for writing answers inline (`Outbox::flush_inline`).
-    out: VecDeque<Bytes>,
 }
 
 /// Runs the read side until the connection closes, then closes it with the reason.
@@ -79,7 +76,6 @@ pub(super) async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
 ) {
     let mut reader = Reader {
         sock: sock.clone(),
-        out: VecDeque::new(),
         buf: BytesMut::new(),
         largest_message: 0,
         buf_size: 0,
@@ -158,7 +154,7 @@ impl Reader {
             // now (below), or sooner if a lot has piled up.
             if inner.outbox.queued() >= FLUSH_AT {
                 poll_fn(|cx| {
-                    inner.outbox.flush_inline(writer, &mut self.out, cx);
+                    inner.outbox.flush_inline(writer, cx);
                     Poll::Ready(())
                 })
                 .await;
@@ -177,7 +173,7 @@ impl Reader {
                     if read.is_pending() {
                         // Nothing more to read now: what the handlers answered goes out,
                         // from this task, in as few writes as possible.
-                        inner.outbox.flush_inline(writer, &mut self.out, cx);
+                        inner.outbox.flush_inline(writer, cx);
                     }
                     read
                 }) => match read {
