@@ -768,3 +768,155 @@ async fn typed_stream_handlers() {
     }
     assert_eq!(got, [1, 3, -1]);
 }
+
+/// Limits with a small stream buffer and write queue, so backpressure shows quickly.
+fn tight_limits() -> Limits {
+    Limits {
+        stream_buffer: 64 * 1024,
+        write_buffer: 64 * 1024,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_slow_stream_handler_holds_back_the_sender_and_loses_nothing() {
+    let (open_tx, open_rx) = tokio::sync::watch::channel(false);
+    let mut handlers = Handlers::new();
+    handlers.handle_stream("slow-sum", move |mut req: StreamRequest| {
+        let mut open = open_rx.clone();
+        async move {
+            // Reads nothing until the test opens the gate.
+            let _ = open.wait_for(|open| *open).await;
+            let (mut total, mut chunks) = (0usize, 0usize);
+            while let Some(chunk) = req.chunks.next_chunk().await {
+                let chunk = chunk.expect("no error");
+                assert!(
+                    chunk.iter().all(|&b| b == (chunks % 251) as u8),
+                    "chunk {chunks} in order"
+                );
+                total += chunk.len();
+                chunks += 1;
+            }
+            Reply::Result(Bytes::from(format!("{chunks} {total}")))
+        }
+    });
+    let (client, _server) = gotalk::pipe(
+        Config::dialling().limits(tight_limits()),
+        Config::accepting()
+            .handlers(handlers)
+            .limits(tight_limits()),
+    );
+    let (mut writer, mut results) = client
+        .stream_request("slow-sum", Bytes::new())
+        .await
+        .unwrap();
+    const CHUNK: usize = 16 * 1024;
+    const COUNT: usize = 256; // 4 MiB, far more than every buffer on the way together
+    let sender = tokio::spawn(async move {
+        for i in 0..COUNT {
+            writer.send(vec![(i % 251) as u8; CHUNK]).await.unwrap();
+        }
+        writer.finish().await.unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !sender.is_finished(),
+        "the sender must be held back while the handler reads nothing"
+    );
+    open_tx.send(true).unwrap();
+    timeout(SECOND * 10, sender).await.unwrap().unwrap();
+    let answer = timeout(SECOND * 10, results.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer, format!("{COUNT} {}", COUNT * CHUNK));
+}
+
+#[tokio::test]
+async fn a_stream_handler_that_stops_reading_does_not_stall_the_connection() {
+    let mut handlers = server_handlers();
+    handlers.handle_stream("first-only", |mut req: StreamRequest| async move {
+        let first = req.chunks.next_chunk().await;
+        // Returns (dropping the rest of the stream) while the peer still sends.
+        Reply::Result(first.unwrap_or(Ok(Bytes::new())).unwrap_or_default())
+    });
+    let (client, _server) = gotalk::pipe(
+        Config::dialling().limits(tight_limits()),
+        Config::accepting()
+            .handlers(handlers)
+            .limits(tight_limits()),
+    );
+    let (mut writer, mut results) = client.stream_request("first-only", "a").await.unwrap();
+    let answer = timeout(SECOND * 5, results.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer, "a");
+    for _ in 0..64 {
+        timeout(SECOND * 5, writer.send(vec![0u8; 16 * 1024]))
+            .await
+            .expect("parts of a finished stream are discarded, not held")
+            .unwrap();
+    }
+    writer.finish().await.unwrap();
+    let greeting: String = timeout(SECOND * 5, client.request("greet", "after"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(greeting, "Hello after");
+}
+
+#[tokio::test]
+async fn a_slow_reader_of_stream_results_holds_back_the_responder_and_loses_nothing() {
+    const CHUNK: usize = 16 * 1024;
+    const COUNT: usize = 256;
+    let produced = Arc::new(AtomicUsize::new(0));
+    let mut handlers = Handlers::new();
+    let counter = produced.clone();
+    handlers.handle_reply("many", move |_req: Request| {
+        let counter = counter.clone();
+        async move {
+            Reply::stream(futures_util::stream::iter((0..COUNT).map(move |i| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok(Bytes::from(vec![(i % 251) as u8; CHUNK]))
+            })))
+        }
+    });
+    let (client, _server) = gotalk::pipe(
+        Config::dialling().limits(tight_limits()),
+        Config::accepting()
+            .handlers(handlers)
+            .limits(tight_limits()),
+    );
+    let mut results = client.request_results("many", Bytes::new()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let early = produced.load(Ordering::SeqCst);
+    assert!(
+        early < COUNT / 2,
+        "the responder must be held back while nobody reads ({early} of {COUNT} produced)"
+    );
+    let mut count = 0;
+    while let Some(chunk) = timeout(SECOND * 10, results.next()).await.unwrap() {
+        let chunk = chunk.unwrap();
+        assert_eq!(chunk.len(), CHUNK);
+        assert!(
+            chunk.iter().all(|&b| b == (count % 251) as u8),
+            "chunk {count} in order"
+        );
+        count += 1;
+    }
+    assert_eq!(count, COUNT);
+    // Dropping a result stream midway frees the connection too.
+    let mut results = client.request_results("many", Bytes::new()).await.unwrap();
+    results.next().await.unwrap().unwrap();
+    drop(results);
+    let mut again = client.request_results("many", Bytes::new()).await.unwrap();
+    let mut count = 0;
+    while let Some(chunk) = timeout(SECOND * 10, again.next()).await.unwrap() {
+        chunk.unwrap();
+        count += 1;
+    }
+    assert_eq!(count, COUNT);
+}

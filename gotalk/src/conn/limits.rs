@@ -47,6 +47,13 @@ pub struct Limits {
     /// How many bytes may wait in the write queue before callers and handlers wait for
     /// the peer to read (backpressure). Default: 4 MiB.
     pub write_buffer: usize,
+    /// How many bytes of stream chunks may wait for the code that consumes them (a
+    /// stream request's handler, or a caller reading a stream result) before this
+    /// connection stops reading from the peer until some are taken: backpressure that
+    /// keeps memory bounded however fast the peer streams. A consumer that stops taking
+    /// chunks while it waits for something from the same peer therefore stalls the
+    /// connection: read the chunks, or drop them. Default: 1 MiB.
+    pub stream_buffer: usize,
 }
 
 impl Default for Limits {
@@ -60,6 +67,7 @@ impl Default for Limits {
             write_timeout: Some(Duration::from_secs(30)),
             max_payload: DEFAULT_MAX_PAYLOAD,
             write_buffer: 4 * 1024 * 1024,
+            stream_buffer: 1024 * 1024,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The connection layer: [`Sock`], one connection to a peer, with its reader and writer
 //! tasks, its pending requests, its limits and its lifecycle.
 
+mod chunks;
 mod config;
 mod limits;
 mod outbox;
@@ -25,7 +26,7 @@ use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
-    sync::{mpsc, Notify},
+    sync::Notify,
 };
 
 pub use config::{Config, HeartbeatInfo};
@@ -350,7 +351,7 @@ impl Sock {
     }
 
     fn open_results(&self, op: &str) -> Result<(ResultStream, crate::wire::RequestId), Error> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = chunks::channel(self.inner.config.limits.stream_buffer);
         let id = self.inner.pending.register(Waiter::Stream { tx })?;
         Ok((ResultStream::new(self.clone(), id, op, rx), id))
     }

@@ -8,7 +8,8 @@ use std::{
 };
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::mpsc;
+
+use super::chunks::ChunkSender;
 
 use crate::{wire::RequestId, Error};
 
@@ -35,9 +36,7 @@ pub(crate) enum Waiter {
     /// gathered in `parts` and delivered together when the stream ends.
     Single { slot: Slot, parts: Option<BytesMut> },
     /// A caller reading results as a stream (a single result is one item).
-    Stream {
-        tx: mpsc::UnboundedSender<Result<Bytes, Error>>,
-    },
+    Stream { tx: ChunkSender },
 }
 
 /// Where a single result waits for its caller.
@@ -163,9 +162,13 @@ impl Pending {
                     waker.wake();
                 }
             }
+            // The reader sends stream parts through `stream_sender`, where it can wait for
+            // room; should one come here, it goes if there is room and ends the stream if not.
             (Waiter::Stream { tx }, Outcome::Part(bytes)) => {
-                if tx.send(Ok(bytes)).is_err() {
-                    table.waiters.remove(&k);
+                if tx.try_send(bytes).is_err() {
+                    if let Some(Waiter::Stream { tx }) = table.waiters.remove(&k) {
+                        tx.finish(Err(Error::message("stream results overflowed")));
+                    }
                 }
             }
             (Waiter::Stream { .. }, outcome) => {
@@ -176,6 +179,14 @@ impl Pending {
             }
         }
         true
+    }
+
+    /// The channel of a caller reading results as a stream, to send it a part.
+    pub(crate) fn stream_sender(&self, id: RequestId) -> Option<ChunkSender> {
+        match lock(&self.table).waiters.get(&key(id)) {
+            Some(Waiter::Stream { tx }) => Some(tx.clone()),
+            _ => None,
+        }
     }
 
     /// The single result for `id` once it is there (taking it out of the table).
@@ -261,15 +272,11 @@ impl Pending {
     }
 }
 
-fn finish_stream(tx: &mpsc::UnboundedSender<Result<Bytes, Error>>, outcome: Outcome) {
+fn finish_stream(tx: &ChunkSender, outcome: Outcome) {
     match outcome {
-        Outcome::Result(bytes) | Outcome::Part(bytes) => {
-            let _ = tx.send(Ok(bytes));
-        }
+        Outcome::Result(bytes) | Outcome::Part(bytes) => tx.finish(Ok(bytes)),
         Outcome::End => {}
-        Outcome::Failed(e) => {
-            let _ = tx.send(Err(e));
-        }
+        Outcome::Failed(e) => tx.finish(Err(e)),
     }
 }
 

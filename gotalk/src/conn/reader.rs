@@ -24,6 +24,7 @@ use tokio::{
 };
 
 use super::{
+    chunks::{self, ChunkSender},
     pending::{key, IdMap, Outcome},
     recycle, RequestChunks, RunningGuard, Sock,
 };
@@ -51,7 +52,7 @@ const NOTIFICATION_QUEUE: usize = 256;
 /// The state of a stream request the peer opened.
 enum Incoming {
     /// Its handler reads the chunks from here.
-    Open(mpsc::UnboundedSender<Result<Bytes, Error>>),
+    Open(ChunkSender),
     /// Rejected (or the handler stopped reading): its remaining parts are dropped.
     Discard,
 }
@@ -90,7 +91,7 @@ pub(super) async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let closed = Error::Closed(sock.close_reason().unwrap_or_else(|| reason.clone()));
     for (_, stream) in reader.incoming.drain() {
         if let Incoming::Open(tx) = stream {
-            let _ = tx.send(Err(closed.clone()));
+            tx.finish(Err(closed.clone()));
         }
     }
     sock.close_with(reason);
@@ -212,12 +213,24 @@ impl Reader {
             Message::StreamRequest { id, name, payload } => {
                 return self.on_stream_request(id, name, payload);
             }
-            Message::StreamRequestPart { id, payload } => return self.on_stream_part(id, payload),
+            Message::StreamRequestPart { id, payload } => {
+                return self.on_stream_part(id, payload).await
+            }
             Message::SingleResult { id, payload } => self.on_result(id, Outcome::Result(payload)),
             Message::StreamResult { id, payload } if payload.is_empty() => {
                 self.on_result(id, Outcome::End)
             }
-            Message::StreamResult { id, payload } => self.on_result(id, Outcome::Part(payload)),
+            Message::StreamResult { id, payload } => {
+                match self.sock.inner.pending.stream_sender(id) {
+                    Some(tx) => {
+                        if self.send_chunk(&tx, payload).await.is_err() {
+                            // The caller dropped its `ResultStream`: later parts are dropped.
+                            self.sock.inner.pending.remove(id);
+                        }
+                    }
+                    None => self.on_result(id, Outcome::Part(payload)),
+                }
+            }
             Message::ErrorResult { id, payload } => {
                 let text = String::from_utf8_lossy(&payload).into_owned();
                 self.on_result(id, Outcome::Failed(Error::Remote(text)));
@@ -336,9 +349,10 @@ impl Reader {
             self.incoming.insert(k, Incoming::Discard);
             return Ok(());
         };
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = chunks::channel(self.sock.inner.config.limits.stream_buffer);
         if !payload.is_empty() {
-            let _ = tx.send(Ok(payload));
+            // The channel is empty: there is room for the first chunk.
+            let _ = tx.try_send(payload);
         }
         self.incoming.insert(k, Incoming::Open(tx));
         let sock = self.sock.clone();
@@ -352,7 +366,7 @@ impl Reader {
         Ok(())
     }
 
-    fn on_stream_part(&mut self, id: RequestId, payload: Bytes) -> Result<(), CloseReason> {
+    async fn on_stream_part(&mut self, id: RequestId, payload: Bytes) -> Result<(), CloseReason> {
         let k = key(id);
         let Some(stream) = self.incoming.get_mut(&k) else {
             return Err(Sock::protocol_error(
@@ -366,12 +380,31 @@ impl Reader {
         if payload.is_empty() {
             // The end of the request stream; dropping the sender ends the handler's chunks.
             self.incoming.remove(&k);
-        } else if let Incoming::Open(tx) = stream {
-            if tx.send(Ok(payload)).is_err() {
-                *stream = Incoming::Discard;
-            }
+            return Ok(());
+        }
+        let Incoming::Open(tx) = stream else {
+            return Ok(());
+        };
+        let tx = tx.clone();
+        if self.send_chunk(&tx, payload).await.is_err() {
+            // The handler stopped reading: the rest of its stream is dropped.
+            self.incoming.insert(k, Incoming::Discard);
         }
         Ok(())
+    }
+
+    /// Hands a stream chunk to its consumer, waiting (and so reading nothing more) while
+    /// the consumer has its `stream_buffer` full.
+    async fn send_chunk(&self, tx: &ChunkSender, chunk: Bytes) -> Result<(), chunks::Gone> {
+        match tx.try_send(chunk) {
+            Ok(()) => Ok(()),
+            Err(Err(gone)) => Err(gone),
+            Err(Ok(chunk)) => {
+                // Answers queued so far must not wait for this: the writer task takes them.
+                self.sock.inner.outbox.end_batch();
+                Box::pin(tx.send(chunk)).await
+            }
+        }
     }
 
     async fn on_notification(&mut self, name: Name, payload: Bytes) {

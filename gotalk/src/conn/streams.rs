@@ -10,8 +10,8 @@ use std::{
 use bytes::Bytes;
 use futures_core::Stream;
 use serde::{de::DeserializeOwned, Serialize};
-use tokio::sync::mpsc;
 
+use super::chunks::ChunkReceiver;
 use crate::{
     typed,
     wire::{Header, Name, RequestId},
@@ -23,7 +23,7 @@ use crate::{
 /// connection closes first, the last item is the [`Error::Closed`] that says so.
 pub struct RequestChunks {
     op: Name,
-    rx: mpsc::UnboundedReceiver<Result<Bytes, Error>>,
+    rx: ChunkReceiver,
 }
 
 impl fmt::Debug for RequestChunks {
@@ -35,18 +35,18 @@ impl fmt::Debug for RequestChunks {
 }
 
 impl RequestChunks {
-    pub(crate) fn new(op: Name, rx: mpsc::UnboundedReceiver<Result<Bytes, Error>>) -> Self {
+    pub(crate) fn new(op: Name, rx: ChunkReceiver) -> Self {
         Self { op, rx }
     }
 
     /// The next chunk, or `None` at the end of the request stream.
     pub async fn next_chunk(&mut self) -> Option<Result<Bytes, Error>> {
-        self.rx.recv().await
+        std::future::poll_fn(|cx| self.rx.poll_recv(cx)).await
     }
 
     /// The next chunk decoded from JSON, or `None` at the end of the request stream.
     pub async fn next_json<T: DeserializeOwned>(&mut self) -> Option<Result<T, Error>> {
-        let chunk = self.rx.recv().await?;
+        let chunk = self.next_chunk().await?;
         Some(chunk.and_then(|bytes| typed::decode(&self.op, &bytes)))
     }
 }
@@ -80,7 +80,7 @@ pub struct ResultStream {
     sock: Sock,
     id: RequestId,
     op: Box<str>,
-    rx: mpsc::UnboundedReceiver<Result<Bytes, Error>>,
+    rx: ChunkReceiver,
     done: bool,
 }
 
@@ -94,12 +94,7 @@ impl fmt::Debug for ResultStream {
 }
 
 impl ResultStream {
-    pub(crate) fn new(
-        sock: Sock,
-        id: RequestId,
-        op: &str,
-        rx: mpsc::UnboundedReceiver<Result<Bytes, Error>>,
-    ) -> Self {
+    pub(crate) fn new(sock: Sock, id: RequestId, op: &str, rx: ChunkReceiver) -> Self {
         Self {
             sock,
             id,

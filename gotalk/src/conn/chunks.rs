@@ -1,0 +1,157 @@
+//! The channel that carries stream chunks from the reader to the code consuming them (a
+//! stream request's handler, or a caller reading a stream result), bounded in bytes.
+//!
+//! While the consumer has [`Limits::stream_buffer`] bytes waiting, the reader waits
+//! before handing it more, and so reads nothing more from the peer: TCP carries the
+//! backpressure back to the sender, and memory stays bounded however fast it sends.
+//! Errors and the end bypass the bound (they are small and final).
+//!
+//! [`Limits::stream_buffer`]: crate::Limits::stream_buffer
+
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, Semaphore};
+
+use crate::Error;
+
+type Item = (Result<Bytes, Error>, u32);
+
+/// A channel that lets at most `budget` bytes of chunks wait for the receiver.
+pub(crate) fn channel(budget: usize) -> (ChunkSender, ChunkReceiver) {
+    let budget = u32::try_from(budget.max(1)).unwrap_or(u32::MAX);
+    let room = Arc::new(Semaphore::new(budget as usize));
+    let (tx, rx) = mpsc::unbounded_channel();
+    (
+        ChunkSender {
+            tx,
+            room: room.clone(),
+            budget,
+        },
+        ChunkReceiver { rx, room },
+    )
+}
+
+/// The receiver is gone: nothing will read what is sent.
+#[derive(Debug)]
+pub(crate) struct Gone;
+
+#[derive(Clone)]
+pub(crate) struct ChunkSender {
+    tx: mpsc::UnboundedSender<Item>,
+    room: Arc<Semaphore>,
+    budget: u32,
+}
+
+impl ChunkSender {
+    /// What a chunk of `len` bytes counts against the budget: a chunk larger than the
+    /// whole budget counts as the budget, so that it can always go once the rest is read.
+    fn cost(&self, len: usize) -> u32 {
+        u32::try_from(len).unwrap_or(u32::MAX).min(self.budget)
+    }
+
+    /// Sends a chunk if there is room for it now; hands it back if not.
+    pub(crate) fn try_send(&self, chunk: Bytes) -> Result<(), Result<Bytes, Gone>> {
+        let cost = self.cost(chunk.len());
+        match self.room.try_acquire_many(cost) {
+            Ok(permit) => {
+                permit.forget();
+                self.tx.send((Ok(chunk), cost)).map_err(|_| Err(Gone))
+            }
+            Err(tokio::sync::TryAcquireError::NoPermits) => Err(Ok(chunk)),
+            Err(tokio::sync::TryAcquireError::Closed) => Err(Err(Gone)),
+        }
+    }
+
+    /// Sends a chunk once there is room for it.
+    pub(crate) async fn send(&self, chunk: Bytes) -> Result<(), Gone> {
+        let cost = self.cost(chunk.len());
+        self.room
+            .acquire_many(cost)
+            .await
+            .map_err(|_| Gone)?
+            .forget();
+        self.tx.send((Ok(chunk), cost)).map_err(|_| Gone)
+    }
+
+    /// Sends the last item (an error, or a single result), whatever the room.
+    pub(crate) fn finish(&self, item: Result<Bytes, Error>) {
+        let _ = self.tx.send((item, 0));
+    }
+}
+
+pub(crate) struct ChunkReceiver {
+    rx: mpsc::UnboundedReceiver<Item>,
+    room: Arc<Semaphore>,
+}
+
+impl ChunkReceiver {
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
+        self.rx.poll_recv(cx).map(|item| {
+            item.map(|(chunk, cost)| {
+                self.room.add_permits(cost as usize);
+                chunk
+            })
+        })
+    }
+}
+
+impl Drop for ChunkReceiver {
+    fn drop(&mut self) {
+        // A sender waiting for room learns at once that nobody will read.
+        self.room.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn recv(rx: &mut ChunkReceiver) -> Option<Result<Bytes, Error>> {
+        std::future::poll_fn(|cx| rx.poll_recv(cx)).await
+    }
+
+    #[tokio::test]
+    async fn a_full_channel_makes_the_sender_wait_until_chunks_are_taken() {
+        let (tx, mut rx) = channel(10);
+        tx.try_send(Bytes::from_static(b"123456")).unwrap();
+        let refused = tx.try_send(Bytes::from_static(b"7890a")).unwrap_err();
+        let chunk = refused.unwrap();
+        let waiting = tokio::spawn({
+            let tx = tx.clone();
+            async move { tx.send(chunk).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "no room until a chunk is taken");
+        assert_eq!(recv(&mut rx).await.unwrap().unwrap(), "123456");
+        waiting.await.unwrap().unwrap();
+        assert_eq!(recv(&mut rx).await.unwrap().unwrap(), "7890a");
+        // A chunk larger than the whole budget still goes through an empty channel.
+        tx.try_send(Bytes::from(vec![0u8; 100])).unwrap();
+        tx.finish(Err(Error::message("end")));
+        assert_eq!(recv(&mut rx).await.unwrap().unwrap().len(), 100);
+        assert!(recv(&mut rx).await.unwrap().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_receiver_releases_a_waiting_sender() {
+        let (tx, rx) = channel(4);
+        tx.try_send(Bytes::from_static(b"1234")).unwrap();
+        let waiting = tokio::spawn({
+            let tx = tx.clone();
+            async move { tx.send(Bytes::from_static(b"5")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(rx);
+        assert!(waiting.await.unwrap().is_err());
+        assert!(matches!(
+            tx.try_send(Bytes::from_static(b"6")),
+            Err(Err(Gone))
+        ));
+    }
+}
