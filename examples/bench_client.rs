@@ -54,19 +54,5 @@ async fn main() {
             })
         })
         .collect();
-    let mut total = loadgen::histogram();
-    for task in tasks {
-        match task.await {
-            Ok(Ok(hist)) => total.add(hist).expect("same bounds"),
-            Ok(Err(e)) => {
-                eprintln!("request failed: {e}");
-                std::process::exit(1);
-            }
-            Err(e) => {
-                eprintln!("connection task failed: {e}");
-                std::process::exit(1);
-            }
-        }
-    }
-    loadgen::report("gotalk", &args, &total, start.elapsed());
+    loadgen::collect("gotalk", &args, tasks, start).await;
 }

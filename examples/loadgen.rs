@@ -136,6 +136,31 @@ where
     Ok(hist)
 }
 
+/// Waits for every connection's histogram and prints the report line; the first error
+/// ends the process with status 1.
+pub async fn collect(
+    peer: &str,
+    args: &Args,
+    tasks: Vec<tokio::task::JoinHandle<Result<Histogram<u64>, String>>>,
+    start: Instant,
+) {
+    let mut total = histogram();
+    for task in tasks {
+        match task.await {
+            Ok(Ok(hist)) => total.add(hist).expect("same bounds"),
+            Ok(Err(e)) => {
+                eprintln!("{peer}: request failed: {e}");
+                std::process::exit(1);
+            }
+            Err(e) => {
+                eprintln!("{peer}: connection task failed: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    report(peer, args, &total, start.elapsed());
+}
+
 /// Prints the one line every load generator ends with.
 pub fn report(peer: &str, args: &Args, hist: &Histogram<u64>, elapsed: Duration) {
     let secs = elapsed.as_secs_f64();

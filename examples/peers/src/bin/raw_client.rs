@@ -78,19 +78,5 @@ async fn main() {
     let tasks: Vec<_> = (0..args.conns)
         .map(|_| tokio::spawn(run(args.clone())))
         .collect();
-    let mut total = loadgen::histogram();
-    for task in tasks {
-        match task.await {
-            Ok(Ok(hist)) => total.add(hist).expect("same bounds"),
-            Ok(Err(e)) => {
-                eprintln!("raw client failed: {e}");
-                std::process::exit(1);
-            }
-            Err(e) => {
-                eprintln!("raw client task failed: {e}");
-                std::process::exit(1);
-            }
-        }
-    }
-    loadgen::report("raw", &args, &total, start.elapsed());
+    loadgen::collect("raw", &args, tasks, start).await;
 }

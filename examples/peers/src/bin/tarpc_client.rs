@@ -53,19 +53,5 @@ async fn main() {
             ))
         })
         .collect();
-    let mut total = loadgen::histogram();
-    for task in tasks {
-        match task.await {
-            Ok(Ok(hist)) => total.add(hist).expect("same bounds"),
-            Ok(Err(e)) => {
-                eprintln!("tarpc request failed: {e}");
-                std::process::exit(1);
-            }
-            Err(e) => {
-                eprintln!("tarpc client task failed: {e}");
-                std::process::exit(1);
-            }
-        }
-    }
-    loadgen::report("tarpc", &args, &total, start.elapsed());
+    loadgen::collect("tarpc", &args, tasks, start).await;
 }
