@@ -31,7 +31,10 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -74,5 +77,9 @@ async fn huge_declared_payloads_with_nothing_behind_them_cost_no_memory() {
         per_peer < 160 * 1024,
         "{per_peer} bytes per connection for a header alone"
     );
-    assert_eq!(server.connections().len(), PEERS, "all still open, waiting for their bytes");
+    assert_eq!(
+        server.connections().len(),
+        PEERS,
+        "all still open, waiting for their bytes"
+    );
 }
