@@ -26,7 +26,8 @@ struct SleepIn {
 /// The longest `sleep` honoured, so a caller cannot park a handler forever.
 const MAX_SLEEP_MS: u64 = 10_000;
 
-/// echo, greet, fail, bytes, sleep, stream-echo, notify-me and call-back.
+/// echo, greet, fail, bytes, sleep, stream-echo, notify-me and call-back; and the
+/// notification `ping`, answered with a notification `pong` carrying the same payload.
 pub fn handlers() -> Handlers {
     let mut h = Handlers::new();
     h.handle_raw("echo", |req: Request| async move {
@@ -59,6 +60,9 @@ pub fn handlers() -> Handlers {
     })
     .handle_raw("call-back", |req: Request| async move {
         req.sock.request_raw("client-echo", req.payload).await
+    })
+    .handle_notification_raw("ping", |n: gotalk::Notification| async move {
+        let _ = n.sock.notify_raw("pong", n.payload).await;
     });
     h
 }

@@ -8,14 +8,18 @@
 //! `--tcp` serves echo, greet, fail, bytes, sleep, stream-echo, notify-me and call-back
 //! with the default limits; `--limited` serves the same with one single request at a time
 //! (retry wait 100 to 200 ms) and no stream requests. `--unix PATH` serves the default set
-//! on a Unix socket. Set `RUST_LOG=gotalk=trace` to see every message.
+//! on a Unix socket. `--ws ADDR` serves the default set over WebSocket at
+//! `http://ADDR/gotalk/` (our gotalk.js at `/gotalk/gotalk.js`, the default origin
+//! policy), with `--files DIR` served at `/` beside it. Set `RUST_LOG=gotalk=trace` to see
+//! every message.
 
 #[path = "conformance_ops.rs"]
 mod conformance_ops;
 
 use gotalk::{Config, Server};
 
-const USAGE: &str = "usage: conformance_peer [--tcp ADDR] [--limited ADDR] [--unix PATH]";
+const USAGE: &str =
+    "usage: conformance_peer [--tcp ADDR] [--limited ADDR] [--unix PATH] [--ws ADDR [--files DIR]]";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,12 +33,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut tcp = None;
     let mut limited = None;
     let mut unix = None;
+    let mut ws = None;
+    let mut files = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let slot = match flag.as_str() {
             "--tcp" => &mut tcp,
             "--limited" => &mut limited,
             "--unix" => &mut unix,
+            "--ws" => &mut ws,
+            "--files" => &mut files,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -46,7 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?,
         );
     }
-    if tcp.is_none() && limited.is_none() && unix.is_none() {
+    if tcp.is_none() && limited.is_none() && unix.is_none() && ws.is_none() {
         tcp = Some("127.0.0.1:1234".to_owned());
     }
     let config = Config::accepting().handlers(conformance_ops::handlers());
@@ -62,6 +70,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("conformance peer: limited tcp {}", server.local_addr());
         servers.push(server);
     }
+    let _web = match ws {
+        Some(addr) => {
+            let endpoint = gotalk::ws::Endpoint::new(config.clone());
+            let server =
+                gotalk::ws::WebServer::bind(&addr, endpoint, files.map(Into::into)).await?;
+            println!("conformance peer: ws://{}/gotalk/", server.local_addr());
+            Some(server)
+        }
+        None => None,
+    };
     #[cfg(unix)]
     let _unix = match unix {
         Some(path) => {

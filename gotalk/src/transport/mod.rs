@@ -17,6 +17,8 @@ use crate::{conn::lock, Config, Sock};
 pub mod tcp;
 #[cfg(unix)]
 pub mod unix;
+#[cfg(feature = "websocket")]
+pub mod ws;
 
 /// Who is on the other end of a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -28,6 +28,7 @@ pub use codec::{Codec, CodecError};
 pub use display::Preview;
 pub use header::{EncodeError, Header};
 pub use message::{Message, MessageType, Name, NameError, ProtocolErrorCode, RequestId};
+pub(crate) use parse::frame_lengths;
 pub use parse::{parse, parse_version, Invalid, ParseError, VersionError};
 
 /// The protocol version this crate speaks, as it appears on the wire.

@@ -240,6 +240,15 @@ fn parse_header(buf: &[u8], max_payload: u32) -> Result<Parsed, ParseError> {
     Ok(p)
 }
 
+/// The header and payload lengths of the message at the front of `buf`, once its header
+/// is complete (the payload need not be there yet). For transports that must know where
+/// messages end, such as WebSocket, which sends headers and payloads as messages of
+/// their own.
+pub(crate) fn frame_lengths(buf: &[u8]) -> Result<(usize, usize), ParseError> {
+    let p = parse_header(buf, u32::MAX)?;
+    Ok((p.header_len, p.payload_len))
+}
+
 /// Parses one message from the front of `buf`, consuming it.
 ///
 /// The payload (and name) are split off the buffer as `Bytes` without copying. A payload

@@ -1,0 +1,643 @@
+// gotalk.js: Gotalk over WebSocket for the browser (and Node, for tests).
+// Written for gotalk-rs from PROTOCOL.md; same public API as the reference library.
+// No dependencies, no build step.
+(function (global) {
+  'use strict';
+
+  var VERSION = '01';
+  var enc = new TextEncoder();
+  var dec = new TextDecoder();
+
+  // ---- events -------------------------------------------------------------------------
+
+  function EventEmitter() {}
+  EventEmitter.prototype.on = function (name, fn) {
+    var all = this._events || (this._events = {});
+    (all[name] || (all[name] = [])).push(fn);
+    return this;
+  };
+  EventEmitter.prototype.once = function (name, fn) {
+    var self = this;
+    function once() { self.off(name, once); fn.apply(this, arguments); }
+    return this.on(name, once);
+  };
+  EventEmitter.prototype.off = function (name, fn) {
+    var list = this._events && this._events[name];
+    if (list) this._events[name] = list.filter(function (f) { return f !== fn; });
+    return this;
+  };
+  EventEmitter.prototype.emit = function (name) {
+    var list = this._events && this._events[name];
+    if (!list || !list.length) return false;
+    var args = Array.prototype.slice.call(arguments, 1);
+    list.slice().forEach(function (fn) { fn.apply(this, args); }, this);
+    return true;
+  };
+
+  // ---- bytes ---------------------------------------------------------------------------
+
+  function utf8(s) { return enc.encode(s); }
+  function text(b) { return dec.decode(b); }
+
+  function toBytes(v) {
+    if (v instanceof Uint8Array) return v;
+    if (v instanceof ArrayBuffer) return new Uint8Array(v);
+    if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    if (typeof v === 'string') return utf8(v);
+    throw new TypeError('expected bytes (Uint8Array, ArrayBuffer) or a string');
+  }
+
+  function concat(a, b) {
+    if (!a.length) return b;
+    var out = new Uint8Array(a.length + b.length);
+    out.set(a, 0);
+    out.set(b, a.length);
+    return out;
+  }
+
+  function hex(n, width) {
+    var s = n.toString(16);
+    if (s.length > width) throw new RangeError(n + ' does not fit ' + width + ' hex digits');
+    while (s.length < width) s = '0' + s;
+    return s;
+  }
+
+  // ---- the wire ------------------------------------------------------------------------
+
+  var T = {
+    SingleRequest: 'r', StreamRequest: 's', StreamRequestPart: 'p',
+    SingleResult: 'R', StreamResult: 'S', ErrorResult: 'E', RetryResult: 'e',
+    Notification: 'n', Heartbeat: 'h', ProtocolError: 'f'
+  };
+  var ProtocolError = { Abnormal: 0, Unsupported: 1, InvalidMsg: 2, Timeout: 3 };
+
+  // A header as a string: t is the type, the other fields as the type needs them.
+  function encodeHeader(t, id, name, size, wait) {
+    var nameBytes = name == null ? null : utf8(name);
+    if (nameBytes && nameBytes.length > 0xfff) throw new RangeError('name longer than 4095 bytes');
+    switch (t) {
+      case 'r': case 's':
+        return t + id + hex(nameBytes.length, 3) + name + hex(size, 8);
+      case 'n':
+        return t + hex(nameBytes.length, 3) + name + hex(size, 8);
+      case 'p': case 'R': case 'S': case 'E':
+        return t + id + hex(size, 8);
+      case 'e':
+        return t + id + hex(wait, 8) + hex(size, 8);
+      case 'h':
+        return t + hex(size, 4) + hex(wait, 8); // size is the load, wait the time
+      case 'f':
+        return t + hex(size, 8); // size is the code
+    }
+    throw new Error('unknown message type ' + t);
+  }
+
+  function isHexDigit(c) {
+    return (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+  }
+
+  // Reads messages from a byte stream fed in any pieces. next() returns a message, null
+  // when more bytes are needed, or throws a ProtocolError-coded Error on invalid input.
+  function Parser() { this.buf = new Uint8Array(0); this.versionSeen = false; }
+  Parser.prototype.push = function (bytes) { this.buf = concat(this.buf, bytes); };
+  Parser.prototype.next = function () {
+    var b = this.buf, pos = 0;
+    function bad(what) {
+      var e = new Error('invalid message: ' + what);
+      e.code = ProtocolError.InvalidMsg;
+      e.isGotalkProtocolError = true;
+      throw e;
+    }
+    function need(n) { return b.length >= pos + n; }
+    function hexField(width, what) {
+      var end = Math.min(pos + width, b.length);
+      for (var i = pos; i < end; i++) if (!isHexDigit(b[i])) bad(what + ' is not hex');
+      if (!need(width)) return null;
+      var v = parseInt(text(b.subarray(pos, pos + width)), 16);
+      pos += width;
+      return v;
+    }
+    if (!this.versionSeen) {
+      if (b.length < 2) return null;
+      if (b[0] !== 48 || b[1] !== 49) {
+        var e = new Error('unsupported protocol version ' + JSON.stringify(text(b.subarray(0, 2))));
+        e.code = ProtocolError.Unsupported;
+        e.isGotalkProtocolError = true;
+        throw e;
+      }
+      this.versionSeen = true;
+      this.buf = b = b.subarray(2);
+    }
+    if (!b.length) return null;
+    var t = String.fromCharCode(b[0]);
+    pos = 1;
+    var m = { t: t, id: null, name: null, wait: 0, load: 0, time: 0, code: 0, size: 0 };
+    function id() {
+      if (!need(4)) return false;
+      m.id = text(b.subarray(pos, pos + 4));
+      pos += 4;
+      return true;
+    }
+    function name() {
+      var len = hexField(3, 'name length');
+      if (len === null || !need(len)) return false;
+      m.name = text(b.subarray(pos, pos + len));
+      pos += len;
+      return true;
+    }
+    function size() {
+      var n = hexField(8, 'payload size');
+      if (n === null) return false;
+      m.size = n;
+      return true;
+    }
+    var complete;
+    switch (t) {
+      case 'r': case 's': complete = id() && name() && size(); break;
+      case 'p': case 'R': case 'S': case 'E': complete = id() && size(); break;
+      case 'e': complete = id() && (m.wait = hexField(8, 'retry wait')) !== null && size(); break;
+      case 'n': complete = name() && size(); break;
+      case 'h':
+        complete = (m.load = hexField(4, 'load')) !== null && (m.time = hexField(8, 'time')) !== null;
+        break;
+      case 'f': complete = (m.code = hexField(8, 'code')) !== null; break;
+      default: bad('unknown type byte ' + JSON.stringify(t));
+    }
+    if (!complete || !need(m.size)) return null;
+    m.payload = b.slice(pos, pos + m.size);
+    this.buf = b.subarray(pos + m.size);
+    return m;
+  };
+
+  // Request IDs: four base-36 characters from 0000, restarting on every connection;
+  // stream requests' IDs are '!' and three (PROTOCOL.md 6).
+  function IdGen(width, prefix, limit) { this.n = 0; this.width = width; this.prefix = prefix; this.limit = limit; }
+  IdGen.prototype.next = function () {
+    var s = (this.n++ % this.limit).toString(36);
+    while (s.length < this.width) s = '0' + s;
+    return this.prefix + s;
+  };
+  IdGen.prototype.reset = function () { this.n = 0; };
+
+  // ---- handlers ------------------------------------------------------------------------
+
+  function Handlers() {
+    if (!(this instanceof Handlers)) return new Handlers();
+    this.reqHandlers = {};
+    this.reqFallbackHandler = null;
+    this.noteHandlers = {};
+    this.noteFallbackHandler = null;
+  }
+  // fn(params, result): params decoded from JSON; call result(value) or result.error(err),
+  // or return a value or a Promise.
+  Handlers.prototype.handleRequest = function (op, fn) { return this._add('req', op, fn, true); };
+  Handlers.prototype.handleBufferRequest = function (op, fn) { return this._add('req', op, fn, false); };
+  Handlers.prototype.handleNotification = function (name, fn) { return this._add('note', name, fn, true); };
+  Handlers.prototype.handleBufferNotification = function (name, fn) { return this._add('note', name, fn, false); };
+  Handlers.prototype._add = function (kind, name, fn, json) {
+    if (typeof fn !== 'function') throw new TypeError('handler must be a function');
+    var h = { fn: fn, json: json };
+    if (!name) this[kind + 'FallbackHandler'] = h;
+    else this[kind + 'Handlers'][name] = h;
+    return this;
+  };
+  Handlers.prototype.findRequestHandler = function (op) {
+    return this.reqHandlers[op] || this.reqFallbackHandler;
+  };
+  Handlers.prototype.findNotificationHandler = function (name) {
+    return this.noteHandlers[name] || this.noteFallbackHandler;
+  };
+
+  // ---- the socket ----------------------------------------------------------------------
+
+  function Sock(handlers) {
+    if (!(this instanceof Sock)) return new Sock(handlers);
+    EventEmitter.call(this);
+    this.handlers = handlers || gotalk.defaultHandlers;
+    this.ws = null;
+    this.isOpen = false;
+    this.sendBufferLimit = gotalk.sendBufferLimit;
+    this.heartbeatInterval = 20000;
+    this.textFraming = false;
+    this._pending = {};        // id -> waiter
+    this._streams = {};        // id of an incoming stream request -> its chunk handler
+    this._queue = [];          // requests made while closed, sent on open
+    this._ids = new IdGen(4, '', 36 * 36 * 36 * 36);
+    this._streamIds = new IdGen(3, '!', 36 * 36 * 36);
+    this._parser = null;
+    this._keepAlive = null;
+    this._ending = false;
+  }
+  Sock.prototype = Object.create(EventEmitter.prototype);
+  Sock.prototype.constructor = Sock;
+
+  Sock.prototype.adoptWebSocket = function (ws) {
+    var s = this;
+    s.ws = ws;
+    s._parser = new Parser();
+    s._ids.reset();
+    s._streamIds.reset();
+    ws.binaryType = 'arraybuffer';
+    ws.onopen = function () {
+      s._sendRaw(VERSION);
+      s.isOpen = true;
+      s._startHeartbeats();
+      s.emit('open', s);
+      var queued = s._queue;
+      s._queue = [];
+      queued.forEach(function (send) { send(); });
+    };
+    ws.onmessage = function (ev) { s._onData(ev.data); };
+    ws.onerror = function () {};
+    ws.onclose = function (ev) {
+      var err = s._closeError || (ev && ev.code !== 1000 && ev.code !== 1005
+        ? new Error('connection closed (' + ev.code + (ev.reason ? ': ' + ev.reason : '') + ')')
+        : null);
+      s._closeError = null;
+      s._closed(err);
+    };
+    return s;
+  };
+
+  // Opens a connection to addr (default: gotalk.defaultResponderAddress); cb(err, sock).
+  Sock.prototype.open = function (addr, cb) {
+    if (typeof addr === 'function') { cb = addr; addr = null; }
+    var s = this;
+    var WS = gotalk.WebSocket || global.WebSocket;
+    s._ending = false;
+    s.adoptWebSocket(new WS(addr || gotalk.defaultResponderAddress));
+    if (cb) {
+      var onOpen = function () { s.off('close', onClose); cb(null, s); };
+      var onClose = function (err) { s.off('open', onOpen); cb(err || new Error('connection closed'), s); };
+      s.once('open', onOpen).once('close', onClose);
+    }
+    return s;
+  };
+
+  // Keeps a connection open: reconnects with exponential back-off (and at once when the
+  // browser comes back online).
+  Sock.prototype.openKeepAlive = function (addr) {
+    var s = this;
+    if (s._keepAlive) return s;
+    var ka = s._keepAlive = { addr: addr, delay: 0, timer: null };
+    function connect() {
+      ka.timer = null;
+      if (!s._keepAlive) return;
+      if (global.navigator && global.navigator.onLine === false) return; // wait for 'online'
+      s.open(ka.addr);
+    }
+    ka.onOpen = function () { ka.delay = 0; };
+    ka.onClose = function (err) {
+      if (!s._keepAlive || s._ending) return;
+      if (err && err.isGotalkProtocolError && err.code === ProtocolError.Unsupported) return;
+      ka.delay = Math.min(ka.delay ? ka.delay * 2 : 500, 30000);
+      var wait = ka.delay / 2 + Math.random() * ka.delay / 2;
+      ka.timer = setTimeout(connect, wait);
+    };
+    ka.onOnline = function () {
+      if (!s.isOpen && !ka.timer && s._keepAlive) { ka.delay = 0; connect(); }
+    };
+    s.on('open', ka.onOpen).on('close', ka.onClose);
+    if (global.addEventListener) global.addEventListener('online', ka.onOnline);
+    connect();
+    return s;
+  };
+
+  Sock.prototype._stopKeepAlive = function () {
+    var ka = this._keepAlive;
+    if (!ka) return;
+    this._keepAlive = null;
+    if (ka.timer) clearTimeout(ka.timer);
+    this.off('open', ka.onOpen).off('close', ka.onClose);
+    if (global.removeEventListener) global.removeEventListener('online', ka.onOnline);
+  };
+
+  // Closes now; pending requests fail.
+  Sock.prototype.close = function (err) {
+    this._stopKeepAlive();
+    if (this.ws) {
+      this._closeError = err || null;
+      try { this.ws.close(1000); } catch (e) { /* already closed */ }
+    }
+    return this;
+  };
+
+  // Closes once every pending request has its result.
+  Sock.prototype.end = function () {
+    var s = this;
+    s._ending = true;
+    s._stopKeepAlive();
+    if (!Object.keys(s._pending).length) return s.close();
+    s._endWhenIdle = true;
+    return s;
+  };
+
+  Sock.prototype._closed = function (err) {
+    var s = this;
+    var wasOpen = s.isOpen;
+    s.isOpen = false;
+    s.ws = null;
+    if (s._heartbeatTimer) { clearInterval(s._heartbeatTimer); s._heartbeatTimer = null; }
+    var pending = s._pending;
+    s._pending = {};
+    var reason = err || new Error('socket is closed');
+    Object.keys(pending).forEach(function (id) { pending[id].fail(reason); });
+    Object.keys(s._streams).forEach(function (id) { s._streams[id].end(reason); });
+    s._streams = {};
+    if (wasOpen || err) s.emit('close', err || null);
+    else s.emit('close', new Error('could not connect'));
+  };
+
+  Sock.prototype._sendRaw = function (data) {
+    if (this.textFraming && typeof data !== 'string') data = text(data);
+    this.ws.send(typeof data === 'string' && !this.textFraming ? utf8(data) : data);
+  };
+
+  // One message: the header as one WebSocket message, a non-empty payload as the next.
+  Sock.prototype._send = function (header, payload) {
+    this._sendRaw(header);
+    if (payload && payload.length) this._sendRaw(payload);
+  };
+
+  Sock.prototype._startHeartbeats = function () {
+    var s = this;
+    if (s.heartbeatInterval > 0) {
+      s._heartbeatTimer = setInterval(function () { s.sendHeartbeat(0); }, s.heartbeatInterval);
+    }
+  };
+
+  // Sends a heartbeat with a load (0..1, as a fraction of 65535).
+  Sock.prototype.sendHeartbeat = function (load) {
+    if (!this.isOpen) return;
+    var l = Math.max(0, Math.min(65535, Math.round((load || 0) * 65535)));
+    this._send(encodeHeader('h', null, null, l, Math.floor(Date.now() / 1000)));
+  };
+
+  // Runs send() now if open, or once open (up to sendBufferLimit waiting), or fails.
+  Sock.prototype._whenOpen = function (send, fail) {
+    if (this.isOpen) return send();
+    if (this._queue.length < this.sendBufferLimit && (this._keepAlive || this.ws)) {
+      this._queue.push(send);
+    } else {
+      fail(new Error('socket is closed'));
+    }
+  };
+
+  function promised(cb, start) {
+    var p = new Promise(start);
+    if (cb) p.then(function (v) { cb(null, v); }, function (e) { cb(e); });
+    return p;
+  }
+
+  // A request with a raw payload; resolves to the result's bytes (a Uint8Array).
+  Sock.prototype.bufferRequest = function (op, buf, cb) {
+    var s = this;
+    var payload = toBytes(buf == null ? new Uint8Array(0) : buf);
+    return promised(cb, function (resolve, reject) {
+      s._whenOpen(function () {
+        var id = s._ids.next();
+        s._pending[id] = { resolve: resolve, fail: reject, parts: null };
+        s._send(encodeHeader('r', id, op, payload.length), payload);
+      }, reject);
+    });
+  };
+
+  // A request with `value` as JSON; resolves to the decoded JSON result.
+  Sock.prototype.request = function (op, value, cb) {
+    var p = this.bufferRequest(op, utf8(JSON.stringify(value === undefined ? null : value)))
+      .then(function (bytes) { return bytes.length ? JSON.parse(text(bytes)) : null; });
+    if (cb) p.then(function (v) { cb(null, v); }, function (e) { cb(e); });
+    return p;
+  };
+
+  // A stream request: returns a stream with write(data) and end(); its results come as
+  // 'data' events (bytes), then 'end' (or 'error').
+  Sock.prototype.streamRequest = function (op) {
+    var s = this;
+    var stream = new EventEmitter();
+    var id = null;
+    var started = false;
+    var queued = [];
+    function start(first) {
+      s._whenOpen(function () {
+        id = s._streamIds.next();
+        s._pending[id] = {
+          stream: stream,
+          resolve: function (bytes) { if (bytes.length) stream.emit('data', bytes); stream.emit('end'); },
+          fail: function (e) { stream.emit('error', e); }
+        };
+        s._send(encodeHeader('s', id, op, first.length), first);
+        queued.forEach(function (f) { f(); });
+        queued = null;
+      }, function (e) { stream.emit('error', e); });
+    }
+    function part(bytes) {
+      var send = function () { s._send(encodeHeader('p', id, null, bytes.length), bytes); };
+      if (queued) queued.push(send); else send();
+    }
+    stream.write = function (data) {
+      var bytes = typeof data === 'string' || data instanceof Uint8Array || data instanceof ArrayBuffer
+        ? toBytes(data) : utf8(JSON.stringify(data));
+      if (!started) { started = true; start(bytes); return stream; }
+      if (bytes.length) part(bytes);
+      return stream;
+    };
+    stream.end = function () {
+      if (!started) { started = true; start(new Uint8Array(0)); }
+      part(new Uint8Array(0));
+      return stream;
+    };
+    return stream;
+  };
+
+  Sock.prototype.bufferNotify = function (name, buf) {
+    var s = this;
+    var payload = toBytes(buf == null ? new Uint8Array(0) : buf);
+    s._whenOpen(function () {
+      s._send(encodeHeader('n', null, name, payload.length), payload);
+    }, function (e) { if (gotalk.developmentMode) console.warn('gotalk: notification dropped:', e); });
+  };
+
+  Sock.prototype.notify = function (name, value) {
+    this.bufferNotify(name, utf8(JSON.stringify(value === undefined ? null : value)));
+  };
+
+  // ---- incoming ------------------------------------------------------------------------
+
+  Sock.prototype._onData = function (data) {
+    var s = this;
+    s._parser.push(typeof data === 'string' ? utf8(data) : toBytes(data));
+    for (;;) {
+      var m;
+      try {
+        m = s._parser.next();
+      } catch (e) {
+        return s._protocolError(e);
+      }
+      if (!m) return;
+      s._onMessage(m);
+      if (!s.ws) return;
+    }
+  };
+
+  Sock.prototype._protocolError = function (e) {
+    if (gotalk.developmentMode) console.error('gotalk: protocol error:', e.message);
+    if (this.isOpen) this._send(encodeHeader('f', null, null, e.code));
+    this.close(e);
+  };
+
+  function remoteError(payload) {
+    var e = new Error(text(payload));
+    e.isGotalkRemoteError = true;
+    return e;
+  }
+
+  Sock.prototype._onMessage = function (m) {
+    var s = this;
+    var w;
+    switch (m.t) {
+      case 'R':
+        if ((w = s._take(m.id))) w.resolve(m.payload);
+        break;
+      case 'S':
+        w = s._pending[m.id];
+        if (!w) break;
+        if (!m.payload.length) {
+          delete s._pending[m.id];
+          if (w.stream) w.stream.emit('end');
+          else w.resolve(w.parts || new Uint8Array(0));
+          s._maybeEnd();
+        } else if (w.stream) {
+          w.stream.emit('data', m.payload);
+        } else {
+          w.parts = concat(w.parts || new Uint8Array(0), m.payload);
+        }
+        break;
+      case 'E':
+        if ((w = s._take(m.id))) w.fail(remoteError(m.payload));
+        break;
+      case 'e':
+        if ((w = s._take(m.id))) {
+          var e = remoteError(m.payload);
+          e.isGotalkRetry = true;
+          e.retryAfter = m.wait;
+          w.fail(e);
+        }
+        break;
+      case 'r':
+        s._serve(m.id, m.name, m.payload, null);
+        break;
+      case 's':
+        var chunks = new EventEmitter();
+        s._streams[m.id] = {
+          chunks: chunks,
+          end: function (err) { if (err) chunks.emit('error', err); else chunks.emit('end'); }
+        };
+        s._serve(m.id, m.name, m.payload, chunks);
+        break;
+      case 'p':
+        var st = s._streams[m.id];
+        if (!st) return s._protocolError(Object.assign(new Error('stream part for unknown request ' + m.id),
+          { code: ProtocolError.InvalidMsg, isGotalkProtocolError: true }));
+        if (m.payload.length) st.chunks.emit('data', m.payload);
+        else { delete s._streams[m.id]; st.end(); }
+        break;
+      case 'n':
+        var h = s.handlers.findNotificationHandler(m.name);
+        if (h) {
+          try {
+            h.fn(h.json ? (m.payload.length ? JSON.parse(text(m.payload)) : null) : m.payload, m.name);
+          } catch (err) {
+            console.error('gotalk: notification handler for ' + JSON.stringify(m.name) + ' failed:', err);
+          }
+        }
+        break;
+      case 'h':
+        s.emit('heartbeat', { time: new Date(m.time * 1000), load: m.load / 65535 });
+        break;
+      case 'f':
+        var pe = new Error('protocol error ' + m.code + ' from the peer');
+        pe.isGotalkProtocolError = true;
+        pe.code = m.code;
+        s.close(pe);
+        break;
+    }
+  };
+
+  Sock.prototype._take = function (id) {
+    var w = this._pending[id];
+    if (w) { delete this._pending[id]; this._maybeEnd(); }
+    return w;
+  };
+
+  Sock.prototype._maybeEnd = function () {
+    var s = this;
+    if (s._endWhenIdle && !Object.keys(s._pending).length) {
+      s._endWhenIdle = false;
+      setTimeout(function () { s.close(); }, 0);
+    }
+  };
+
+  // Answers the peer's request `id` for `op` with our handler's result.
+  Sock.prototype._serve = function (id, op, payload, chunks) {
+    var s = this;
+    var h = s.handlers.findRequestHandler(op);
+    var done = false;
+    function reply(t, bytes) {
+      if (done || !s.isOpen) return;
+      done = true;
+      s._send(encodeHeader(t, id, null, bytes.length), bytes);
+    }
+    function ok(v) {
+      reply('R', h && h.json ? utf8(JSON.stringify(v === undefined ? null : v)) : toBytes(v == null ? '' : v));
+    }
+    function fail(e) { reply('E', utf8(String(e && e.message || e))); }
+    if (!h) return fail('unknown operation ' + JSON.stringify(op));
+    var result = function (v) { ok(v); };
+    result.error = fail;
+    try {
+      var input = h.json ? (payload.length ? JSON.parse(text(payload)) : null) : payload;
+      var out = chunks ? h.fn(input, result, op, chunks) : h.fn(input, result, op);
+      if (out !== undefined) Promise.resolve(out).then(ok, fail);
+    } catch (e) {
+      fail(e);
+    }
+  };
+
+  // ---- the module ----------------------------------------------------------------------
+
+  function defaultAddress() {
+    var script = global.document && global.document.currentScript;
+    var src = script && script.src;
+    if (!src) {
+      var loc = global.location;
+      return loc ? (loc.protocol === 'https:' ? 'wss://' : 'ws://') + loc.host + '/gotalk/' : null;
+    }
+    return src.replace(/^http/, 'ws').replace(/gotalk\.js(\?.*)?$/, '');
+  }
+
+  var gotalk = {
+    version: VERSION,
+    protocolError: ProtocolError,
+    developmentMode: false,
+    sendBufferLimit: 20,
+    defaultResponderAddress: defaultAddress(),
+    Handlers: Handlers,
+    Sock: Sock,
+    EventEmitter: EventEmitter,
+    // A new socket with the default handlers, kept open (reconnecting as needed).
+    connection: function (addr) { return new Sock(gotalk.defaultHandlers).openKeepAlive(addr); },
+    // A new socket with the default handlers, opened once; cb(err, sock).
+    open: function (addr, cb) { return new Sock(gotalk.defaultHandlers).open(addr, cb); },
+    // For tests: the wire codec.
+    _internal: { encodeHeader: encodeHeader, Parser: Parser, IdGen: IdGen, utf8: utf8 }
+  };
+  gotalk.defaultHandlers = new Handlers();
+  gotalk.handle = function (op, fn) { gotalk.defaultHandlers.handleRequest(op, fn); };
+  gotalk.handleBufferRequest = function (op, fn) { gotalk.defaultHandlers.handleBufferRequest(op, fn); };
+  gotalk.handleNotification = function (n, fn) { gotalk.defaultHandlers.handleNotification(n, fn); };
+  gotalk.handleBufferNotification = function (n, fn) { gotalk.defaultHandlers.handleBufferNotification(n, fn); };
+
+  if (typeof module === 'object' && module.exports) module.exports = gotalk;
+  else global.gotalk = gotalk;
+})(typeof globalThis !== 'undefined' ? globalThis : this);

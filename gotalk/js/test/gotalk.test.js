@@ -1,0 +1,287 @@
+// Unit tests of gotalk.js with node's test runner: `node --test gotalk/js/test/`.
+// A fake WebSocket records what the library sends and feeds it what a server would.
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const gotalk = require('../gotalk.js');
+const { encodeHeader, Parser, IdGen, utf8 } = gotalk._internal;
+
+class FakeWebSocket {
+  constructor(url) {
+    this.url = url;
+    this.sent = [];
+    FakeWebSocket.last = this;
+    setTimeout(() => this.onopen && this.onopen(), 0);
+  }
+  send(data) {
+    this.sent.push(typeof data === 'string' ? 'text:' + data : Buffer.from(data).toString());
+  }
+  close(code) {
+    if (this.closed) return;
+    this.closed = true;
+    setTimeout(() => this.onclose && this.onclose({ code: code || 1000 }), 0);
+  }
+  receive(s) { this.onmessage({ data: new TextEncoder().encode(s).buffer }); }
+  receiveText(s) { this.onmessage({ data: s }); }
+}
+gotalk.WebSocket = FakeWebSocket;
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+async function openSock(handlers) {
+  const s = new gotalk.Sock(handlers || new gotalk.Handlers());
+  s.heartbeatInterval = 0;
+  await new Promise((resolve, reject) => s.open('ws://test/gotalk/', (err) => (err ? reject(err) : resolve())));
+  const ws = FakeWebSocket.last;
+  ws.receive('01');
+  return { s, ws };
+}
+
+test('headers encode as the reference bytes, and parse back from any pieces', () => {
+  const cases = [
+    [encodeHeader('r', '0001', 'echo', 5), 'r0001004echo00000005'],
+    [encodeHeader('s', '!001', 'up', 0), 's!001002up00000000'],
+    [encodeHeader('p', '!001', null, 3), 'p!00100000003'],
+    [encodeHeader('R', '0001', null, 255), 'R0001000000ff'],
+    [encodeHeader('S', '0001', null, 0), 'S000100000000'],
+    [encodeHeader('E', '0001', null, 4), 'E000100000004'],
+    [encodeHeader('e', '0001', null, 4, 500), 'e0001000001f400000004'],
+    [encodeHeader('n', null, 'note', 2), 'n004note00000002'],
+    [encodeHeader('h', null, null, 2, 0x5a), 'h00020000005a'],
+    [encodeHeader('f', null, null, 3), 'f00000003'],
+  ];
+  for (const [got, want] of cases) assert.equal(got, want);
+  const stream = '01r0001004echo00000005helloR000100000002OKn004note00000000h00020000005aE0001000000011';
+  const p = new Parser();
+  const out = [];
+  for (const ch of utf8(stream)) {
+    p.push(Uint8Array.of(ch));
+    let m;
+    while ((m = p.next())) out.push(m);
+  }
+  assert.deepEqual(out.map((m) => m.t), ['r', 'R', 'n', 'h', 'E']);
+  assert.equal(out[0].name, 'echo');
+  assert.equal(Buffer.from(out[0].payload).toString(), 'hello');
+  assert.equal(out[3].load, 2);
+  assert.equal(out[3].time, 0x5a);
+  assert.equal(Buffer.from(out[4].payload).toString(), '1');
+});
+
+test('invalid input is a protocol error as soon as it arrives', () => {
+  const p = new Parser();
+  p.push(utf8('01R00010000zz'));
+  assert.throws(() => p.next(), (e) => e.isGotalkProtocolError && e.code === 2);
+  const q = new Parser();
+  q.push(utf8('02'));
+  assert.throws(() => q.next(), (e) => e.code === 1);
+  const r = new Parser();
+  r.push(utf8('01x'));
+  assert.throws(() => r.next(), (e) => e.code === 2);
+});
+
+test('request IDs are four base-36 characters; stream IDs ! and three', () => {
+  const ids = new IdGen(4, '', 36 ** 4);
+  assert.equal(ids.next(), '0000');
+  assert.equal(ids.next(), '0001');
+  for (let i = 2; i < 36; i++) ids.next();
+  assert.equal(ids.next(), '0010');
+  const streams = new IdGen(3, '!', 36 ** 3);
+  assert.equal(streams.next(), '!000');
+});
+
+test('the version, each header and each payload are separate messages', async () => {
+  const { s, ws } = await openSock();
+  assert.deepEqual(ws.sent, ['01']);
+  const result = s.request('greet', 'Bo');
+  assert.deepEqual(ws.sent.slice(1), ['r0000005greet00000004', '"Bo"']);
+  ws.receive('R00000000000a"Hello Bo"');
+  assert.equal(await result, 'Hello Bo');
+  s.bufferRequest('ping', new Uint8Array(0)).catch(() => {});
+  assert.deepEqual(ws.sent.slice(3), ['r0001004ping00000000'], 'no message for an empty payload');
+  s.close();
+});
+
+test('sizes count UTF-8 bytes exactly, emoji included', async () => {
+  const { s, ws } = await openSock();
+  s.request('echo', 'h\u00e9 \ud83c\udf0d').catch(() => {});
+  const json = '"h\u00e9 \ud83c\udf0d"';
+  assert.equal(Buffer.byteLength(json), 10);
+  assert.equal(ws.sent[1], 'r0000004echo0000000a');
+  assert.equal(ws.sent[2], json);
+  s.close();
+});
+
+test('results are matched to requests in any order; errors and retries reject', async () => {
+  const { s, ws } = await openSock();
+  const a = s.request('a', 1);
+  const b = s.request('b', 2);
+  const c = s.request('c', 3);
+  const d = s.request('d', 4);
+  ws.receive('R000100000001' + '2');
+  ws.receive('R00000000000111'.slice(0, 13) + '1');
+  ws.receive('E000200000004nope');
+  ws.receive('e0003000001f400000011request rate limit'.slice(0, 21 + 17));
+  assert.equal(await b, 2);
+  assert.equal(await a, 1);
+  await assert.rejects(c, (e) => e.isGotalkRemoteError && e.message === 'nope');
+  await assert.rejects(d, (e) => e.isGotalkRetry && e.retryAfter === 500);
+  s.close();
+});
+
+test('a callback gets the result too', async () => {
+  const { s, ws } = await openSock();
+  const got = new Promise((resolve) => s.request('x', null, (err, v) => resolve([err, v])));
+  ws.receive('R000000000004true');
+  assert.deepEqual(await got, [null, true]);
+  s.close();
+});
+
+test('the server calls handlers in the page: JSON, buffer, promise, error, unknown', async () => {
+  const h = new gotalk.Handlers();
+  h.handleRequest('greet', (p, result) => result({ greeting: 'Hello ' + p.name }));
+  h.handleBufferRequest('raw', (buf, result) => result(buf));
+  h.handleRequest('later', async (n) => n * 2);
+  h.handleRequest('fail', () => { throw new Error('broken'); });
+  const { s, ws } = await openSock(h);
+  ws.receive('r0001005greet0000000e{"name":"Ana"}');
+  ws.receive('r0002003raw00000003abc');
+  ws.receive('r0003005later0000000221');
+  ws.receive('r0004004fail00000000');
+  ws.receive('r0005004nope00000000');
+  await tick();
+  const sent = ws.sent.slice(1);
+  const pairs = [];
+  for (let i = 0; i < sent.length; i++) {
+    const size = parseInt(sent[i].slice(5, 13), 16);
+    pairs.push(sent[i] + (size ? ' ' + sent[++i] : ''));
+  }
+  assert.deepEqual(pairs.sort(), [
+    'E000400000006 broken',
+    'E000500000018 unknown operation "nope"',
+    'R000100000018 {"greeting":"Hello Ana"}',
+    'R000200000003 abc',
+    'R000300000002 42',
+  ]);
+  s.close();
+});
+
+test('notifications both ways; unknown ones are ignored', async () => {
+  const seen = [];
+  const h = new gotalk.Handlers();
+  h.handleNotification('chat', (msg, name) => seen.push([name, msg]));
+  const { s, ws } = await openSock(h);
+  ws.receive('n004chat00000007"hello"n005other00000002{}');
+  assert.deepEqual(seen, [['chat', 'hello']]);
+  s.notify('typing', { on: true });
+  assert.deepEqual(ws.sent.slice(1), ['n006typing0000000b', '{"on":true}']);
+  s.close();
+});
+
+test('a stream request writes parts and reads stream results', async () => {
+  const { s, ws } = await openSock();
+  const st = s.streamRequest('upper');
+  const data = [];
+  const ended = new Promise((resolve) => st.on('end', resolve));
+  st.on('data', (b) => data.push(Buffer.from(b).toString()));
+  st.write('ab');
+  st.write('cd');
+  st.end();
+  assert.deepEqual(ws.sent.slice(1), [
+    's!000005upper00000002', 'ab', 'p!00000000002', 'cd', 'p!00000000000',
+  ]);
+  ws.receive('S!00000000002AB');
+  ws.receive('S!00000000002CD');
+  ws.receive('S!00000000000');
+  await ended;
+  assert.deepEqual(data, ['AB', 'CD']);
+  s.close();
+});
+
+test('the server may answer a single request with a stream result', async () => {
+  const { s, ws } = await openSock();
+  const r = s.bufferRequest('count', new Uint8Array(0));
+  ws.receive('S000000000001' + '1' + 'S000000000001' + '2' + 'S000000000000');
+  assert.equal(Buffer.from(await r).toString(), '12');
+  s.close();
+});
+
+test('requests made while connecting are sent once open, up to sendBufferLimit', async () => {
+  const s = new gotalk.Sock(new gotalk.Handlers());
+  s.heartbeatInterval = 0;
+  s.sendBufferLimit = 2;
+  s.open('ws://test/gotalk/');
+  const ws = FakeWebSocket.last;
+  const a = s.request('a', 1);
+  const b = s.request('b', 2);
+  const c = s.request('c', 3);
+  await assert.rejects(c, /socket is closed/);
+  await tick();
+  assert.deepEqual(ws.sent, ['01', 'r0000001a00000001', '1', 'r0001001b00000001', '2']);
+  ws.receive('01R000000000001xR000100000001y'.replace('x', '1').replace('y', '2'));
+  assert.deepEqual([await a, await b], [1, 2]);
+  s.close();
+});
+
+test('garbage from the server is answered with protocol error 2 and a close', async () => {
+  const { s, ws } = await openSock();
+  const pending = s.request('x', 1);
+  const closed = new Promise((resolve) => s.on('close', resolve));
+  ws.receive('Q0000');
+  assert.equal(ws.sent[ws.sent.length - 1], 'f00000002');
+  const err = await closed;
+  assert.equal(err.code, 2);
+  await assert.rejects(pending);
+});
+
+test('text frames from the server are read like binary ones', async () => {
+  const { s, ws } = await openSock();
+  const r = s.request('x', 1);
+  ws.receiveText('R000000000002');
+  ws.receiveText('{}');
+  assert.deepEqual(await r, {});
+  s.close();
+});
+
+test('keep-alive reconnects after a close, with IDs from 0000 again', async () => {
+  const s = new gotalk.Sock(new gotalk.Handlers());
+  s.heartbeatInterval = 0;
+  const opened = [];
+  s.on('open', () => opened.push(FakeWebSocket.last));
+  s.openKeepAlive('ws://test/gotalk/');
+  await tick();
+  const first = opened[0];
+  first.receive('01');
+  const lost = s.request('a', 1);
+  first.onclose({ code: 1006 }); // the server went away
+  await assert.rejects(lost, /connection closed \(1006\)/);
+  await new Promise((r) => setTimeout(r, 700));
+  assert.equal(opened.length, 2, 'reconnected');
+  const second = opened[1];
+  s.request('b', 2).catch(() => {});
+  assert.deepEqual(second.sent, ['01', 'r0000001b00000001', '2']);
+  s.close();
+});
+
+test('end() closes once pending results are in', async () => {
+  const { s, ws } = await openSock();
+  const r = s.request('slow', 1);
+  s.end();
+  await tick();
+  assert.ok(!ws.closed, 'waits for the pending result');
+  ws.receive('R000000000001' + '5');
+  assert.equal(await r, 5);
+  await tick();
+  assert.ok(ws.closed);
+});
+
+test('heartbeats carry the load and the time', async () => {
+  const { s, ws } = await openSock();
+  const beats = [];
+  s.on('heartbeat', (hb) => beats.push(hb));
+  ws.receive('h8000' + (1700000000).toString(16).padStart(8, '0'));
+  assert.equal(beats.length, 1);
+  assert.equal(beats[0].time.getTime(), 1700000000 * 1000);
+  s.sendHeartbeat(1);
+  assert.match(ws.sent[ws.sent.length - 1], /^hffff[0-9a-f]{8}$/);
+  s.close();
+});

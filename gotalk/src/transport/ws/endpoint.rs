@@ -1,0 +1,294 @@
+//! The HTTP side: an axum `Router` to nest at any path, which upgrades `<mount>` to a
+//! Gotalk WebSocket and answers `<mount>/gotalk.js`; and a one-call web server.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    extract::{ws::WebSocketUpgrade, ConnectInfo, State},
+    http::{header, HeaderMap, StatusCode, Uri},
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::{script, WsStream};
+use crate::{conn::lock, Config, Sock};
+
+/// Which pages may open a socket, by their `Origin` header.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub enum OriginPolicy {
+    /// Any origin, but not a missing or `null` one (as the reference): the default.
+    #[default]
+    RequirePresent,
+    /// Only these origins (e.g. `https://example.com`), compared exactly.
+    AllowList(Vec<String>),
+    /// Anything, even no `Origin` at all (for non-browser clients on trusted networks).
+    Any,
+}
+
+impl OriginPolicy {
+    fn check(&self, origin: Option<&str>) -> Result<(), Refusal> {
+        let allowed = match (self, origin) {
+            (Self::Any, _) => true,
+            (_, None | Some("null")) => false,
+            (Self::RequirePresent, Some(_)) => true,
+            (Self::AllowList(list), Some(origin)) => list.iter().any(|o| o == origin),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                format!("origin {:?} not allowed", origin.unwrap_or("(none)")),
+            ))
+        }
+    }
+}
+
+/// The HTTP request that asks to open a socket, as the connect hook sees it.
+#[derive(Debug)]
+pub struct ConnectRequest {
+    /// Its headers (cookies, authorization, …).
+    pub headers: HeaderMap,
+    /// The URI it asked for.
+    pub uri: Uri,
+    /// The peer's address, when the server was started with connect info (as
+    /// [`WebServer`] is).
+    pub peer: Option<SocketAddr>,
+}
+
+impl ConnectRequest {
+    /// The value of cookie `name`, if the request has it.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// A refused socket: the HTTP status and a reason sent as the body.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    /// The status, e.g. 401 or 403.
+    pub status: StatusCode,
+    /// Why, in a few words.
+    pub reason: String,
+}
+
+impl Refusal {
+    /// A refusal with this status and reason.
+    pub fn new(status: StatusCode, reason: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.status, self.reason)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.status, self.reason).into_response()
+    }
+}
+
+type ConnectHook = Arc<dyn Fn(&ConnectRequest) -> Result<(), Refusal> + Send + Sync>;
+
+/// A Gotalk WebSocket endpoint: merge its [`routes`](Self::routes) into an axum
+/// application at any path (`app.merge(endpoint.routes("/gotalk"))`); the socket is then
+/// at `/gotalk` and `/gotalk/`, our gotalk.js at `/gotalk/gotalk.js`.
+#[derive(Clone)]
+pub struct Endpoint {
+    config: Config,
+    origins: OriginPolicy,
+    on_connect: Option<ConnectHook>,
+    max_message_size: usize,
+    conns: Arc<Mutex<HashMap<u64, Sock>>>,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("config", &self.config)
+            .field("origins", &self.origins)
+            .field("max_message_size", &self.max_message_size)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint serving every socket with `config` (handlers, limits, heartbeats).
+    /// The largest WebSocket message accepted is the limits' `max_payload` plus room for
+    /// a header, unless set with [`max_message_size`](Self::max_message_size).
+    pub fn new(config: Config) -> Self {
+        let max_message_size = config.limits.max_payload as usize + 4096 + 32;
+        Self {
+            config,
+            origins: OriginPolicy::default(),
+            on_connect: None,
+            max_message_size,
+            conns: Arc::default(),
+        }
+    }
+
+    /// Which origins may open a socket. Default: [`OriginPolicy::RequirePresent`].
+    pub fn origins(mut self, policy: OriginPolicy) -> Self {
+        self.origins = policy;
+        self
+    }
+
+    /// Called for every request to open a socket, after the origin check: returning a
+    /// [`Refusal`] answers it with that status instead.
+    pub fn on_connect(
+        mut self,
+        hook: impl Fn(&ConnectRequest) -> Result<(), Refusal> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_connect = Some(Arc::new(hook));
+        self
+    }
+
+    /// The largest WebSocket message (and frame) accepted from a peer, in bytes.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// The sockets open now (e.g. to notify every page).
+    pub fn connections(&self) -> Vec<Sock> {
+        lock(&self.conns).values().cloned().collect()
+    }
+
+    /// The routes for an endpoint mounted at `path` (e.g. `/gotalk`): the socket at
+    /// `path` and `path/`, gotalk.js at `path/gotalk.js` (where a page loading it makes it
+    /// connect by default).
+    pub fn routes<S: Clone + Send + Sync + 'static>(&self, path: &str) -> Router<S> {
+        let path = path.trim_end_matches('/');
+        let socket = if path.is_empty() { "/" } else { path };
+        let mut router = Router::new().route(socket, get(upgrade));
+        if !path.is_empty() {
+            router = router.route(&format!("{path}/"), get(upgrade));
+        }
+        router
+            .route(&format!("{path}/gotalk.js"), get(script::serve))
+            .with_state(self.clone())
+    }
+}
+
+async fn upgrade(
+    State(endpoint): State<Endpoint>,
+    parts: axum::http::request::Parts,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let (headers, uri) = (parts.headers, parts.uri);
+    let origin = headers
+        .get(header::ORIGIN)
+        .map(|v| v.to_str().unwrap_or("(not text)"));
+    if let Err(refusal) = endpoint.origins.check(origin) {
+        tracing::debug!("websocket refused: {refusal}");
+        return refusal.into_response();
+    }
+    let request = ConnectRequest { headers, uri, peer };
+    if let Some(hook) = &endpoint.on_connect {
+        if let Err(refusal) = hook(&request) {
+            tracing::debug!("websocket refused by the connect hook: {refusal}");
+            return refusal.into_response();
+        }
+    }
+    let name = match request.peer {
+        Some(addr) => format!("ws:{addr}"),
+        None => "ws".to_string(),
+    };
+    ws.max_message_size(endpoint.max_message_size)
+        .max_frame_size(endpoint.max_message_size)
+        .on_upgrade(move |socket| async move {
+            let conns = Arc::downgrade(&endpoint.conns);
+            let config = endpoint.config.clone().on_close(move |sock, _| {
+                if let Some(conns) = conns.upgrade() {
+                    lock(&conns).remove(&sock.id());
+                }
+            });
+            let sock = Sock::adopt(WsStream::new(socket), name, config);
+            if !sock.is_closed() {
+                lock(&endpoint.conns).insert(sock.id(), sock);
+            }
+        })
+}
+
+/// A web server in one call: the endpoint at `/gotalk/` and, optionally, the files of a
+/// folder at `/` (an `index.html` answers for its folder).
+#[derive(Debug)]
+pub struct WebServer {
+    local_addr: SocketAddr,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WebServer {
+    /// Binds `addr` and starts serving.
+    pub async fn bind(
+        addr: impl tokio::net::ToSocketAddrs,
+        endpoint: Endpoint,
+        files: Option<PathBuf>,
+    ) -> std::io::Result<Self> {
+        let mut app: Router = endpoint.routes("/gotalk");
+        if let Some(dir) = files {
+            app = app.fallback_service(tower_http::services::ServeDir::new(dir));
+        }
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            let service = app.into_make_service_with_connect_info::<SocketAddr>();
+            let serving = axum::serve(listener, service)
+                .with_graceful_shutdown(async move { stopped.cancelled().await });
+            if let Err(e) = serving.await {
+                tracing::warn!("web server stopped: {e}");
+            }
+        });
+        Ok(Self {
+            local_addr,
+            stop,
+            task,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting and waits for open HTTP requests to finish. (Open sockets are
+    /// the endpoint's: close them through [`Endpoint::connections`].)
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+
+    /// Serves until the process ends.
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}

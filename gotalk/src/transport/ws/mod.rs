@@ -1,0 +1,25 @@
+//! Gotalk over WebSocket: the endpoint a web server mounts (the socket and our gotalk.js),
+//! a one-call web server, and a client.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use gotalk::{ws, Config, Error, Handlers};
+//! let mut handlers = Handlers::new();
+//! handlers.handle("echo", |text: String| async move { Ok::<_, Error>(text) });
+//! let endpoint = ws::Endpoint::new(Config::accepting().handlers(handlers));
+//! // The socket at /gotalk/, the script at /gotalk/gotalk.js, files from ./public.
+//! let server = ws::WebServer::bind("127.0.0.1:1234", endpoint, Some("public".into())).await?;
+//! println!("http://{}/", server.local_addr());
+//! server.wait().await;
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod endpoint;
+mod script;
+mod stream;
+
+pub use client::{connect, connect_with};
+pub use endpoint::{ConnectRequest, Endpoint, OriginPolicy, Refusal, WebServer};
+pub use script::GOTALK_JS;
+pub use stream::{Incoming, WsMessage, WsStream};

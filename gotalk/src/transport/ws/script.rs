@@ -1,0 +1,136 @@
+//! Serving gotalk.js: `ETag`, `304 Not Modified` for a matching `If-None-Match` (lists and
+//! weak tags as HTTP says), gzip when accepted, `Vary: Accept-Encoding`, a short max-age.
+
+use std::{io::Write, sync::OnceLock};
+
+use axum::{
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+
+/// Our gotalk.js, as served.
+pub const GOTALK_JS: &str = include_str!("../../../js/gotalk.js");
+
+/// How long browsers may use their copy without asking again.
+const CACHE_CONTROL: &str = "public, max-age=300";
+
+fn etag() -> &'static str {
+    static TAG: OnceLock<String> = OnceLock::new();
+    TAG.get_or_init(|| {
+        // FNV-1a: stable across builds and processes, which `std`'s hasher is not.
+        let hash = GOTALK_JS.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        format!("\"{hash:016x}\"")
+    })
+}
+
+fn gzipped() -> &'static Bytes {
+    static GZ: OnceLock<Bytes> = OnceLock::new();
+    GZ.get_or_init(|| {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        // Writing to a Vec cannot fail.
+        let _ = enc.write_all(GOTALK_JS.as_bytes());
+        Bytes::from(enc.finish().unwrap_or_default())
+    })
+}
+
+/// Whether `If-None-Match` matches our tag (weak comparison, `*`, comma-separated lists).
+fn not_modified(headers: &HeaderMap) -> bool {
+    let ours = etag();
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == ours)
+}
+
+/// Whether `Accept-Encoding` accepts gzip (present with a q-value above zero).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let q = parts
+                .find_map(|p| p.strip_prefix("q="))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && q > 0.0
+        })
+}
+
+/// `GET <mount>/gotalk.js`.
+pub(crate) async fn serve(headers: HeaderMap) -> Response {
+    let mut response = if not_modified(&headers) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if accepts_gzip(&headers) {
+        let mut r = gzipped().clone().into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        r
+    } else {
+        GOTALK_JS.into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/javascript; charset=utf-8"),
+    );
+    if let Ok(tag) = HeaderValue::from_str(etag()) {
+        h.insert(header::ETAG, tag);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_CONTROL),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(name: header::HeaderName, value: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(name, HeaderValue::from_static(value));
+        h
+    }
+
+    #[test]
+    fn if_none_match_lists_weak_tags_and_star() {
+        let ours = etag().to_string();
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::IF_NONE_MATCH,
+            HeaderValue::from_str(&format!("\"other\", W/{ours}")).unwrap(),
+        );
+        assert!(not_modified(&h));
+        assert!(not_modified(&headers(header::IF_NONE_MATCH, "*")));
+        assert!(!not_modified(&headers(header::IF_NONE_MATCH, "\"other\"")));
+        assert!(!not_modified(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn gzip_only_when_accepted() {
+        assert!(accepts_gzip(&headers(header::ACCEPT_ENCODING, "br, gzip")));
+        assert!(accepts_gzip(&headers(
+            header::ACCEPT_ENCODING,
+            "GZIP;q=0.5"
+        )));
+        assert!(accepts_gzip(&headers(header::ACCEPT_ENCODING, "*")));
+        assert!(!accepts_gzip(&headers(header::ACCEPT_ENCODING, "gzip;q=0")));
+        assert!(!accepts_gzip(&headers(header::ACCEPT_ENCODING, "identity")));
+        let mut dec = flate2::read::GzDecoder::new(&gzipped()[..]);
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut dec, &mut out).unwrap();
+        assert_eq!(out, GOTALK_JS);
+    }
+}

@@ -1,0 +1,343 @@
+//! Gotalk over WebSocket on 127.0.0.1: the endpoint mounted in a web server, the Rust
+//! client, the exact message framing (PROTOCOL.md 4), the origin policy and connect hook,
+//! the message size limit, and the gotalk.js route (200, ETag, 304, gzip).
+
+#![cfg(feature = "websocket")]
+
+use std::{io::Read, net::SocketAddr, time::Duration};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use gotalk::{
+    ws::{self, OriginPolicy, Refusal},
+    Config, Error, Handlers, Reply, StreamRequest,
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    time::timeout,
+};
+use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::StatusCode, Message};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn handlers() -> Handlers {
+    let mut h = Handlers::new();
+    h.handle("greet", |name: String| async move {
+        Ok::<_, Error>(format!("Hello {name}"))
+    })
+    .handle_with_sock("ask", |sock: gotalk::Sock, n: i64| async move {
+        let doubled: i64 = sock.request("double", &n).await?;
+        Ok::<_, Error>(doubled)
+    })
+    .handle_stream("stream-echo", |req: StreamRequest| async move {
+        Reply::stream(req.chunks)
+    });
+    h
+}
+
+async fn serve(endpoint: ws::Endpoint) -> ws::WebServer {
+    ws::WebServer::bind("127.0.0.1:0", endpoint, None)
+        .await
+        .unwrap()
+}
+
+fn url(addr: SocketAddr) -> String {
+    format!("ws://{addr}/gotalk")
+}
+
+#[tokio::test]
+async fn rust_client_and_server_call_each_other_over_websocket() {
+    let server = serve(ws::Endpoint::new(Config::accepting().handlers(handlers()))).await;
+    let mut mine = Handlers::new();
+    mine.handle("double", |n: i64| async move { Ok::<_, Error>(n * 2) });
+    for path in ["/gotalk", "/gotalk/"] {
+        let url = format!("ws://{}{path}", server.local_addr());
+        let client = ws::connect_with(&url, Config::dialling().handlers(mine.clone()))
+            .await
+            .unwrap();
+        let greeting: String = client.request("greet", "web").await.unwrap();
+        assert_eq!(greeting, "Hello web");
+        let doubled: i64 = client.request("ask", &21).await.unwrap();
+        assert_eq!(doubled, 42, "the server called the client back");
+        let (mut writer, mut results) = client.stream_request("stream-echo", "a").await.unwrap();
+        writer.send("b").await.unwrap();
+        writer.finish().await.unwrap();
+        let mut got = Vec::new();
+        while let Some(chunk) = timeout(SECOND * 5, results.next()).await.unwrap() {
+            got.push(chunk.unwrap());
+        }
+        assert_eq!(got, ["a", "b"]);
+        let big = Bytes::from(vec![b'x'; 3 << 20]);
+        let (writer, mut results) = client
+            .stream_request("stream-echo", big.clone())
+            .await
+            .unwrap();
+        writer.finish().await.unwrap();
+        assert_eq!(results.next().await.unwrap().unwrap(), big);
+        client.close();
+    }
+}
+
+async fn raw(
+    addr: SocketAddr,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>> {
+    let mut request = url(addr).into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("origin", format!("http://{addr}").parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+async fn next_binary(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>,
+) -> Vec<u8> {
+    loop {
+        match timeout(SECOND * 5, ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            Message::Binary(data) => return data.to_vec(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a binary message, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn framing_is_exactly_version_header_payload_and_input_is_a_byte_stream() {
+    let server = serve(ws::Endpoint::new(Config::accepting().handlers(handlers()))).await;
+    let mut ws = raw(server.local_addr()).await;
+    assert_eq!(
+        next_binary(&mut ws).await,
+        b"01",
+        "the version is a message of its own"
+    );
+    ws.send(Message::binary(&b"01"[..])).await.unwrap();
+    // A header and its payload in one message.
+    ws.send(Message::binary(&b"r0001005greet00000004\"Bo\""[..]))
+        .await
+        .unwrap();
+    assert_eq!(next_binary(&mut ws).await, b"R00010000000a");
+    assert_eq!(next_binary(&mut ws).await, b"\"Hello Bo\"");
+    // A header split over two messages, one of them text, and the payload on its own.
+    ws.send(Message::text("r0002005gr")).await.unwrap();
+    ws.send(Message::binary(&b"eet00000004"[..])).await.unwrap();
+    ws.send(Message::text("\"Al\"")).await.unwrap();
+    // An empty stream result goes out as a header alone.
+    ws.send(Message::binary(
+        &b"s000300bstream-echo00000000p000300000000"[..],
+    ))
+    .await
+    .unwrap();
+    let mut rest = Vec::new();
+    for _ in 0..3 {
+        rest.push(next_binary(&mut ws).await);
+    }
+    assert!(rest.contains(&b"R00020000000a".to_vec()), "{rest:?}");
+    assert!(rest.contains(&b"\"Hello Al\"".to_vec()), "{rest:?}");
+    assert!(rest.contains(&b"S000300000000".to_vec()), "{rest:?}");
+}
+
+async fn http_status(addr: SocketAddr, origin: Option<&str>, cookie: Option<&str>) -> StatusCode {
+    let mut request = url(addr).into_client_request().unwrap();
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+    }
+    if let Some(cookie) = cookie {
+        request
+            .headers_mut()
+            .insert("cookie", cookie.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((_, response)) => response.status(),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[tokio::test]
+async fn the_origin_policy_and_the_connect_hook_decide_who_may_open_a_socket() {
+    let server = serve(ws::Endpoint::new(Config::accepting())).await;
+    let addr = server.local_addr();
+    assert_eq!(http_status(addr, None, None).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        http_status(addr, Some("null"), None).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        http_status(addr, Some("https://anywhere.example"), None).await,
+        StatusCode::SWITCHING_PROTOCOLS
+    );
+
+    let listed = serve(
+        ws::Endpoint::new(Config::accepting())
+            .origins(OriginPolicy::AllowList(vec!["https://app.example".into()]))
+            .on_connect(|req| match req.cookie("session") {
+                Some("good") => Ok(()),
+                _ => Err(Refusal::new(StatusCode::UNAUTHORIZED, "sign in first")),
+            }),
+    )
+    .await;
+    let addr = listed.local_addr();
+    assert_eq!(
+        http_status(addr, Some("https://evil.example"), Some("session=good")).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        http_status(addr, Some("https://app.example"), Some("a=1; session=bad")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        http_status(addr, Some("https://app.example"), Some("a=1; session=good")).await,
+        StatusCode::SWITCHING_PROTOCOLS
+    );
+}
+
+#[tokio::test]
+async fn a_message_over_the_size_limit_closes_the_socket() {
+    let endpoint =
+        ws::Endpoint::new(Config::accepting().handlers(handlers())).max_message_size(64 * 1024);
+    let server = serve(endpoint.clone()).await;
+    let mut ws = raw(server.local_addr()).await;
+    assert_eq!(next_binary(&mut ws).await, b"01");
+    ws.send(Message::binary(&b"01"[..])).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(endpoint.connections().len(), 1);
+    let _ = ws.send(Message::binary(vec![b'r'; 100 * 1024])).await;
+    let closed = timeout(SECOND * 5, async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the socket is closed");
+    timeout(SECOND * 5, async {
+        while !endpoint.connections().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the connection is forgotten");
+}
+
+/// A bare HTTP/1.1 GET: status, headers (lower-case names) and body.
+async fn get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    timeout(SECOND * 5, stream.read_to_end(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(response[..split].to_vec()).unwrap();
+    let mut body = response[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v == "chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, headers, body)
+}
+
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = body.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&body[..line_end]).unwrap().trim(), 16)
+                .unwrap();
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&body[..size]);
+        body = &body[size + 2..];
+    }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn gotalk_js_is_served_with_etag_304_and_gzip() {
+    let server = serve(ws::Endpoint::new(Config::accepting())).await;
+    let addr = server.local_addr();
+    let (status, headers, body) = get(addr, "/gotalk/gotalk.js", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, ws::GOTALK_JS.as_bytes());
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("application/javascript; charset=utf-8")
+    );
+    assert_eq!(header(&headers, "vary"), Some("Accept-Encoding"));
+    assert!(header(&headers, "cache-control")
+        .unwrap()
+        .contains("max-age="));
+    let etag = header(&headers, "etag").unwrap().to_string();
+
+    let (status, headers, body) = get(addr, "/gotalk/gotalk.js", &[("If-None-Match", &etag)]).await;
+    assert_eq!(status, 304);
+    assert!(body.is_empty());
+    assert_eq!(header(&headers, "etag"), Some(etag.as_str()));
+    let weak_in_list = format!("\"nope\", W/{etag}");
+    let (status, _, _) = get(
+        addr,
+        "/gotalk/gotalk.js",
+        &[("If-None-Match", &weak_in_list)],
+    )
+    .await;
+    assert_eq!(status, 304);
+    let (status, _, _) = get(addr, "/gotalk/gotalk.js", &[("If-None-Match", "\"nope\"")]).await;
+    assert_eq!(status, 200);
+
+    let (status, headers, body) = get(
+        addr,
+        "/gotalk/gotalk.js",
+        &[("Accept-Encoding", "gzip, deflate")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-encoding"), Some("gzip"));
+    let mut js = String::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .read_to_string(&mut js)
+        .unwrap();
+    assert_eq!(js, ws::GOTALK_JS);
+    assert!(body.len() < ws::GOTALK_JS.len());
+}
