@@ -1,0 +1,123 @@
+// Type declarations for gotalk.js (served at `<mount>/gotalk.js` by gotalk-rs).
+
+declare namespace gotalk {
+  type Bytes = Uint8Array;
+  type BytesLike = Uint8Array | ArrayBuffer | ArrayBufferView | string;
+  type Callback<T> = (err: Error | null, value?: T) => void;
+
+  /** Answers a request: call it with the result, or `result.error(e)`. */
+  interface Result<T = any> {
+    (value: T): void;
+    error(err: Error | string): void;
+  }
+
+  /** An error result (`E`) or retry result (`e`) from the peer. */
+  interface RemoteError extends Error {
+    isGotalkRemoteError: true;
+    /** Set for a retry result: the peer asks to retry after `retryAfter` ms. */
+    isGotalkRetry?: true;
+    retryAfter?: number;
+  }
+
+  /** A protocol error, sent or received; the socket closes. */
+  interface ProtocolErrorEvent extends Error {
+    isGotalkProtocolError: true;
+    code: number;
+  }
+
+  interface Heartbeat {
+    time: Date;
+    /** 0..1 */
+    load: number;
+  }
+
+  class EventEmitter {
+    on(name: string, fn: (...args: any[]) => void): this;
+    once(name: string, fn: (...args: any[]) => void): this;
+    off(name: string, fn: (...args: any[]) => void): this;
+    emit(name: string, ...args: any[]): boolean;
+  }
+
+  /** The results of a stream request: `data` events (bytes), then `end` or `error`. */
+  interface StreamRequest extends EventEmitter {
+    /** The first call opens the request; later ones send parts. Non-bytes go as JSON. */
+    write(data: BytesLike | any): this;
+    /** Ends the request stream. */
+    end(): this;
+    on(name: 'data', fn: (chunk: Bytes) => void): this;
+    on(name: 'end', fn: () => void): this;
+    on(name: 'error', fn: (err: Error) => void): this;
+  }
+
+  type RequestHandler = (params: any, result: Result, op: string, chunks?: EventEmitter) => any;
+  type BufferRequestHandler = (payload: Bytes, result: Result<BytesLike>, op: string, chunks?: EventEmitter) => any;
+  type NotificationHandler = (params: any, name: string) => void;
+  type BufferNotificationHandler = (payload: Bytes, name: string) => void;
+
+  /** Operations and notifications a socket answers; an empty name is the fallback. */
+  class Handlers {
+    constructor();
+    handleRequest(op: string, fn: RequestHandler): this;
+    handleBufferRequest(op: string, fn: BufferRequestHandler): this;
+    handleNotification(name: string, fn: NotificationHandler): this;
+    handleBufferNotification(name: string, fn: BufferNotificationHandler): this;
+  }
+
+  class Sock extends EventEmitter {
+    constructor(handlers?: Handlers);
+    handlers: Handlers;
+    readonly isOpen: boolean;
+    /** Requests made while disconnected wait for the connection, up to this many. */
+    sendBufferLimit: number;
+    /** Milliseconds between heartbeats sent (0: none). Default 20000. */
+    heartbeatInterval: number;
+    /** Send text WebSocket messages instead of binary ones. */
+    textFraming: boolean;
+
+    open(addr?: string, cb?: Callback<Sock>): this;
+    open(cb: Callback<Sock>): this;
+    /** Keeps a connection open, reconnecting with exponential back-off. */
+    openKeepAlive(addr?: string): this;
+    adoptWebSocket(ws: WebSocket): this;
+
+    request<T = any>(op: string, value?: any, cb?: Callback<T>): Promise<T>;
+    bufferRequest(op: string, payload?: BytesLike, cb?: Callback<Bytes>): Promise<Bytes>;
+    streamRequest(op: string): StreamRequest;
+    notify(name: string, value?: any): void;
+    bufferNotify(name: string, payload?: BytesLike): void;
+    sendHeartbeat(load?: number): void;
+    /** Closes once every pending request has its result. */
+    end(): this;
+    /** Closes now: pending requests fail. */
+    close(err?: Error): this;
+
+    on(name: 'open', fn: (sock: Sock) => void): this;
+    on(name: 'close', fn: (err: Error | ProtocolErrorEvent | null) => void): this;
+    on(name: 'heartbeat', fn: (hb: Heartbeat) => void): this;
+    on(name: string, fn: (...args: any[]) => void): this;
+  }
+
+  const version: string;
+  const protocolError: { Abnormal: 0; Unsupported: 1; InvalidMsg: 2; Timeout: 3 };
+  /** Log protocol trouble to the console. */
+  let developmentMode: boolean;
+  /** The default for new sockets' sendBufferLimit (20). */
+  let sendBufferLimit: number;
+  /** ws(s)://host/mount/ derived from this script's own URL. */
+  let defaultResponderAddress: string | null;
+  /** The WebSocket constructor used (defaults to the global one). */
+  let WebSocket: any;
+  const defaultHandlers: Handlers;
+
+  function handle(op: string, fn: RequestHandler): void;
+  function handleBufferRequest(op: string, fn: BufferRequestHandler): void;
+  function handleNotification(name: string, fn: NotificationHandler): void;
+  function handleBufferNotification(name: string, fn: BufferNotificationHandler): void;
+  /** A socket with the default handlers, kept open. */
+  function connection(addr?: string): Sock;
+  /** A socket with the default handlers, opened once. */
+  function open(addr?: string, cb?: Callback<Sock>): Sock;
+}
+
+export = gotalk;
+export as namespace gotalk;
