@@ -4,7 +4,7 @@
 
 #![cfg(feature = "websocket")]
 
-use std::{io::Read, net::SocketAddr, time::Duration};
+use std::{io::Read, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -340,4 +340,67 @@ async fn gotalk_js_is_served_with_etag_304_and_gzip() {
         .unwrap();
     assert_eq!(js, ws::GOTALK_JS);
     assert!(body.len() < ws::GOTALK_JS.len());
+}
+
+/// A `wss://` Gotalk server: TLS with a certificate made for `localhost`, then the
+/// WebSocket handshake, then a `Sock` over it.
+async fn tls_server() -> (SocketAddr, rcgen::CertifiedKey<rcgen::KeyPair>) {
+    use tokio_rustls::rustls;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(ws) = tokio_tungstenite::accept_async(tls).await else {
+                    return;
+                };
+                let sock = gotalk::Sock::adopt(
+                    ws::WsStream::new(ws),
+                    "wss",
+                    Config::accepting().handlers(handlers()),
+                );
+                sock.closed().await;
+            });
+        }
+    });
+    (addr, cert)
+}
+
+#[tokio::test]
+async fn wss_verifies_the_server_against_the_roots_given() {
+    let (addr, cert) = tls_server().await;
+    let url = format!("wss://localhost:{}/", addr.port());
+    // Trusting the server's certificate: requests work.
+    let mut roots = ws::rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let tls = ws::rustls::ClientConfig::builder_with_provider(Arc::new(
+        ws::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let client = ws::connect_tls(&url, Config::dialling(), Arc::new(tls))
+        .await
+        .unwrap();
+    let greeting: String = client.request("greet", "tls").await.unwrap();
+    assert_eq!(greeting, "Hello tls");
+    // With the web's roots, a self-signed certificate is refused, and says why.
+    let err = ws::connect(&url).await.unwrap_err().to_string();
+    assert!(err.contains("certificate"), "{err}");
 }

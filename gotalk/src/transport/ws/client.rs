@@ -1,12 +1,18 @@
-//! Connecting to a Gotalk WebSocket endpoint from Rust.
+//! Connecting to a Gotalk WebSocket endpoint from Rust, over `ws://` or `wss://`.
 
-use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue};
+use std::sync::Arc;
+
+use tokio_tungstenite::{
+    tungstenite::{client::IntoClientRequest, http::HeaderValue},
+    Connector,
+};
 
 use super::WsStream;
 use crate::{Config, Error, Sock};
 
-/// Connects to a Gotalk WebSocket endpoint (`ws://host:port/path`) with
-/// [`Config::dialling`] defaults.
+/// Connects to a Gotalk WebSocket endpoint (`ws://host:port/path` or `wss://…`) with
+/// [`Config::dialling`] defaults. `wss://` verifies the server against the web's root
+/// certificates (Mozilla's, built in).
 pub async fn connect(url: &str) -> Result<Sock, Error> {
     connect_with(url, Config::dialling()).await
 }
@@ -15,6 +21,20 @@ pub async fn connect(url: &str) -> Result<Sock, Error> {
 /// `Origin` made of the URL's scheme, host and port (servers refuse a missing one by
 /// default, as browsers always send it).
 pub async fn connect_with(url: &str, config: Config) -> Result<Sock, Error> {
+    open(url, config, None).await
+}
+
+/// Connects over `wss://` with a TLS configuration of your own (e.g. a private root
+/// certificate, or client certificates).
+pub async fn connect_tls(
+    url: &str,
+    config: Config,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<Sock, Error> {
+    open(url, config, Some(Connector::Rustls(tls))).await
+}
+
+async fn open(url: &str, config: Config, tls: Option<Connector>) -> Result<Sock, Error> {
     let mut request = url.into_client_request().map_err(io_error)?;
     let uri = request.uri().clone();
     let scheme = if uri.scheme_str() == Some("wss") {
@@ -26,9 +46,10 @@ pub async fn connect_with(url: &str, config: Config) -> Result<Sock, Error> {
     if let Ok(origin) = HeaderValue::from_str(&format!("{scheme}://{authority}")) {
         request.headers_mut().entry("origin").or_insert(origin);
     }
-    let (ws, _response) = tokio_tungstenite::connect_async(request)
-        .await
-        .map_err(io_error)?;
+    let (ws, _response) =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, true, tls)
+            .await
+            .map_err(io_error)?;
     Ok(Sock::adopt(WsStream::new(ws), url, config))
 }
 
