@@ -63,6 +63,8 @@ pub use error::{CloseReason, Error, Side};
 pub use gotalk_macros::{notification, service};
 pub use handlers::{BoxFuture, BoxStream, Handlers, Notification, Reply, Request, StreamRequest};
 pub use service::{JsonResults, JsonSender, RegistrationError, Service, StreamIn, StreamOut};
+#[cfg(feature = "tls")]
+pub use transport::tls;
 #[cfg(feature = "websocket")]
 pub use transport::ws;
 pub use transport::{tcp, Listening, Peer, Server};

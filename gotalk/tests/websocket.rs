@@ -404,3 +404,41 @@ async fn wss_verifies_the_server_against_the_roots_given() {
     let err = ws::connect(&url).await.unwrap_err().to_string();
     assert!(err.contains("certificate"), "{err}");
 }
+
+#[tokio::test]
+async fn garbage_over_websocket_gets_a_protocol_error_and_the_server_goes_on() {
+    let endpoint = ws::Endpoint::new(Config::accepting().handlers(handlers()));
+    let server = serve(endpoint.clone()).await;
+    // Garbage inside well-formed WebSocket messages: protocol error 2, then the close.
+    let mut ws = raw(server.local_addr()).await;
+    assert_eq!(next_binary(&mut ws).await, b"01");
+    ws.send(Message::binary(&b"01"[..])).await.unwrap();
+    ws.send(Message::binary(&b"zzzz not gotalk"[..]))
+        .await
+        .unwrap();
+    assert_eq!(next_binary(&mut ws).await, b"f00000002");
+    // Garbage where WebSocket frames should be: the socket is dropped.
+    let mut tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+    let upgrade = format!(
+        "GET /gotalk HTTP/1.1\r\nHost: {0}\r\nOrigin: http://{0}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        server.local_addr()
+    );
+    tcp.write_all(upgrade.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    tcp.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 101");
+    let _ = tcp.write_all(&[0xff; 64]).await;
+    let mut rest = Vec::new();
+    let closed = timeout(SECOND * 5, tcp.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the server closes the socket");
+    timeout(SECOND * 5, async {
+        while !endpoint.connections().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("both connections are forgotten");
+    let client = ws::connect(&url(server.local_addr())).await.unwrap();
+    let greeting: String = client.request("greet", "still here").await.unwrap();
+    assert_eq!(greeting, "Hello still here");
+}

@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 use crate::{conn::lock, Config, Sock};
 
 pub mod tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(unix)]
 pub mod unix;
 #[cfg(feature = "websocket")]

@@ -90,6 +90,10 @@ impl fmt::Display for VersionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Incomplete => f.write_str("incomplete protocol version"),
+            // A TLS record (alert or handshake) where the version should be.
+            Self::Unsupported([0x15 | 0x16, 0x03]) => {
+                f.write_str("the peer speaks TLS, not plain Gotalk: connect with TLS")
+            }
             Self::Unsupported(v) => write!(
                 f,
                 "unsupported protocol version {:?} (we speak \"01\")",

@@ -19,9 +19,9 @@ mod endpoint;
 mod script;
 mod stream;
 
+/// The rustls this crate's `wss://` client is built with (for [`connect_tls`]).
+pub use crate::tls::rustls;
 pub use client::{connect, connect_tls, connect_with};
 pub use endpoint::{ConnectRequest, Endpoint, OriginPolicy, Refusal, WebServer};
-/// The rustls this crate's `wss://` client is built with (for [`connect_tls`]).
-pub use rustls;
 pub use script::GOTALK_JS;
 pub use stream::{Incoming, WsMessage, WsStream};
