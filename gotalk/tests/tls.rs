@@ -19,7 +19,10 @@ fn handlers() -> Handlers {
 /// A TLS server whose certificate (for `localhost`) comes from PEM files, as in production.
 async fn tls_server() -> (Listening<SocketAddr>, rcgen::CertifiedKey<rcgen::KeyPair>) {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let dir = std::env::temp_dir().join(format!("gotalk-tls-{}", std::process::id()));
+    // One folder per server: the tests run in parallel in one process.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("gotalk-tls-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (cert_pem, key_pem) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_pem, cert.cert.pem()).unwrap();
