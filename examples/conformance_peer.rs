@@ -19,7 +19,7 @@ mod conformance_ops;
 use gotalk::{Config, Server};
 
 const USAGE: &str =
-    "usage: conformance_peer [--tcp ADDR] [--limited ADDR] [--unix PATH] [--ws ADDR [--files DIR]]";
+    "usage: conformance_peer [--tcp ADDR] [--limited ADDR] [--unix PATH] [--ws ADDR [--files DIR]] [--tls ADDR --cert PEM --key PEM]";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,6 +35,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut unix = None;
     let mut ws = None;
     let mut files = None;
+    let mut tls = None;
+    let mut cert = None;
+    let mut key = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let slot = match flag.as_str() {
@@ -43,6 +46,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--unix" => &mut unix,
             "--ws" => &mut ws,
             "--files" => &mut files,
+            "--tls" => &mut tls,
+            "--cert" => &mut cert,
+            "--key" => &mut key,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -54,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?,
         );
     }
-    if tcp.is_none() && limited.is_none() && unix.is_none() && ws.is_none() {
+    if tcp.is_none() && limited.is_none() && unix.is_none() && ws.is_none() && tls.is_none() {
         tcp = Some("127.0.0.1:1234".to_owned());
     }
     let config = Config::accepting().handlers(conformance_ops::handlers());
@@ -70,6 +76,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("conformance peer: limited tcp {}", server.local_addr());
         servers.push(server);
     }
+    let _tls = match tls {
+        Some(addr) => {
+            let (cert, key) = match (cert, key) {
+                (Some(cert), Some(key)) => (cert, key),
+                _ => return Err(format!("--tls needs --cert and --key\n{USAGE}").into()),
+            };
+            if !std::path::Path::new(&cert).exists() || !std::path::Path::new(&key).exists() {
+                let made = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+                std::fs::write(&cert, made.cert.pem())?;
+                std::fs::write(&key, made.signing_key.serialize_pem())?;
+            }
+            let certs = gotalk::tls::server_config(&cert, &key)?;
+            let server = Server::new(config.clone()).listen_tls(&addr, certs).await?;
+            println!("conformance peer: tls {}", server.local_addr());
+            Some(server)
+        }
+        None => None,
+    };
     let _web = match ws {
         Some(addr) => {
             let endpoint = gotalk::ws::Endpoint::new(config.clone());

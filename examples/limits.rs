@@ -47,7 +47,9 @@ async fn main() -> Result<(), Error> {
         .collect();
     let mut refused = 0;
     for attempt in attempts {
-        if let Err(Error::Retry { wait, reason }) = attempt.await.map_err(|e| Error::message(e.to_string()))? {
+        if let Err(Error::Retry { wait, reason }) =
+            attempt.await.map_err(|e| Error::message(e.to_string()))?
+        {
             refused += 1;
             println!("retry result: {reason} (wait {} ms)", wait.as_millis());
         }
@@ -59,7 +61,8 @@ async fn main() -> Result<(), Error> {
         .map(|n| {
             let sock = sock.clone();
             tokio::spawn(async move {
-                sock.request_with::<_, u32>("work", &n, CallOptions::new().retries(20)).await
+                sock.request_with::<_, u32>("work", &n, CallOptions::new().retries(20))
+                    .await
             })
         })
         .collect();

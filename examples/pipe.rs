@@ -12,7 +12,9 @@ async fn main() -> Result<(), Error> {
         Ok::<_, Error>(format!("Hello {name}, from the left"))
     });
     let mut right = Handlers::new();
-    right.handle("right.add", |(a, b): (i64, i64)| async move { Ok::<_, Error>(a + b) });
+    right.handle("right.add", |(a, b): (i64, i64)| async move {
+        Ok::<_, Error>(a + b)
+    });
 
     let (a, b) = gotalk::pipe(
         Config::dialling().handlers(left),

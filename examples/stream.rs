@@ -29,16 +29,20 @@ impl Words for Impl {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let server = Server::new(Config::accepting().handlers(Handlers::new().with(WordsService::new(Impl))))
-        .listen_tcp("127.0.0.1:0")
-        .await?;
+    let server =
+        Server::new(Config::accepting().handlers(Handlers::new().with(WordsService::new(Impl))))
+            .listen_tcp("127.0.0.1:0")
+            .await?;
     let sock = gotalk::tcp::connect(server.local_addr()).await?;
 
     let (mut words, mut shouted) = WordsClient::shout(&sock).await?;
     for word in ["streams", "go", "both", "ways"] {
         words.send(&word.to_owned()).await?;
         // Each answer arrives before the next word is sent.
-        let back = shouted.next().await.ok_or(Error::message("stream ended early"))??;
+        let back = shouted
+            .next()
+            .await
+            .ok_or(Error::message("stream ended early"))??;
         println!("sent {word:?}, got {back:?}");
     }
     words.finish().await?;

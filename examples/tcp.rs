@@ -37,7 +37,9 @@ impl Greeter for Server1 {
 async fn main() -> Result<(), Error> {
     let mut handlers = Handlers::new().with(GreeterService::new(Server1));
     // Without the macro: a raw operation and a notification handler.
-    handlers.handle_raw("echo", |req: gotalk::Request| async move { Ok::<_, Error>(req.payload) });
+    handlers.handle_raw("echo", |req: gotalk::Request| async move {
+        Ok::<_, Error>(req.payload)
+    });
     handlers.handle_notification("news", |text: String| async move {
         println!("server got notification: {text}");
     });
@@ -47,7 +49,13 @@ async fn main() -> Result<(), Error> {
     println!("listening on {}", server.local_addr());
 
     let sock = gotalk::tcp::connect(server.local_addr()).await?;
-    let out = GreeterClient::greet(&sock, GreetIn { name: "Rasmus".into() }).await?;
+    let out = GreeterClient::greet(
+        &sock,
+        GreetIn {
+            name: "Rasmus".into(),
+        },
+    )
+    .await?;
     println!("greet: {out:?}");
     let echoed = sock.request_raw("echo", "raw bytes").await?;
     println!("echo: {}", String::from_utf8_lossy(&echoed));

@@ -70,6 +70,21 @@ async fn read_until_closed(stream: &mut TcpStream, wait: Duration) -> Vec<u8> {
     out
 }
 
+/// At least `n` bytes from the server (within 5 s).
+async fn read_at_least(peer: &mut TcpStream, n: usize) -> BytesMut {
+    let mut out = BytesMut::new();
+    while out.len() < n {
+        let mut chunk = [0u8; 256];
+        let got = timeout(SECOND * 5, peer.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(got > 0, "the server closed early");
+        out.extend_from_slice(&chunk[..got]);
+    }
+    out
+}
+
 /// Parses a whole stream of messages; panics on anything that is not one.
 fn messages(bytes: &[u8]) -> Vec<Message> {
     let mut buf = BytesMut::from(bytes);
@@ -330,16 +345,7 @@ async fn stream_parts_for_rejected_streams_are_dropped_and_for_unknown_ones_fata
     peer.write_all(b"s0001004nope00000001ap000100000001bp000100000000r0002005greet00000004\"Bo\"")
         .await
         .unwrap();
-    let mut out = BytesMut::new();
-    while out.len() < 56 {
-        let mut chunk = [0u8; 256];
-        let n = timeout(SECOND * 5, peer.read(&mut chunk))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(n > 0);
-        out.extend_from_slice(&chunk[..n]);
-    }
+    let out = read_at_least(&mut peer, 56).await;
     let msgs = messages(&out);
     assert_eq!(msgs.len(), 2, "{msgs:?}");
     assert!(
@@ -361,16 +367,7 @@ async fn a_reused_request_id_gets_each_request_answered() {
     peer.write_all(b"r0001005sleep0000000250r0001005sleep000000015")
         .await
         .unwrap();
-    let mut out = BytesMut::new();
-    while out.len() < 2 * 14 + 1 {
-        let mut chunk = [0u8; 256];
-        let n = timeout(SECOND * 5, peer.read(&mut chunk))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(n > 0);
-        out.extend_from_slice(&chunk[..n]);
-    }
+    let out = read_at_least(&mut peer, 2 * 14 + 1).await;
     let msgs = messages(&out);
     let payloads: Vec<&[u8]> = msgs
         .iter()

@@ -101,20 +101,43 @@ pub async fn connect_with(
     config: Config,
     tls: Arc<rustls::ClientConfig>,
 ) -> Result<Sock, Error> {
-    let host = host_port
+    let host = host_of(host_port);
+    let tcp = TcpStream::connect(host_port).await?;
+    let peer = Peer::Tcp(tcp.peer_addr()?);
+    let stream = handshake(host, tcp, tls).await?;
+    Ok(Sock::adopt(stream, format!("tls:{peer}"), config))
+}
+
+/// Opens a TLS connection to `host:port` as a plain byte stream (for tools that relay or
+/// inspect the protocol; most programs want [`connect_with`]).
+pub async fn connect_stream(
+    host_port: &str,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Error> {
+    let host = host_of(host_port);
+    let tcp = TcpStream::connect(host_port).await?;
+    handshake(host, tcp, tls).await
+}
+
+fn host_of(host_port: &str) -> &str {
+    host_port
         .rsplit_once(':')
         .map_or(host_port, |(host, _)| host)
         .trim_start_matches('[')
-        .trim_end_matches(']');
+        .trim_end_matches(']')
+}
+
+async fn handshake(
+    host: &str,
+    tcp: TcpStream,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Error> {
     let name = ServerName::try_from(host.to_string()).map_err(tls_error)?;
-    let tcp = TcpStream::connect(host_port).await?;
     let _ = tcp.set_nodelay(true);
-    let peer = Peer::Tcp(tcp.peer_addr()?);
-    let stream = TlsConnector::from(tls)
+    TlsConnector::from(tls)
         .connect(name, tcp)
         .await
-        .map_err(handshake_error)?;
-    Ok(Sock::adopt(stream, format!("tls:{peer}"), config))
+        .map_err(handshake_error)
 }
 
 /// A failed client handshake; says so plainly when the server does not speak TLS.

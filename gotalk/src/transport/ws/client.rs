@@ -35,6 +35,24 @@ pub async fn connect_tls(
 }
 
 async fn open(url: &str, config: Config, tls: Option<Connector>) -> Result<Sock, Error> {
+    let stream = open_stream(url, tls).await?;
+    Ok(Sock::adopt(stream, url, config))
+}
+
+/// Opens a WebSocket to a Gotalk endpoint as a plain byte stream (for tools that relay or
+/// inspect the protocol; most programs want [`connect`]). `tls` is for `wss://` with a
+/// configuration of your own.
+pub async fn connect_stream(
+    url: &str,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static, Error> {
+    open_stream(url, tls.map(Connector::Rustls)).await
+}
+
+async fn open_stream(
+    url: &str,
+    tls: Option<Connector>,
+) -> Result<impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static, Error> {
     let mut request = url.into_client_request().map_err(io_error)?;
     let uri = request.uri().clone();
     let scheme = if uri.scheme_str() == Some("wss") {
@@ -50,7 +68,7 @@ async fn open(url: &str, config: Config, tls: Option<Connector>) -> Result<Sock,
         tokio_tungstenite::connect_async_tls_with_config(request, None, true, tls)
             .await
             .map_err(io_error)?;
-    Ok(Sock::adopt(WsStream::new(ws), url, config))
+    Ok(WsStream::new(ws))
 }
 
 fn io_error(e: tokio_tungstenite::tungstenite::Error) -> Error {

@@ -21,7 +21,7 @@ mod stream;
 
 /// The rustls this crate's `wss://` client is built with (for [`connect_tls`]).
 pub use crate::tls::rustls;
-pub use client::{connect, connect_tls, connect_with};
+pub use client::{connect, connect_stream, connect_tls, connect_with};
 pub use endpoint::{ConnectRequest, Endpoint, OriginPolicy, Refusal, WebServer};
 pub use script::GOTALK_JS;
 pub use stream::{Incoming, WsMessage, WsStream};
