@@ -9,7 +9,7 @@
 //! ```
 
 use std::{
-    io::{BufRead, Write},
+    io::Write,
     path::PathBuf,
     process::ExitCode,
     sync::{
@@ -26,7 +26,7 @@ use gotalk::{
     wire::{parse, parse_version, ParseError},
     ws, Config, Error, Handlers, Request, Sock, StreamRequest,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 const EXIT_CODES: &str = "Exit codes: 0 success; 1 the peer answered with an error or retry \
 result; 2 bad arguments; 3 the peer could not be reached; 4 the connection failed or closed \
@@ -267,18 +267,14 @@ async fn call(
         return Ok(());
     }
     let (mut writer, mut results) = sock.stream_request(op, payload).await?;
-    let lines = tokio::task::spawn_blocking(|| {
-        std::io::stdin()
-            .lock()
-            .lines()
-            .collect::<Result<Vec<_>, _>>()
-    });
+    // Each line goes out as soon as it is read, so stdin can be a live source.
     let sender = async move {
-        let lines = lines
+        let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        while let Some(line) = lines
+            .next_line()
             .await
-            .map_err(|e| Failure(4, e.to_string()))?
-            .map_err(|e| Failure(4, format!("reading stdin: {e}")))?;
-        for line in lines {
+            .map_err(|e| Failure(4, format!("reading stdin: {e}")))?
+        {
             writer.send(line).await?;
         }
         writer.finish().await?;
