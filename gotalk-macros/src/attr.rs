@@ -114,6 +114,14 @@ fn parse_duration_ms(text: &str) -> Option<u64> {
     n.checked_mul(factor).filter(|&ms| ms > 0)
 }
 
+/// Whether a parameter attribute is `#[gotalk(context)]`.
+pub fn is_context_marker(attr: &Attribute) -> bool {
+    attr.path().is_ident("gotalk")
+        && attr
+            .parse_args::<syn::Ident>()
+            .is_ok_and(|ident| ident == "context")
+}
+
 /// Removes our attributes from an item's methods (to emit the user's trait unchanged).
 pub fn strip_ours(attrs: &mut Vec<Attribute>) {
     attrs.retain(|a| !a.path().is_ident("gotalk"));

@@ -10,15 +10,25 @@ use syn::{parse_quote, spanned::Spanned, Generics, ItemTrait, TraitItem, Type};
 
 use crate::{
     attr,
-    model::{Input, Kind, Method, Output, Trait},
+    model::{Context, Input, Kind, Method, Output, Trait},
 };
+
+/// Removes our attributes from a method and its parameters.
+fn strip_ours(f: &mut syn::TraitItemFn) {
+    attr::strip_ours(&mut f.attrs);
+    for input in &mut f.sig.inputs {
+        if let syn::FnArg::Typed(pt) = input {
+            attr::strip_ours(&mut pt.attrs);
+        }
+    }
+}
 
 /// The user's trait as written, minus our helper attributes: emitted beside errors.
 pub fn unchanged(item: &ItemTrait) -> TokenStream {
     let mut item = item.clone();
     for trait_item in &mut item.items {
         if let TraitItem::Fn(f) = trait_item {
-            attr::strip_ours(&mut f.attrs);
+            strip_ours(f);
         }
     }
     quote! {
@@ -101,7 +111,7 @@ fn rewrite_trait(model: &Trait) -> TokenStream {
     item.supertraits.push(parse_quote!('static));
     for trait_item in &mut item.items {
         if let TraitItem::Fn(f) = trait_item {
-            attr::strip_ours(&mut f.attrs);
+            strip_ours(f);
             f.sig.asyncness = None;
             let ret = match &f.sig.output {
                 syn::ReturnType::Default => quote!(()),
@@ -378,11 +388,27 @@ fn registration(
     let wire = &m.wire_name;
     let call = |sock: TokenStream, input: TokenStream| {
         let context = match &m.context {
+            Some(Context {
+                custom: Some(_), ..
+            }) => quote!(context,),
             Some(c) if c.by_ref => quote!(&#sock,),
             Some(_) => quote!(::core::clone::Clone::clone(&#sock),),
             None => quote!(),
         };
         quote!(<#implementation as #trait_ident #trait_args>::#ident(&*svc, #context #input).await)
+    };
+    // A context of the user's type is made from the connection before the call; if it
+    // cannot be, a request gets the error as its result and a notification is dropped.
+    let make_context = |sock: TokenStream, on_error: TokenStream| match &m.context {
+        Some(Context {
+            custom: Some(ty), ..
+        }) => quote_spanned! {ty.span()=>
+            let context = match <#ty as ::gotalk::__private::FromSock>::from_sock(&#sock) {
+                ::core::result::Result::Ok(context) => context,
+                ::core::result::Result::Err(error) => #on_error,
+            };
+        },
+        _ => quote!(),
     };
     // Explicit type arguments carry the user's spans: an unmet bound is reported at the
     // type in the trait, not at the macro.
@@ -418,11 +444,19 @@ fn registration(
                 _ => (quote!(), quote!()),
             };
             let call = call(quote!(n.sock), arg);
+            let context = make_context(
+                quote!(n.sock),
+                quote!({
+                    let _ = error;
+                    return;
+                }),
+            );
             quote! {
                 handlers.handle_notification_raw(#wire, move |n: ::gotalk::__private::Notification| {
                     let svc = ::core::clone::Clone::clone(&svc);
                     async move {
                         #decode
+                        #context
                         #call;
                     }
                 });
@@ -430,11 +464,16 @@ fn registration(
         }
         (Kind::Service, Input::Stream { item, .. }) => {
             let call = call(quote!(sock), quote!(input));
+            let context = make_context(
+                quote!(sock),
+                quote!(return ::gotalk::__private::Reply::from_error(error)),
+            );
             quote! {
                 handlers.handle_stream(#wire, move |req: ::gotalk::__private::StreamRequest| {
                     let svc = ::core::clone::Clone::clone(&svc);
                     async move {
                         let (sock, input) = ::gotalk::__private::stream_in::<#item>(req);
+                        #context
                         let out = #call;
                         #reply
                     }
@@ -455,11 +494,16 @@ fn registration(
                 _ => (quote!(), quote!()),
             };
             let call = call(quote!(req.sock), arg);
+            let context = make_context(
+                quote!(req.sock),
+                quote!(return ::gotalk::__private::Reply::from_error(error)),
+            );
             quote! {
                 handlers.handle_reply(#wire, move |req: ::gotalk::__private::Request| {
                     let svc = ::core::clone::Clone::clone(&svc);
                     async move {
                         #decode
+                        #context
                         let out = #call;
                         #reply
                     }

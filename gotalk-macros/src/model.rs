@@ -52,9 +52,11 @@ pub struct Method {
     pub timeout_ms: Option<u64>,
 }
 
-/// The parameter that gives a handler the connection.
+/// The parameter that gives a handler the connection (`&Sock` or `Sock`), or a context
+/// made from it (`#[gotalk(context)] ctx: Type`, `Type: gotalk::FromSock`).
 pub struct Context {
     pub by_ref: bool,
+    pub custom: Option<syn::Type>,
 }
 
 pub enum Input {

@@ -140,7 +140,22 @@ fn parse_method(kind: Kind, f: &TraitItemFn, args: &Args, errors: &mut Errors) -
                 continue;
             }
         };
-        if let Some(by_ref) = context_type(&pt.ty) {
+        let marked = pt.attrs.iter().any(attr::is_context_marker);
+        let found = if marked {
+            if matches!(&*pt.ty, Type::Reference(_)) {
+                errors.spanned(&pt.ty, "a `#[gotalk(context)]` parameter is taken by value");
+            }
+            Some(Context {
+                by_ref: false,
+                custom: Some((*pt.ty).clone()),
+            })
+        } else {
+            context_type(&pt.ty).map(|by_ref| Context {
+                by_ref,
+                custom: None,
+            })
+        };
+        if let Some(found) = found {
             if context.is_some() {
                 errors.spanned(param, "only one connection parameter is allowed");
             } else if !matches!(input, Input::None) {
@@ -149,7 +164,7 @@ fn parse_method(kind: Kind, f: &TraitItemFn, args: &Args, errors: &mut Errors) -
                     "the connection parameter must come right after `&self`, before the input",
                 );
             } else {
-                context = Some(Context { by_ref });
+                context = Some(found);
             }
             continue;
         }

@@ -62,7 +62,9 @@ pub use conn::{
 pub use error::{CloseReason, Error, Side};
 pub use gotalk_macros::{notification, service};
 pub use handlers::{BoxFuture, BoxStream, Handlers, Notification, Reply, Request, StreamRequest};
-pub use service::{JsonResults, JsonSender, RegistrationError, Service, StreamIn, StreamOut};
+pub use service::{
+    FromSock, JsonResults, JsonSender, RegistrationError, Service, StreamIn, StreamOut,
+};
 #[cfg(feature = "tls")]
 pub use transport::tls;
 #[cfg(feature = "websocket")]

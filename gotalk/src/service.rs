@@ -256,3 +256,40 @@ impl<T: DeserializeOwned> Stream for JsonResults<T> {
         Poll::Ready(chunk.map(|c| c.and_then(|bytes: Bytes| typed::decode(&self.op, &bytes))))
     }
 }
+
+/// A context a service method takes instead of the connection itself: mark the
+/// parameter `#[gotalk(context)]` (right after `&self`) and it is made from the caller's
+/// connection for every call. A context that cannot be made (say, the caller has not
+/// signed in) answers the request with an error result, and drops a notification.
+///
+/// ```
+/// use gotalk::{Error, FromSock, Sock};
+///
+/// /// The signed-in user, kept in the connection's state by a `sign-in` operation.
+/// #[derive(Clone)]
+/// pub struct User(pub String);
+///
+/// impl FromSock for User {
+///     fn from_sock(sock: &Sock) -> Result<Self, Error> {
+///         match sock.state::<User>() {
+///             Some(user) => Ok((*user).clone()),
+///             None => Err(Error::message("sign in first")),
+///         }
+///     }
+/// }
+///
+/// #[gotalk::service]
+/// pub trait Account {
+///     async fn whoami(&self, #[gotalk(context)] user: User) -> String;
+/// }
+/// ```
+pub trait FromSock: Sized {
+    /// The context for a call that came on `sock`.
+    fn from_sock(sock: &crate::Sock) -> Result<Self, crate::Error>;
+}
+
+impl FromSock for crate::Sock {
+    fn from_sock(sock: &crate::Sock) -> Result<Self, crate::Error> {
+        Ok(sock.clone())
+    }
+}

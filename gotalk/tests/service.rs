@@ -397,3 +397,93 @@ async fn generic_services() {
         Some(vec!["a".to_owned()])
     );
 }
+
+/// The signed-in user: a context type of ours, made from the connection's state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct User(pub String);
+
+impl gotalk::FromSock for User {
+    fn from_sock(sock: &Sock) -> Result<Self, Error> {
+        sock.state::<User>()
+            .map(|user| (*user).clone())
+            .ok_or_else(|| Error::message("sign in first"))
+    }
+}
+
+/// Methods that take a context of the user's own type.
+#[gotalk::service]
+pub trait Account {
+    async fn sign_in(&self, sock: &Sock, name: String);
+    async fn whoami(&self, #[gotalk(context)] user: User) -> String;
+    async fn greet_as(&self, #[gotalk(context)] user: User, whom: String) -> String;
+}
+
+#[gotalk::notification]
+pub trait Presence {
+    async fn wave(&self, #[gotalk(context)] user: User, to: String);
+}
+
+struct Accounts(Arc<Mutex<Vec<String>>>);
+
+impl Account for Accounts {
+    async fn sign_in(&self, sock: &Sock, name: String) {
+        sock.set_state(User(name));
+    }
+    async fn whoami(&self, user: User) -> String {
+        user.0
+    }
+    async fn greet_as(&self, user: User, whom: String) -> String {
+        format!("{} greets {whom}", user.0)
+    }
+}
+
+impl Presence for Accounts {
+    async fn wave(&self, user: User, to: String) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{} waves to {to}", user.0));
+    }
+}
+
+#[tokio::test]
+async fn a_context_type_of_ours_is_made_from_the_connection() {
+    let waves = Arc::new(Mutex::new(Vec::new()));
+    let handlers = Handlers::new()
+        .with(AccountService::new(Accounts(waves.clone())))
+        .with(PresenceService::new(Accounts(waves.clone())));
+    let (stranger, _server1) = gotalk::pipe(
+        Config::dialling(),
+        Config::accepting().handlers(handlers.clone()),
+    );
+    let err = AccountClient::whoami(&stranger).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Remote(text) if text == "sign in first"),
+        "{err:?}"
+    );
+    PresenceNotifier::wave(&stranger, "nobody".into())
+        .await
+        .unwrap();
+    let (client, _server2) =
+        gotalk::pipe(Config::dialling(), Config::accepting().handlers(handlers));
+    AccountClient::sign_in(&client, "Ana".into()).await.unwrap();
+    assert_eq!(AccountClient::whoami(&client).await.unwrap(), "Ana");
+    assert_eq!(
+        AccountClient::greet_as(&client, "Bo".into()).await.unwrap(),
+        "Ana greets Bo"
+    );
+    PresenceNotifier::wave(&client, "Bo".into()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while waves.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        *waves.lock().unwrap(),
+        ["Ana waves to Bo"],
+        "the stranger's wave was dropped"
+    );
+}
