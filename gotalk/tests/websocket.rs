@@ -388,14 +388,8 @@ async fn wss_verifies_the_server_against_the_roots_given() {
     // Trusting the server's certificate: requests work.
     let mut roots = ws::rustls::RootCertStore::empty();
     roots.add(cert.cert.der().clone()).unwrap();
-    let tls = ws::rustls::ClientConfig::builder_with_provider(Arc::new(
-        ws::rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let client = ws::connect_tls(&url, Config::dialling(), Arc::new(tls))
+    let tls = gotalk::tls::client_config(roots).unwrap();
+    let client = ws::connect_tls(&url, Config::dialling(), tls)
         .await
         .unwrap();
     let greeting: String = client.request("greet", "tls").await.unwrap();

@@ -115,7 +115,6 @@ impl From<Error> for Failure {
         let code = match &e {
             Error::Remote(_) | Error::Retry { .. } => 1,
             Error::Timeout { .. } => 5,
-            Error::Closed(_) | Error::Io(_) | Error::Decode { .. } => 4,
             _ => 4,
         };
         Failure(code, e.to_string())

@@ -232,10 +232,9 @@ impl Pending {
             let mut table = lock(&self.table);
             table.closed = Some(error.clone());
             // Results already delivered stay for their callers to take.
-            let done: Vec<u32> = table
-                .waiters
-                .iter()
-                .filter(|(_, w)| {
+            let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut table.waiters)
+                .into_iter()
+                .partition(|(_, w)| {
                     matches!(
                         w,
                         Waiter::Single {
@@ -243,16 +242,9 @@ impl Pending {
                             ..
                         }
                     )
-                })
-                .map(|(k, _)| *k)
-                .collect();
-            let mut waiters = std::mem::take(&mut table.waiters);
-            for k in done {
-                if let Some(w) = waiters.remove(&k) {
-                    table.waiters.insert(k, w);
-                }
-            }
-            waiters.into_values().collect()
+                });
+            table.waiters.extend(done);
+            waiting.into_iter().map(|(_, w)| w).collect()
         };
         for waiter in waiters {
             match waiter {

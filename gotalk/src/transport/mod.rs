@@ -81,7 +81,30 @@ pub struct Listening<A> {
     conns: Arc<Conns>,
 }
 
-type Conns = Mutex<HashMap<u64, Sock>>;
+/// The open connections of a listener or a WebSocket endpoint.
+pub(crate) type Conns = Mutex<HashMap<u64, Sock>>;
+
+/// Starts a connection with `config` and keeps it in `conns` until it closes. The close
+/// hook holds the table weakly: a dropped table does not live on in its connections.
+pub(crate) fn start_tracked(
+    conns: &Weak<Conns>,
+    config: Config,
+    start: impl FnOnce(Config) -> Sock,
+) {
+    let forget = conns.clone();
+    let config = config.on_close(move |sock, _| {
+        if let Some(conns) = forget.upgrade() {
+            lock(&conns).remove(&sock.id());
+        }
+    });
+    let sock = start(config);
+    if let Some(conns) = conns.upgrade() {
+        let mut conns = lock(&conns);
+        if !sock.is_closed() {
+            conns.insert(sock.id(), sock);
+        }
+    }
+}
 
 impl<A: fmt::Debug> fmt::Debug for Listening<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -163,19 +186,9 @@ async fn accept_loop<L: Accept>(
                 continue;
             }
         }
-        let forget = conns.clone();
-        let config = server.config.clone().on_close(move |sock, _| {
-            if let Some(conns) = forget.upgrade() {
-                lock(&conns).remove(&sock.id());
-            }
+        start_tracked(&conns, server.config.clone(), |config| {
+            L::start(stream, &peer, config)
         });
-        let sock = L::start(stream, &peer, config);
-        if let Some(conns) = conns.upgrade() {
-            let mut conns = lock(&conns);
-            if !sock.is_closed() {
-                conns.insert(sock.id(), sock);
-            }
-        }
     }
     stopped.cancel();
 }

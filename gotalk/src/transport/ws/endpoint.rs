@@ -1,13 +1,7 @@
-//! The HTTP side: an axum `Router` to nest at any path, which upgrades `<mount>` to a
-//! Gotalk WebSocket and answers `<mount>/gotalk.js`; and a one-call web server.
+//! The HTTP side: axum routes to merge at any path, which upgrade `<mount>` to a Gotalk
+//! WebSocket and answer `<mount>/gotalk.js`; and a one-call web server.
 
-use std::{
-    collections::HashMap,
-    fmt,
-    net::SocketAddr,
-    path::PathBuf,
-    sync::{Arc, Mutex},
-};
+use std::{fmt, net::SocketAddr, path::PathBuf, sync::Arc};
 
 use axum::{
     extract::{ws::WebSocketUpgrade, ConnectInfo, State},
@@ -19,6 +13,7 @@ use axum::{
 use tokio_util::sync::CancellationToken;
 
 use super::{script, WsStream};
+use crate::transport::{start_tracked, Conns};
 use crate::{conn::lock, Config, Sock};
 
 /// Which pages may open a socket, by their `Origin` header.
@@ -121,7 +116,7 @@ pub struct Endpoint {
     origins: OriginPolicy,
     on_connect: Option<ConnectHook>,
     max_message_size: usize,
-    conns: Arc<Mutex<HashMap<u64, Sock>>>,
+    conns: Arc<Conns>,
 }
 
 impl fmt::Debug for Endpoint {
@@ -223,16 +218,11 @@ async fn upgrade(
     ws.max_message_size(endpoint.max_message_size)
         .max_frame_size(endpoint.max_message_size)
         .on_upgrade(move |socket| async move {
-            let conns = Arc::downgrade(&endpoint.conns);
-            let config = endpoint.config.clone().on_close(move |sock, _| {
-                if let Some(conns) = conns.upgrade() {
-                    lock(&conns).remove(&sock.id());
-                }
-            });
-            let sock = Sock::adopt(WsStream::new(socket), name, config);
-            if !sock.is_closed() {
-                lock(&endpoint.conns).insert(sock.id(), sock);
-            }
+            start_tracked(
+                &Arc::downgrade(&endpoint.conns),
+                endpoint.config.clone(),
+                |config| Sock::adopt(WsStream::new(socket), name, config),
+            );
         })
 }
 
