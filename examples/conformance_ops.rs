@@ -70,10 +70,8 @@ pub fn handlers() -> Handlers {
 /// The limits of the `--limited` listener: one single request at a time (retry wait
 /// 100..200 ms) and no stream requests.
 pub fn limited() -> Limits {
-    Limits {
-        max_single_requests: 1,
-        retry_wait: Duration::from_millis(100)..=Duration::from_millis(200),
-        streams_allowed: false,
-        ..Limits::default()
-    }
+    Limits::default()
+        .max_single_requests(1)
+        .retry_wait(Duration::from_millis(100)..=Duration::from_millis(200))
+        .streams_allowed(false)
 }

@@ -28,11 +28,9 @@ async fn main() -> Result<(), Error> {
             Ok::<_, Error>(n * 10)
         }
     });
-    let limits = Limits {
-        max_single_requests: 2,
-        retry_wait: Duration::from_millis(50)..=Duration::from_millis(100),
-        ..Limits::default()
-    };
+    let limits = Limits::default()
+        .max_single_requests(2)
+        .retry_wait(Duration::from_millis(50)..=Duration::from_millis(100));
     let server = Server::new(Config::accepting().handlers(handlers).limits(limits))
         .listen_tcp("127.0.0.1:0")
         .await?;

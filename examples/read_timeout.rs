@@ -10,10 +10,7 @@ use gotalk::{CloseReason, Config, Error, Handlers, Limits, Server};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let limits = Limits {
-        read_timeout: Some(Duration::from_millis(500)),
-        ..Limits::default()
-    };
+    let limits = Limits::default().read_timeout(Some(Duration::from_millis(500)));
     let server = Server::new(Config::accepting().handlers(Handlers::new()).limits(limits))
         .listen_tcp("127.0.0.1:0")
         .await?;

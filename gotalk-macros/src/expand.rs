@@ -1,8 +1,9 @@
 //! A valid model → code: the trait (rewritten), a client, a service, and type checks.
 //!
 //! Generated code names the runtime only as `::gotalk::__private::…` and std items by
-//! absolute path, so it compiles whatever the user has in scope (even under
-//! `#![no_implicit_prelude]`, or with their own `Result` alias).
+//! absolute path, and its locals are `__gotalk_`-prefixed, so it compiles whatever the
+//! user has in scope (even under `#![no_implicit_prelude]`, with their own `Result`
+//! alias, or a `const out` that a plain `let out` would match against).
 
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -184,6 +185,22 @@ fn client(model: &Trait, names: &Names) -> TokenStream {
     }
 }
 
+/// The input parameter of a client function (after the connection) and the statement that
+/// encodes it into `__gotalk_payload` (`()` when the method takes no input).
+fn input_param(m: &Method) -> (TokenStream, TokenStream) {
+    let wire = &m.wire_name;
+    match &m.input {
+        Input::Value { ident, ty } => (
+            quote!(, #ident: #ty),
+            quote_spanned!(ty.span()=> let __gotalk_payload = ::gotalk::__private::encode::<#ty>(#wire, &#ident)?;),
+        ),
+        _ => (
+            quote!(),
+            quote!(let __gotalk_payload = ::gotalk::__private::encode::<()>(#wire, &())?;),
+        ),
+    }
+}
+
 /// The connection parameter's name: `sock`, unless the input is called that.
 fn sock_ident(method: &Method) -> Ident {
     match &method.input {
@@ -206,53 +223,43 @@ fn client_fn(m: &Method) -> TokenStream {
     };
     let unit: Type = parse_quote!(());
     let single_out = m.output.value_type().unwrap_or(&unit);
-    let (param, encode) = match &m.input {
-        Input::Value { ident, ty } => (
-            quote!(, #ident: #ty),
-            quote_spanned!(ty.span()=> let payload = ::gotalk::__private::encode::<#ty>(#wire, &#ident)?;),
-        ),
-        _ => (
-            quote!(),
-            quote!(let payload = ::gotalk::__private::encode::<()>(#wire, &())?;),
-        ),
-    };
+    let (param, encode) = input_param(m);
     // Each generic step is a statement spanned on its type (see `__private`).
     let (ret, body, how) = match (&m.input, m.output.stream_item()) {
         (Input::Stream { item, .. }, out_item) => {
             let out = out_item.unwrap_or(single_out);
-            let sender =
-                quote_spanned!(item.span()=> ::gotalk::__private::JsonSender::<#item>::new(writer));
-            let results = quote_spanned!(out.span()=> ::gotalk::__private::JsonResults::<#out>::new(results, #wire));
+            let sender = quote_spanned!(item.span()=> ::gotalk::__private::JsonSender::<#item>::new(__gotalk_writer));
+            let results = quote_spanned!(out.span()=> ::gotalk::__private::JsonResults::<#out>::new(__gotalk_results, #wire));
             (
                 result(
                     quote!((::gotalk::__private::JsonSender<#item>, ::gotalk::__private::JsonResults<#out>)),
                 ),
                 quote! {
-                    let (writer, results) = ::gotalk::__private::open_stream(#sock, #wire).await?;
+                    let (__gotalk_writer, __gotalk_results) = ::gotalk::__private::open_stream(#sock, #wire).await?;
                     ::core::result::Result::Ok((#sender, #results))
                 },
                 "Opens the stream request",
             )
         }
         (_, Some(item)) => {
-            let results = quote_spanned!(item.span()=> ::gotalk::__private::JsonResults::<#item>::new(results, #wire));
+            let results = quote_spanned!(item.span()=> ::gotalk::__private::JsonResults::<#item>::new(__gotalk_results, #wire));
             (
                 result(quote!(::gotalk::__private::JsonResults<#item>)),
                 quote! {
                     #encode
-                    let results = ::gotalk::__private::request_results(#sock, #wire, payload).await?;
+                    let __gotalk_results = ::gotalk::__private::request_results(#sock, #wire, __gotalk_payload).await?;
                     ::core::result::Result::Ok(#results)
                 },
                 "Sends the request",
             )
         }
         (_, None) => {
-            let decode = quote_spanned!(single_out.span()=> ::gotalk::__private::decode_result::<#single_out>(#wire, &result));
+            let decode = quote_spanned!(single_out.span()=> ::gotalk::__private::decode_result::<#single_out>(#wire, &__gotalk_result));
             (
                 result(quote!(#single_out)),
                 quote! {
                     #encode
-                    let result = ::gotalk::__private::request(#sock, #wire, payload, #timeout).await?;
+                    let __gotalk_result = ::gotalk::__private::request(#sock, #wire, __gotalk_payload, #timeout).await?;
                     #decode
                 },
                 "Sends the request",
@@ -274,23 +281,14 @@ fn notifier_fn(m: &Method) -> TokenStream {
     let wire = &m.wire_name;
     let docs = docs(m);
     let sock = sock_ident(m);
-    let (param, encode) = match &m.input {
-        Input::Value { ident, ty } => (
-            quote!(, #ident: #ty),
-            quote_spanned!(ty.span()=> let payload = ::gotalk::__private::encode::<#ty>(#wire, &#ident)?;),
-        ),
-        _ => (
-            quote!(),
-            quote!(let payload = ::gotalk::__private::encode::<()>(#wire, &())?;),
-        ),
-    };
+    let (param, encode) = input_param(m);
     let doc = format!("Sends the notification `{wire}`.");
     quote! {
         #docs
         #[doc = #doc]
         pub async fn #ident(#sock: &::gotalk::Sock #param) -> ::core::result::Result<(), ::gotalk::Error> {
             #encode
-            ::gotalk::__private::notify(#sock, #wire, payload).await
+            ::gotalk::__private::notify(#sock, #wire, __gotalk_payload).await
         }
     }
 }
@@ -366,7 +364,7 @@ fn service(model: &Trait, names: &Names) -> TokenStream {
         impl #spawn_impl_generics ::gotalk::__private::Service for #service #ty_generics #spawn_where_clause {
             const NAME: &'static str = #trait_name;
 
-            fn register(self, handlers: &mut ::gotalk::__private::Handlers) {
+            fn register(self, __gotalk_handlers: &mut ::gotalk::__private::Handlers) {
                 #(#registrations)*
             }
         }
@@ -388,24 +386,20 @@ fn registration(
     let wire = &m.wire_name;
     let call = |sock: TokenStream, input: TokenStream| {
         let context = match &m.context {
-            Some(Context {
-                custom: Some(_), ..
-            }) => quote!(context,),
-            Some(c) if c.by_ref => quote!(&#sock,),
-            Some(_) => quote!(::core::clone::Clone::clone(&#sock),),
+            Some(Context::Custom(_)) => quote!(__gotalk_context,),
+            Some(Context::SockRef) => quote!(&#sock,),
+            Some(Context::Sock) => quote!(::core::clone::Clone::clone(&#sock),),
             None => quote!(),
         };
-        quote!(<#implementation as #trait_ident #trait_args>::#ident(&*svc, #context #input).await)
+        quote!(<#implementation as #trait_ident #trait_args>::#ident(&*__gotalk_svc, #context #input).await)
     };
     // A context of the user's type is made from the connection before the call; if it
     // cannot be, a request gets the error as its result and a notification is dropped.
     let make_context = |sock: TokenStream, on_error: TokenStream| match &m.context {
-        Some(Context {
-            custom: Some(ty), ..
-        }) => quote_spanned! {ty.span()=>
-            let context = match <#ty as ::gotalk::__private::FromSock>::from_sock(&#sock) {
-                ::core::result::Result::Ok(context) => context,
-                ::core::result::Result::Err(error) => #on_error,
+        Some(Context::Custom(ty)) => quote_spanned! {ty.span()=>
+            let __gotalk_context = match <#ty as ::gotalk::__private::FromSock>::from_sock(&#sock) {
+                ::core::result::Result::Ok(__gotalk_context) => __gotalk_context,
+                ::core::result::Result::Err(__gotalk_error) => #on_error,
             };
         },
         _ => quote!(),
@@ -417,16 +411,18 @@ fn registration(
         None => quote!(_),
     };
     let reply = match &m.output {
-        Output::Unit => quote!(::gotalk::__private::reply_value::<()>(&out)),
-        Output::Value(ty) => quote!(::gotalk::__private::reply_value::<#ty>(&out)),
+        Output::Unit => quote!(::gotalk::__private::reply_value::<()>(#wire, &__gotalk_out)),
+        Output::Value(ty) => quote!(::gotalk::__private::reply_value::<#ty>(#wire, &__gotalk_out)),
         Output::Result { ok, err: e } => {
             let e = err(e);
-            quote!(::gotalk::__private::reply_result::<#ok, #e>(out))
+            quote!(::gotalk::__private::reply_result::<#ok, #e>(#wire, __gotalk_out))
         }
-        Output::Stream(item) => quote!(::gotalk::__private::reply_stream::<#item>(out)),
+        Output::Stream(item) => {
+            quote!(::gotalk::__private::reply_stream::<#item>(#wire, __gotalk_out))
+        }
         Output::ResultStream { item, err: e } => {
             let e = err(e);
-            quote!(::gotalk::__private::reply_result_stream::<#item, #e>(out))
+            quote!(::gotalk::__private::reply_result_stream::<#item, #e>(#wire, __gotalk_out))
         }
     };
     let body = match (kind, &m.input) {
@@ -434,26 +430,26 @@ fn registration(
             let (decode, arg) = match input {
                 Input::Value { ty, .. } => (
                     quote_spanned! {ty.span()=>
-                        let input = match ::gotalk::__private::decode_notification::<#ty>(&n) {
-                            ::core::option::Option::Some(value) => value,
+                        let __gotalk_input = match ::gotalk::__private::decode_notification::<#ty>(&__gotalk_n) {
+                            ::core::option::Option::Some(__gotalk_value) => __gotalk_value,
                             ::core::option::Option::None => return,
                         };
                     },
-                    quote!(input),
+                    quote!(__gotalk_input),
                 ),
                 _ => (quote!(), quote!()),
             };
-            let call = call(quote!(n.sock), arg);
+            let call = call(quote!(__gotalk_n.sock), arg);
             let context = make_context(
-                quote!(n.sock),
+                quote!(__gotalk_n.sock),
                 quote!({
-                    let _ = error;
+                    let _ = __gotalk_error;
                     return;
                 }),
             );
             quote! {
-                handlers.handle_notification_raw(#wire, move |n: ::gotalk::__private::Notification| {
-                    let svc = ::core::clone::Clone::clone(&svc);
+                __gotalk_handlers.handle_notification_raw(#wire, move |__gotalk_n: ::gotalk::__private::Notification| {
+                    let __gotalk_svc = ::core::clone::Clone::clone(&__gotalk_svc);
                     async move {
                         #decode
                         #context
@@ -463,18 +459,18 @@ fn registration(
             }
         }
         (Kind::Service, Input::Stream { item, .. }) => {
-            let call = call(quote!(sock), quote!(input));
+            let call = call(quote!(__gotalk_sock), quote!(__gotalk_input));
             let context = make_context(
-                quote!(sock),
-                quote!(return ::gotalk::__private::Reply::from_error(error)),
+                quote!(__gotalk_sock),
+                quote!(return ::gotalk::__private::Reply::from_error(__gotalk_error)),
             );
             quote! {
-                handlers.handle_stream(#wire, move |req: ::gotalk::__private::StreamRequest| {
-                    let svc = ::core::clone::Clone::clone(&svc);
+                __gotalk_handlers.handle_stream(#wire, move |__gotalk_req: ::gotalk::__private::StreamRequest| {
+                    let __gotalk_svc = ::core::clone::Clone::clone(&__gotalk_svc);
                     async move {
-                        let (sock, input) = ::gotalk::__private::stream_in::<#item>(req);
+                        let (__gotalk_sock, __gotalk_input) = ::gotalk::__private::stream_in::<#item>(__gotalk_req);
                         #context
-                        let out = #call;
+                        let __gotalk_out = #call;
                         #reply
                     }
                 });
@@ -484,27 +480,27 @@ fn registration(
             let (decode, arg) = match input {
                 Input::Value { ty, .. } => (
                     quote_spanned! {ty.span()=>
-                        let input = match ::gotalk::__private::decode::<#ty>(&req.op, &req.payload) {
-                            ::core::result::Result::Ok(value) => value,
-                            ::core::result::Result::Err(reply) => return reply,
+                        let __gotalk_input = match ::gotalk::__private::decode::<#ty>(#wire, &__gotalk_req.payload) {
+                            ::core::result::Result::Ok(__gotalk_value) => __gotalk_value,
+                            ::core::result::Result::Err(__gotalk_reply) => return __gotalk_reply,
                         };
                     },
-                    quote!(input),
+                    quote!(__gotalk_input),
                 ),
                 _ => (quote!(), quote!()),
             };
-            let call = call(quote!(req.sock), arg);
+            let call = call(quote!(__gotalk_req.sock), arg);
             let context = make_context(
-                quote!(req.sock),
-                quote!(return ::gotalk::__private::Reply::from_error(error)),
+                quote!(__gotalk_req.sock),
+                quote!(return ::gotalk::__private::Reply::from_error(__gotalk_error)),
             );
             quote! {
-                handlers.handle_reply(#wire, move |req: ::gotalk::__private::Request| {
-                    let svc = ::core::clone::Clone::clone(&svc);
+                __gotalk_handlers.handle_reply(#wire, move |__gotalk_req: ::gotalk::__private::Request| {
+                    let __gotalk_svc = ::core::clone::Clone::clone(&__gotalk_svc);
                     async move {
                         #decode
                         #context
-                        let out = #call;
+                        let __gotalk_out = #call;
                         #reply
                     }
                 });
@@ -513,7 +509,7 @@ fn registration(
     };
     quote! {
         {
-            let svc = ::core::clone::Clone::clone(&self.implementation);
+            let __gotalk_svc = ::core::clone::Clone::clone(&self.implementation);
             #body
         }
     }

@@ -52,11 +52,14 @@ pub struct Method {
     pub timeout_ms: Option<u64>,
 }
 
-/// The parameter that gives a handler the connection (`&Sock` or `Sock`), or a context
-/// made from it (`#[gotalk(context)] ctx: Type`, `Type: gotalk::FromSock`).
-pub struct Context {
-    pub by_ref: bool,
-    pub custom: Option<syn::Type>,
+/// The parameter that gives a handler its connection, or a context made from it.
+pub enum Context {
+    /// `sock: gotalk::Sock`: a clone of the connection.
+    Sock,
+    /// `sock: &gotalk::Sock`: the connection, borrowed.
+    SockRef,
+    /// `#[gotalk(context)] ctx: Type`, `Type: gotalk::FromSock`: made for each call.
+    Custom(Box<Type>),
 }
 
 pub enum Input {

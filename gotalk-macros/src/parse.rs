@@ -145,15 +145,9 @@ fn parse_method(kind: Kind, f: &TraitItemFn, args: &Args, errors: &mut Errors) -
             if matches!(&*pt.ty, Type::Reference(_)) {
                 errors.spanned(&pt.ty, "a `#[gotalk(context)]` parameter is taken by value");
             }
-            Some(Context {
-                by_ref: false,
-                custom: Some((*pt.ty).clone()),
-            })
+            Some(Context::Custom(pt.ty.clone()))
         } else {
-            context_type(&pt.ty).map(|by_ref| Context {
-                by_ref,
-                custom: None,
-            })
+            sock_context(&pt.ty)
         };
         if let Some(found) = found {
             if context.is_some() {
@@ -272,13 +266,14 @@ fn parse_output(ty: &Type, what: &str, errors: &mut Errors) -> Output {
 }
 
 /// `Some(by_ref)` if `ty` is the connection: `&Sock`, `&gotalk::Sock` or `Sock`.
-fn context_type(ty: &Type) -> Option<bool> {
-    let (inner, by_ref) = match ty {
-        Type::Reference(r) if r.mutability.is_none() => (&*r.elem, true),
-        other => (other, false),
+/// The context a parameter of type `Sock` or `&Sock` is.
+fn sock_context(ty: &Type) -> Option<Context> {
+    let (inner, context) = match ty {
+        Type::Reference(r) if r.mutability.is_none() => (&*r.elem, Context::SockRef),
+        other => (other, Context::Sock),
     };
     let seg = last_segment(inner)?;
-    (seg.ident == "Sock" && seg.arguments.is_empty()).then_some(by_ref)
+    (seg.ident == "Sock" && seg.arguments.is_empty()).then_some(context)
 }
 
 fn last_segment(ty: &Type) -> Option<&PathSegment> {

@@ -64,12 +64,16 @@
 
   // ---- the wire ------------------------------------------------------------------------
 
-  var T = {
-    SingleRequest: 'r', StreamRequest: 's', StreamRequestPart: 'p',
-    SingleResult: 'R', StreamResult: 'S', ErrorResult: 'E', RetryResult: 'e',
-    Notification: 'n', Heartbeat: 'h', ProtocolError: 'f'
-  };
+  // Message types are the protocol's own letters ('r', 'R', 'n', ...), used as is.
   var ProtocolError = { Abnormal: 0, Unsupported: 1, InvalidMsg: 2, Timeout: 3 };
+
+  // The Error a protocol error closes a connection with (sent by us or by the peer).
+  function protocolError(code, message) {
+    var e = new Error(message);
+    e.code = code;
+    e.isGotalkProtocolError = true;
+    return e;
+  }
 
   // A header as a string: t is the type, the other fields as the type needs them.
   function encodeHeader(t, id, name, size, wait) {
@@ -103,10 +107,7 @@
   Parser.prototype.next = function () {
     var b = this.buf, pos = 0;
     function bad(what) {
-      var e = new Error('invalid message: ' + what);
-      e.code = ProtocolError.InvalidMsg;
-      e.isGotalkProtocolError = true;
-      throw e;
+      throw protocolError(ProtocolError.InvalidMsg, 'invalid message: ' + what);
     }
     function need(n) { return b.length >= pos + n; }
     function hexField(width, what) {
@@ -120,10 +121,8 @@
     if (!this.versionSeen) {
       if (b.length < 2) return null;
       if (b[0] !== 48 || b[1] !== 49) {
-        var e = new Error('unsupported protocol version ' + JSON.stringify(text(b.subarray(0, 2))));
-        e.code = ProtocolError.Unsupported;
-        e.isGotalkProtocolError = true;
-        throw e;
+        throw protocolError(ProtocolError.Unsupported,
+          'unsupported protocol version ' + JSON.stringify(text(b.subarray(0, 2))));
       }
       this.versionSeen = true;
       this.buf = b = b.subarray(2);
@@ -537,8 +536,10 @@
         break;
       case 'p':
         var st = s._streams[m.id];
-        if (!st) return s._protocolError(Object.assign(new Error('stream part for unknown request ' + m.id),
-          { code: ProtocolError.InvalidMsg, isGotalkProtocolError: true }));
+        if (!st) {
+          return s._protocolError(protocolError(ProtocolError.InvalidMsg,
+            'stream part for unknown request ' + m.id));
+        }
         if (m.payload.length) st.chunks.emit('data', m.payload);
         else { delete s._streams[m.id]; st.end(); }
         break;
@@ -556,10 +557,7 @@
         s.emit('heartbeat', { time: new Date(m.time * 1000), load: m.load / 65535 });
         break;
       case 'f':
-        var pe = new Error('protocol error ' + m.code + ' from the peer');
-        pe.isGotalkProtocolError = true;
-        pe.code = m.code;
-        s.close(pe);
+        s.close(protocolError(m.code, 'protocol error ' + m.code + ' from the peer'));
         break;
     }
   };

@@ -1,135 +1,15 @@
 //! The registry of handlers: what this side answers, by operation or notification name.
+//! (What a handler receives and answers, `Request`, `Reply` and the rest, lives with the
+//! connection in `conn/handler.rs`: the registry and the connection are one layer.)
 
-use std::{
-    any::Any, collections::HashMap, fmt, future::Future, pin::Pin, sync::Arc, time::Duration,
-};
+use std::{collections::HashMap, fmt, future::Future, sync::Arc};
 
 use bytes::Bytes;
-use futures_core::Stream;
 use rustc_hash::FxHashMap;
 
-use crate::{conn::RequestChunks, wire::Name, Error, Sock};
-
-/// A boxed, sendable future: what every handler is turned into.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// A boxed, sendable stream of result chunks.
-pub type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send + 'static>>;
-
-/// A single request as a raw handler receives it.
-#[derive(Debug)]
-pub struct Request {
-    /// The connection it came on: answer, call back, or notify the peer through it.
-    pub sock: Sock,
-    /// The operation name.
-    pub op: Name,
-    /// The raw payload.
-    pub payload: Bytes,
-}
-
-/// A stream request as a stream handler receives it.
-#[derive(Debug)]
-pub struct StreamRequest {
-    /// The connection it came on.
-    pub sock: Sock,
-    /// The operation name.
-    pub op: Name,
-    /// The request's chunks in order, ending when the peer ends the stream.
-    pub chunks: RequestChunks,
-}
-
-/// A notification as a raw notification handler receives it.
-#[derive(Debug)]
-pub struct Notification {
-    /// The connection it came on.
-    pub sock: Sock,
-    /// The notification name.
-    pub name: Name,
-    /// The raw payload.
-    pub payload: Bytes,
-}
-
-/// How a handler answers a request: each variant is one of the protocol's result forms.
-pub enum Reply {
-    /// A SingleResult (`R`) with this payload.
-    Result(Bytes),
-    /// An ErrorResult (`E`) with this text.
-    Error(String),
-    /// A RetryResult (`e`): the caller may retry after `wait`.
-    Retry {
-        /// How long the caller should wait before retrying.
-        wait: Duration,
-        /// Why, in a few words (e.g. `request rate limit`).
-        reason: String,
-    },
-    /// A StreamResult: one `S` per non-empty chunk, then the empty `S` that ends it. An
-    /// `Err` item ends the stream with an ErrorResult instead.
-    Stream(BoxStream<Result<Bytes, Error>>),
-}
-
-impl fmt::Debug for Reply {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Result(b) => f.debug_tuple("Result").field(b).finish(),
-            Self::Error(e) => f.debug_tuple("Error").field(e).finish(),
-            Self::Retry { wait, reason } => f
-                .debug_struct("Retry")
-                .field("wait", wait)
-                .field("reason", reason)
-                .finish(),
-            Self::Stream(_) => f.write_str("Stream(..)"),
-        }
-    }
-}
-
-impl Reply {
-    /// The reply for a handler's error: a RetryResult for [`Error::Retry`], otherwise an
-    /// ErrorResult with the error's text.
-    pub fn from_error<E: fmt::Display + 'static>(error: E) -> Self {
-        if let Some(Error::Retry { wait, reason }) = (&error as &dyn Any).downcast_ref::<Error>() {
-            return Self::Retry {
-                wait: *wait,
-                reason: reason.clone(),
-            };
-        }
-        Self::Error(error.to_string())
-    }
-
-    /// A SingleResult carrying `value` as JSON (an ErrorResult if it cannot be encoded).
-    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Self {
-        match crate::typed::encode("result", value) {
-            Ok(payload) => Self::Result(payload),
-            Err(e) => Self::Error(e.to_string()),
-        }
-    }
-
-    /// A stream result of JSON values: one StreamResult part per item. An `Err` item
-    /// ends the stream with an ErrorResult carrying its text.
-    pub fn json_stream<S, T, E>(stream: S) -> Self
-    where
-        S: Stream<Item = Result<T, E>> + Send + 'static,
-        T: serde::Serialize,
-        E: fmt::Display,
-    {
-        use futures_util::StreamExt;
-        Self::stream(stream.map(|item| match item {
-            Ok(value) => crate::typed::encode("stream result", &value),
-            Err(e) => Err(Error::message(e.to_string())),
-        }))
-    }
-
-    /// A stream result from any stream of chunks.
-    pub fn stream<S>(stream: S) -> Self
-    where
-        S: Stream<Item = Result<Bytes, Error>> + Send + 'static,
-    {
-        Self::Stream(Box::pin(stream))
-    }
-}
-
-pub(crate) type RequestFn = Arc<dyn Fn(Request) -> BoxFuture<Reply> + Send + Sync>;
-pub(crate) type StreamFn = Arc<dyn Fn(StreamRequest) -> BoxFuture<Reply> + Send + Sync>;
-pub(crate) type NotificationFn = Arc<dyn Fn(Notification) -> BoxFuture<()> + Send + Sync>;
+use crate::conn::{
+    Notification, NotificationFn, Reply, Request, RequestFn, StreamFn, StreamRequest,
+};
 
 /// The handlers one side offers its peers: single-request, stream-request and notification
 /// handlers by name.
@@ -137,7 +17,7 @@ pub(crate) type NotificationFn = Arc<dyn Fn(Notification) -> BoxFuture<()> + Sen
 /// The empty name `""` registers a fallback for names with no handler of their own, as in
 /// the reference. A [`child`](Self::child) set answers what it has itself and leaves the
 /// rest to its parent, e.g. to give signed-in connections extra operations
-/// (see [`Sock::set_handlers`]).
+/// (see [`Sock::set_handlers`](crate::Sock::set_handlers)).
 ///
 /// A `Handlers` is a cheap-to-clone value; a connection uses the set it was given, so
 /// changing a set after handing it out does not change existing connections.
@@ -221,7 +101,7 @@ impl Handlers {
     }
 
     /// Registers a raw request handler: bytes in, bytes out. An `Err` answers an
-    /// ErrorResult with its text ([`Error::Retry`] answers a RetryResult).
+    /// ErrorResult with its text ([`Error::Retry`](crate::Error::Retry) answers a RetryResult).
     pub fn handle_raw<F, Fut, T, E>(&mut self, op: &str, handler: F) -> &mut Self
     where
         F: Fn(Request) -> Fut + Send + Sync + 'static,

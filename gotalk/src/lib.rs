@@ -46,7 +46,9 @@
 mod conn;
 mod error;
 mod handlers;
+mod json;
 mod service;
+mod sync;
 mod transport;
 mod typed;
 pub mod wire;
@@ -56,12 +58,12 @@ pub mod wire;
 pub mod __private;
 
 pub use conn::{
-    pipe, CallOptions, Config, HeartbeatInfo, Limits, RequestChunks, ResultStream, Sock,
-    StreamWriter,
+    pipe, BoxFuture, BoxStream, CallOptions, Config, HeartbeatInfo, Limits, Notification, Reply,
+    Request, RequestChunks, ResultStream, Sock, StreamRequest, StreamWriter,
 };
 pub use error::{CloseReason, Error, Side};
 pub use gotalk_macros::{notification, service};
-pub use handlers::{BoxFuture, BoxStream, Handlers, Notification, Reply, Request, StreamRequest};
+pub use handlers::Handlers;
 pub use service::{
     FromSock, JsonResults, JsonSender, RegistrationError, Service, StreamIn, StreamOut,
 };

@@ -12,45 +12,39 @@ pub use crate::{
     Service, Sock, StreamIn, StreamOut, StreamRequest,
 };
 
-use crate::typed;
+use crate::json;
 
 /// The handler's input, or the ErrorResult for input that does not decode.
 pub fn decode<T: DeserializeOwned>(op: &str, payload: &[u8]) -> Result<T, Reply> {
-    typed::decode(op, payload).map_err(|e| {
-        let detail = match e {
-            Error::Decode { message, .. } => message,
-            other => other.to_string(),
-        };
-        Reply::Error(format!("invalid input for {op:?}: {detail}"))
-    })
+    json::decode_input(op, payload).map_err(Reply::Error)
 }
 
-/// The reply for a method returning a value.
-pub fn reply_value<T: Serialize>(value: &T) -> Reply {
-    Reply::json(value)
+/// The reply of operation `op` for a method returning a value.
+pub fn reply_value<T: Serialize>(op: &str, value: &T) -> Reply {
+    Reply::json_for(op, value)
 }
 
-/// The reply for a method returning `Result<T, E>`.
-pub fn reply_result<T: Serialize, E: fmt::Display + 'static>(result: Result<T, E>) -> Reply {
-    match result {
-        Ok(value) => Reply::json(&value),
-        Err(e) => Reply::from_error(e),
-    }
+/// The reply of operation `op` for a method returning `Result<T, E>`.
+pub fn reply_result<T: Serialize, E: fmt::Display + 'static>(
+    op: &str,
+    result: Result<T, E>,
+) -> Reply {
+    Reply::from_result(op, result)
 }
 
-/// The reply for a method returning `StreamOut<T>`.
-pub fn reply_stream<T: Serialize + Send + 'static>(values: StreamOut<T>) -> Reply {
-    values.into_reply()
+/// The reply of operation `op` for a method returning `StreamOut<T>`.
+pub fn reply_stream<T: Serialize + Send + 'static>(op: &str, values: StreamOut<T>) -> Reply {
+    values.into_reply(op)
 }
 
-/// The reply for a method returning `Result<StreamOut<T>, E>`.
-pub fn reply_result_stream<T, E>(result: Result<StreamOut<T>, E>) -> Reply
+/// The reply of operation `op` for a method returning `Result<StreamOut<T>, E>`.
+pub fn reply_result_stream<T, E>(op: &str, result: Result<StreamOut<T>, E>) -> Reply
 where
     T: Serialize + Send + 'static,
     E: fmt::Display + 'static,
 {
     match result {
-        Ok(values) => values.into_reply(),
+        Ok(values) => values.into_reply(op),
         Err(e) => Reply::from_error(e),
     }
 }
@@ -68,12 +62,12 @@ fn options(timeout_ms: Option<u64>) -> CallOptions {
 
 /// Encodes a request's input or a notification's payload.
 pub fn encode<T: Serialize + ?Sized>(op: &str, value: &T) -> Result<Bytes, Error> {
-    typed::encode(op, value)
+    json::encode(op, value)
 }
 
 /// Decodes a single result.
 pub fn decode_result<T: DeserializeOwned>(op: &str, payload: &[u8]) -> Result<T, Error> {
-    typed::decode(op, payload)
+    json::decode(op, payload)
 }
 
 /// A single request with a single result.
@@ -116,7 +110,7 @@ pub fn stream_in<T: DeserializeOwned>(request: StreamRequest) -> (Sock, StreamIn
 
 /// A notification's payload, or `None` (logged) if it does not decode.
 pub fn decode_notification<T: DeserializeOwned>(n: &Notification) -> Option<T> {
-    match typed::decode(&n.name, &n.payload) {
+    match json::decode(&n.name, &n.payload) {
         Ok(value) => Some(value),
         Err(e) => {
             tracing::warn!(conn = n.sock.id(), "dropping notification: {e}");

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::{typed, Error, Handlers, RequestChunks, ResultStream, StreamWriter};
+use crate::{json, Error, Handlers, RequestChunks, ResultStream, StreamWriter};
 
 /// A set of handlers registered in one go, e.g. everything one `#[gotalk::service]` trait
 /// offers. Register with [`Handlers::with`] or [`Handlers::try_with`].
@@ -110,7 +110,7 @@ impl<T: DeserializeOwned> Stream for StreamIn<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let chunk = std::task::ready!(Pin::new(&mut self.chunks).poll_next(cx));
-        Poll::Ready(chunk.map(|c| c.and_then(|bytes| typed::decode(&self.op, &bytes))))
+        Poll::Ready(chunk.map(|c| c.and_then(|bytes| json::decode(&self.op, &bytes))))
     }
 }
 
@@ -168,9 +168,9 @@ impl<T: Send + 'static> StreamOut<T> {
 }
 
 impl<T: Serialize + Send + 'static> StreamOut<T> {
-    /// The reply that streams these values as JSON.
-    pub(crate) fn into_reply(self) -> crate::Reply {
-        crate::Reply::json_stream(self.values)
+    /// The reply of operation `op` that streams these values as JSON.
+    pub(crate) fn into_reply(self, op: &str) -> crate::Reply {
+        crate::Reply::json_stream_for(op, self.values)
     }
 }
 
@@ -253,7 +253,7 @@ impl<T: DeserializeOwned> Stream for JsonResults<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let chunk = std::task::ready!(Pin::new(&mut self.results).poll_next(cx));
-        Poll::Ready(chunk.map(|c| c.and_then(|bytes: Bytes| typed::decode(&self.op, &bytes))))
+        Poll::Ready(chunk.map(|c| c.and_then(|bytes: Bytes| json::decode(&self.op, &bytes))))
     }
 }
 

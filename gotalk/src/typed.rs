@@ -1,53 +1,136 @@
-//! The typed API: serde_json adapters over the raw core, for calls and for handlers.
+//! The typed API: serde_json adapters over the raw core (which never imports serde), for
+//! calls, streams, replies and handlers.
 
 use std::{fmt, future::Future, sync::Arc};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use futures_core::Stream;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{
-    handlers::{Handlers, Notification, Reply, Request},
-    Error, Sock,
+    json, CallOptions, Error, Handlers, Notification, Reply, Request, RequestChunks, ResultStream,
+    Sock, StreamWriter,
 };
 
-/// Serializes `value` as the JSON payload of `op`.
-pub(crate) fn encode<T: Serialize + ?Sized>(op: &str, value: &T) -> Result<Bytes, Error> {
-    let mut writer = BytesMut::with_capacity(64).writer();
-    serde_json::to_writer(&mut writer, value).map_err(|e| Error::Encode {
-        op: op.to_owned(),
-        message: e.to_string(),
-    })?;
-    Ok(writer.into_inner().freeze())
-}
+impl Sock {
+    /// Sends a single request with `input` as JSON and decodes the JSON result.
+    pub async fn request<I, O>(&self, op: &str, input: &I) -> Result<O, Error>
+    where
+        I: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        let payload = json::encode(op, input)?;
+        let result = self.request_once(op, &payload).await?;
+        json::decode(op, &result)
+    }
 
-/// Deserializes the JSON payload of `op`. An empty payload reads as `null`, so `()` and
-/// `Option` inputs and outputs work with peers that send nothing.
-pub(crate) fn decode<T: DeserializeOwned>(op: &str, payload: &[u8]) -> Result<T, Error> {
-    let json: &[u8] = if payload.is_empty() { b"null" } else { payload };
-    serde_json::from_slice(json).map_err(|e| Error::Decode {
-        op: op.to_owned(),
-        message: e.to_string(),
-    })
-}
+    /// [`request`](Self::request) with a timeout and automatic retries.
+    pub async fn request_with<I, O>(
+        &self,
+        op: &str,
+        input: &I,
+        options: CallOptions,
+    ) -> Result<O, Error>
+    where
+        I: Serialize + ?Sized,
+        O: DeserializeOwned,
+    {
+        let payload = json::encode(op, input)?;
+        let result = self.request_raw_with(op, payload, options).await?;
+        json::decode(op, &result)
+    }
 
-/// The reply for a typed handler's outcome.
-fn reply<O: Serialize, E: fmt::Display + 'static>(op: &str, result: Result<O, E>) -> Reply {
-    match result {
-        Ok(out) => match encode(op, &out) {
-            Ok(payload) => Reply::Result(payload),
-            Err(e) => Reply::Error(e.to_string()),
-        },
-        Err(e) => Reply::from_error(e),
+    /// Sends a notification with `value` as JSON.
+    pub async fn notify<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<(), Error> {
+        self.notify_raw(name, json::encode(name, value)?).await
     }
 }
 
-/// The ErrorResult text for input that does not decode.
-fn bad_input(op: &str, e: Error) -> Reply {
-    let detail = match e {
-        Error::Decode { message, .. } => message,
-        other => other.to_string(),
-    };
-    Reply::Error(format!("invalid input for {op:?}: {detail}"))
+impl RequestChunks {
+    /// The next chunk decoded from JSON, or `None` at the end of the request stream.
+    pub async fn next_json<T: DeserializeOwned>(&mut self) -> Option<Result<T, Error>> {
+        let chunk = self.next_chunk().await?;
+        Some(chunk.and_then(|bytes| json::decode(self.op(), &bytes)))
+    }
+
+    /// The chunks decoded from JSON, as a `Stream` of `T`.
+    pub fn json<T: DeserializeOwned>(
+        self,
+    ) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
+        let op = self.op().clone();
+        futures_util::StreamExt::map(self, move |chunk| {
+            chunk.and_then(|bytes| json::decode(&op, &bytes))
+        })
+    }
+}
+
+impl ResultStream {
+    /// The next result chunk decoded from JSON, or `None` after the last.
+    pub async fn next_json<T: DeserializeOwned>(&mut self) -> Option<Result<T, Error>> {
+        let chunk = self.next_chunk().await?;
+        Some(chunk.and_then(|bytes| json::decode(self.op(), &bytes)))
+    }
+}
+
+impl StreamWriter {
+    /// Sends `value` as one JSON chunk.
+    pub async fn send_json<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        let chunk = json::encode(self.op(), value)?;
+        self.send(chunk).await
+    }
+}
+
+impl Reply {
+    /// A SingleResult carrying `value` as JSON (an ErrorResult if it cannot be encoded).
+    pub fn json<T: Serialize + ?Sized>(value: &T) -> Self {
+        Self::json_for("result", value)
+    }
+
+    /// [`json`](Self::json) for operation `op`, which an encoding error names.
+    pub(crate) fn json_for<T: Serialize + ?Sized>(op: &str, value: &T) -> Self {
+        match json::encode(op, value) {
+            Ok(payload) => Self::Result(payload),
+            Err(e) => Self::Error(e.to_string()),
+        }
+    }
+
+    /// A stream result of JSON values: one StreamResult part per item. An `Err` item
+    /// ends the stream with an ErrorResult carrying its text.
+    pub fn json_stream<S, T, E>(stream: S) -> Self
+    where
+        S: Stream<Item = Result<T, E>> + Send + 'static,
+        T: Serialize,
+        E: fmt::Display,
+    {
+        Self::json_stream_for("stream result", stream)
+    }
+
+    /// [`json_stream`](Self::json_stream) for operation `op`, which encoding errors name.
+    pub(crate) fn json_stream_for<S, T, E>(op: &str, stream: S) -> Self
+    where
+        S: Stream<Item = Result<T, E>> + Send + 'static,
+        T: Serialize,
+        E: fmt::Display,
+    {
+        let op: Box<str> = op.into();
+        Self::stream(futures_util::StreamExt::map(
+            stream,
+            move |item| match item {
+                Ok(value) => json::encode(&op, &value),
+                Err(e) => Err(Error::message(e.to_string())),
+            },
+        ))
+    }
+
+    /// The reply for a typed handler's outcome.
+    pub(crate) fn from_result<O: Serialize, E: fmt::Display + 'static>(
+        op: &str,
+        result: Result<O, E>,
+    ) -> Self {
+        match result {
+            Ok(out) => Self::json_for(op, &out),
+            Err(e) => Self::from_error(e),
+        }
+    }
 }
 
 impl Handlers {
@@ -78,12 +161,12 @@ impl Handlers {
     {
         let handler = Arc::new(handler);
         self.handle_reply(op, move |req: Request| {
-            let input = decode::<I>(&req.op, &req.payload);
+            let input = json::decode_input::<I>(&req.op, &req.payload);
             let handler = handler.clone();
             async move {
                 match input {
-                    Ok(input) => reply(&req.op, handler(req.sock, input).await),
-                    Err(e) => bad_input(&req.op, e),
+                    Ok(input) => Reply::from_result(&req.op, handler(req.sock, input).await),
+                    Err(text) => Reply::Error(text),
                 }
             }
         })
@@ -109,7 +192,7 @@ impl Handlers {
     {
         let handler = Arc::new(handler);
         self.handle_notification_raw(name, move |n: Notification| {
-            let value = decode::<T>(&n.name, &n.payload);
+            let value = json::decode::<T>(&n.name, &n.payload);
             let handler = handler.clone();
             async move {
                 match value {

@@ -23,65 +23,8 @@ use tokio::{
     time::timeout,
 };
 
-const SECOND: Duration = Duration::from_secs(1);
-
-fn server_handlers() -> Handlers {
-    let mut h = Handlers::new();
-    h.handle("greet", |name: String| async move {
-        Ok::<_, Error>(format!("Hello {name}"))
-    })
-    .handle("sleep", |ms: u64| async move {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        Ok::<_, Error>(ms)
-    })
-    .handle("fail", |_: ()| async move { Err::<(), _>("boom") })
-    .handle("busy", |_: ()| async move {
-        Err::<(), _>(Error::retry(Duration::from_millis(7), "try later"))
-    })
-    .handle("panic", |_: ()| async move {
-        if true {
-            panic!("handler went wrong");
-        }
-        Ok::<(), Error>(())
-    })
-    .handle_raw("bytes", |req: Request| async move {
-        Ok::<_, Error>(req.payload)
-    })
-    .handle_with_sock("ask-client", |sock: Sock, n: i64| async move {
-        let doubled: i64 = sock.request("double", &n).await?;
-        Ok::<_, Error>(doubled + 1)
-    })
-    .handle_stream("sum", |mut req: StreamRequest| async move {
-        let mut total = 0i64;
-        while let Some(n) = req.chunks.next_json::<i64>().await {
-            match n {
-                Ok(n) => total += n,
-                Err(e) => return Reply::Error(e.to_string()),
-            }
-        }
-        Reply::Result(Bytes::from(total.to_string()))
-    })
-    .handle_stream("stream-echo", |req: StreamRequest| async move {
-        Reply::stream(req.chunks)
-    })
-    .handle_reply("count", |req: Request| async move {
-        let n: usize = serde_json::from_slice(&req.payload).unwrap_or(0);
-        Reply::stream(futures_util::stream::iter(
-            (0..n).map(|i| Ok(Bytes::from(i.to_string()))),
-        ))
-    });
-    h
-}
-
-fn client_handlers() -> Handlers {
-    let mut h = Handlers::new();
-    h.handle("double", |n: i64| async move { Ok::<_, Error>(n * 2) });
-    h
-}
-
-async fn start(config: Config) -> Listening<SocketAddr> {
-    Server::new(config).listen_tcp("127.0.0.1:0").await.unwrap()
-}
+mod support;
+use support::{client_handlers, raw_peer, read_n, read_to_end, server_handlers, start, SECOND};
 
 async fn pair() -> (Listening<SocketAddr>, Sock) {
     let server = start(Config::accepting().handlers(server_handlers())).await;
@@ -92,33 +35,6 @@ async fn pair() -> (Listening<SocketAddr>, Sock) {
     .await
     .unwrap();
     (server, client)
-}
-
-/// A raw TCP peer that has exchanged versions.
-async fn raw_peer(addr: SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(b"01").await.unwrap();
-    let mut version = [0; 2];
-    stream.read_exact(&mut version).await.unwrap();
-    assert_eq!(&version, b"01");
-    stream
-}
-
-async fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
-    let mut buf = vec![0; n];
-    timeout(SECOND * 5, stream.read_exact(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    buf
-}
-
-async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
-    let mut rest = Vec::new();
-    let _ = timeout(SECOND * 5, stream.read_to_end(&mut rest))
-        .await
-        .expect("connection closes");
-    rest
 }
 
 #[tokio::test]
@@ -227,11 +143,9 @@ async fn a_handler_can_answer_retry() {
 
 #[tokio::test]
 async fn past_the_limit_requests_get_retry_results_and_can_retry_automatically() {
-    let limits = Limits {
-        max_single_requests: 1,
-        retry_wait: Duration::from_millis(30)..=Duration::from_millis(60),
-        ..Limits::default()
-    };
+    let limits = Limits::default()
+        .max_single_requests(1)
+        .retry_wait(Duration::from_millis(30)..=Duration::from_millis(60));
     let server = start(
         Config::accepting()
             .handlers(server_handlers())
@@ -441,10 +355,7 @@ async fn a_protocol_error_from_the_peer_fails_pending_requests_with_it() {
 
 #[tokio::test]
 async fn read_timeout_sends_protocol_error_3_and_closes() {
-    let limits = Limits {
-        read_timeout: Some(Duration::from_millis(200)),
-        ..Limits::default()
-    };
+    let limits = Limits::default().read_timeout(Some(Duration::from_millis(200)));
     let reasons = Arc::new(Mutex::new(Vec::new()));
     let seen = reasons.clone();
     let config = Config::accepting()
@@ -463,10 +374,7 @@ async fn read_timeout_sends_protocol_error_3_and_closes() {
 
 #[tokio::test]
 async fn a_payload_over_the_limit_is_protocol_error_2() {
-    let limits = Limits {
-        max_payload: 1024,
-        ..Limits::default()
-    };
+    let limits = Limits::default().max_payload(1024);
     let server = start(
         Config::accepting()
             .handlers(server_handlers())
@@ -771,11 +679,9 @@ async fn typed_stream_handlers() {
 
 /// Limits with a small stream buffer and write queue, so backpressure shows quickly.
 fn tight_limits() -> Limits {
-    Limits {
-        stream_buffer: 64 * 1024,
-        write_buffer: 64 * 1024,
-        ..Default::default()
-    }
+    Limits::default()
+        .stream_buffer(64 * 1024)
+        .write_buffer(64 * 1024)
 }
 
 #[tokio::test]

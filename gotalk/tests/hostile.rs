@@ -14,98 +14,28 @@ use std::{
 use bytes::BytesMut;
 use gotalk::{
     wire::{parse, Message, ParseError},
-    Config, Error, Handlers, Limits, Listening, Reply, Request, Server, StreamRequest,
+    Config, Error, Limits, Listening, Server,
 };
 use proptest::{prelude::*, test_runner::TestRunner};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
     time::timeout,
 };
 
-const SECOND: Duration = Duration::from_secs(1);
-
-fn handlers() -> Handlers {
-    let mut h = Handlers::new();
-    h.handle("greet", |name: String| async move {
-        Ok::<_, Error>(format!("Hello {name}"))
-    })
-    .handle("sleep", |ms: u64| async move {
-        tokio::time::sleep(Duration::from_millis(ms.min(200))).await;
-        Ok::<_, Error>(ms)
-    })
-    .handle("json", |value: serde_json::Value| async move {
-        Ok::<_, Error>(value.is_array())
-    })
-    .handle_raw("bytes", |req: Request| async move {
-        Ok::<_, Error>(req.payload)
-    })
-    .handle_stream("stream-echo", |req: StreamRequest| async move {
-        Reply::stream(req.chunks)
-    });
-    h
-}
+mod support;
+use support::{
+    messages, raw_peer, read_at_least, read_until_closed, server_handlers, still_serves, SECOND,
+};
 
 async fn start(limits: Limits) -> Listening<SocketAddr> {
-    Server::new(Config::accepting().handlers(handlers()).limits(limits))
-        .listen_tcp("127.0.0.1:0")
-        .await
-        .unwrap()
-}
-
-/// A raw TCP peer that has exchanged versions.
-async fn raw_peer(addr: SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(b"01").await.unwrap();
-    let mut version = [0; 2];
-    stream.read_exact(&mut version).await.unwrap();
-    assert_eq!(&version, b"01");
-    stream
-}
-
-/// Everything the server sends until it closes (or `wait` passes).
-async fn read_until_closed(stream: &mut TcpStream, wait: Duration) -> Vec<u8> {
-    let mut out = Vec::new();
-    let _ = timeout(wait, stream.read_to_end(&mut out)).await;
-    out
-}
-
-/// At least `n` bytes from the server (within 5 s).
-async fn read_at_least(peer: &mut TcpStream, n: usize) -> BytesMut {
-    let mut out = BytesMut::new();
-    while out.len() < n {
-        let mut chunk = [0u8; 256];
-        let got = timeout(SECOND * 5, peer.read(&mut chunk))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(got > 0, "the server closed early");
-        out.extend_from_slice(&chunk[..got]);
-    }
-    out
-}
-
-/// Parses a whole stream of messages; panics on anything that is not one.
-fn messages(bytes: &[u8]) -> Vec<Message> {
-    let mut buf = BytesMut::from(bytes);
-    let mut out = Vec::new();
-    while !buf.is_empty() {
-        match parse(&mut buf, u32::MAX) {
-            Ok(msg) => out.push(msg),
-            Err(ParseError::Incomplete { .. }) => panic!("truncated output: {buf:?}"),
-            Err(ParseError::Invalid(e)) => panic!("invalid output ({e}): {buf:?}"),
-        }
-    }
-    out
-}
-
-async fn still_serves(addr: SocketAddr) {
-    let client = gotalk::tcp::connect(addr).await.unwrap();
-    let greeting: String = timeout(SECOND * 5, client.request("greet", "again"))
-        .await
-        .expect("a fresh connection is served")
-        .unwrap();
-    assert_eq!(greeting, "Hello again");
+    Server::new(
+        Config::accepting()
+            .handlers(server_handlers())
+            .limits(limits),
+    )
+    .listen_tcp("127.0.0.1:0")
+    .await
+    .unwrap()
 }
 
 /// Valid messages a peer may send, to build inputs that are mostly right.
@@ -152,11 +82,7 @@ fn input() -> impl Strategy<Value = Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arbitrary_and_mutated_byte_streams_never_take_the_server_down() {
-    let server = start(Limits {
-        max_payload: 1 << 20,
-        ..Limits::default()
-    })
-    .await;
+    let server = start(Limits::default().max_payload(1 << 20)).await;
     let addr = server.local_addr();
     let mut runner = TestRunner::new(proptest::test_runner::Config {
         cases: 96,
@@ -205,11 +131,7 @@ async fn arbitrary_and_mutated_byte_streams_never_take_the_server_down() {
 
 #[tokio::test]
 async fn a_flood_past_the_limits_gets_retries_and_every_request_exactly_one_answer() {
-    let server = start(Limits {
-        max_single_requests: 8,
-        ..Limits::default()
-    })
-    .await;
+    let server = start(Limits::default().max_single_requests(8)).await;
     let mut peer = raw_peer(server.local_addr()).await;
     const N: usize = 3000;
     let mut flood = Vec::new();
@@ -258,14 +180,12 @@ type RequestKey = [u8; 4];
 async fn a_peer_that_never_reads_is_closed_by_the_write_timeout() {
     let reasons = Arc::new(Mutex::new(Vec::new()));
     let seen = reasons.clone();
-    let limits = Limits {
-        write_timeout: Some(Duration::from_millis(300)),
-        write_buffer: 256 * 1024,
-        ..Limits::default()
-    };
+    let limits = Limits::default()
+        .write_timeout(Some(Duration::from_millis(300)))
+        .write_buffer(256 * 1024);
     let server = Server::new(
         Config::accepting()
-            .handlers(handlers())
+            .handlers(server_handlers())
             .limits(limits)
             .on_close(move |_, reason| seen.lock().unwrap().push(reason.to_string())),
     )
@@ -303,11 +223,7 @@ async fn a_peer_that_never_reads_is_closed_by_the_write_timeout() {
 
 #[tokio::test]
 async fn a_slowloris_header_is_closed_by_the_read_timeout() {
-    let server = start(Limits {
-        read_timeout: Some(Duration::from_millis(300)),
-        ..Limits::default()
-    })
-    .await;
+    let server = start(Limits::default().read_timeout(Some(Duration::from_millis(300)))).await;
     let mut peer = raw_peer(server.local_addr()).await;
     let started = tokio::time::Instant::now();
     for &byte in b"r0001005greet00000007\"Rasmus\"" {

@@ -6,15 +6,10 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use gotalk::{tls, Config, Error, Handlers, Listening, Server};
+use gotalk::{tls, Config, Listening, Server};
 
-fn handlers() -> Handlers {
-    let mut h = Handlers::new();
-    h.handle("greet", |name: String| async move {
-        Ok::<_, Error>(format!("Hello {name}"))
-    });
-    h
-}
+mod support;
+use support::server_handlers as handlers;
 
 /// A TLS server whose certificate (for `localhost`) comes from PEM files, as in production.
 async fn tls_server() -> (Listening<SocketAddr>, rcgen::CertifiedKey<rcgen::KeyPair>) {

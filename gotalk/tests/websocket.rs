@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use gotalk::{
     ws::{self, OriginPolicy, Refusal},
-    Config, Error, Handlers, Reply, StreamRequest,
+    Config,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -19,22 +19,8 @@ use tokio::{
 };
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::StatusCode, Message};
 
-const SECOND: Duration = Duration::from_secs(1);
-
-fn handlers() -> Handlers {
-    let mut h = Handlers::new();
-    h.handle("greet", |name: String| async move {
-        Ok::<_, Error>(format!("Hello {name}"))
-    })
-    .handle_with_sock("ask", |sock: gotalk::Sock, n: i64| async move {
-        let doubled: i64 = sock.request("double", &n).await?;
-        Ok::<_, Error>(doubled)
-    })
-    .handle_stream("stream-echo", |req: StreamRequest| async move {
-        Reply::stream(req.chunks)
-    });
-    h
-}
+mod support;
+use support::{client_handlers, server_handlers as handlers, SECOND};
 
 async fn serve(endpoint: ws::Endpoint) -> ws::WebServer {
     ws::WebServer::bind("127.0.0.1:0", endpoint, None)
@@ -49,8 +35,7 @@ fn url(addr: SocketAddr) -> String {
 #[tokio::test]
 async fn rust_client_and_server_call_each_other_over_websocket() {
     let server = serve(ws::Endpoint::new(Config::accepting().handlers(handlers()))).await;
-    let mut mine = Handlers::new();
-    mine.handle("double", |n: i64| async move { Ok::<_, Error>(n * 2) });
+    let mine = client_handlers();
     for path in ["/gotalk", "/gotalk/"] {
         let url = format!("ws://{}{path}", server.local_addr());
         let client = ws::connect_with(&url, Config::dialling().handlers(mine.clone()))
@@ -58,8 +43,8 @@ async fn rust_client_and_server_call_each_other_over_websocket() {
             .unwrap();
         let greeting: String = client.request("greet", "web").await.unwrap();
         assert_eq!(greeting, "Hello web");
-        let doubled: i64 = client.request("ask", &21).await.unwrap();
-        assert_eq!(doubled, 42, "the server called the client back");
+        let answer: i64 = client.request("ask-client", &21).await.unwrap();
+        assert_eq!(answer, 43, "the server called the client back");
         let (mut writer, mut results) = client.stream_request("stream-echo", "a").await.unwrap();
         writer.send("b").await.unwrap();
         writer.finish().await.unwrap();

@@ -23,12 +23,10 @@ fuzz_target!(|data: &[u8]| {
             .handle_raw("e", |req: Request| async move { Ok::<_, Error>(req.payload) })
             .handle("j", |v: i64| async move { Ok::<_, Error>(v) })
             .handle_stream("s", |req: StreamRequest| async move { Reply::stream(req.chunks) });
-        let limits = Limits {
-            max_payload: 4096,
-            max_single_requests: 4,
-            max_stream_requests: 2,
-            ..Limits::default()
-        };
+        let limits = Limits::default()
+            .max_payload(4096)
+            .max_single_requests(4)
+            .max_stream_requests(2);
         let (ours, theirs) = tokio::io::duplex(64 * 1024);
         let (mut rd, mut wr) = tokio::io::split(theirs);
         let _sock = Sock::adopt(ours, "fuzz", Config::accepting().handlers(handlers).limits(limits));

@@ -31,7 +31,7 @@ type HeartbeatHook = Arc<dyn Fn(&Sock, HeartbeatInfo) + Send + Sync>;
 /// use gotalk::{Config, Handlers, Limits};
 /// let config = Config::accepting()
 ///     .handlers(Handlers::new())
-///     .limits(Limits { max_single_requests: 16, ..Limits::default() })
+///     .limits(Limits::default().max_single_requests(16))
 ///     .on_close(|sock, reason| eprintln!("{} closed: {reason}", sock.peer()));
 /// ```
 #[derive(Clone)]
@@ -60,10 +60,7 @@ impl Config {
     pub fn dialling() -> Self {
         Self {
             handlers: Handlers::new(),
-            limits: Limits {
-                read_timeout: None,
-                ..Limits::default()
-            },
+            limits: Limits::default().read_timeout(None),
             heartbeat_interval: Some(Duration::from_secs(20)),
             on_heartbeat: None,
             on_close: Vec::new(),

@@ -1,22 +1,27 @@
-//! Per-connection limits, each with its default.
+//! Every bound a connection sets its peer: the [`Limits`] a user may change, each with
+//! its default, and the few fixed bounds beside them, each with its reason.
 
 use std::{ops::RangeInclusive, time::Duration};
 
 use crate::wire::DEFAULT_MAX_PAYLOAD;
 
 /// The limits one connection enforces on its peer. Every field has a documented default;
-/// start from [`Limits::default`] and change what you need.
+/// start from [`Limits::default`] and change what you need, with the setters or by
+/// assigning fields.
+///
+/// New limits are added in minor releases (the struct is `#[non_exhaustive]`, so code
+/// that builds it this way keeps compiling):
 ///
 /// ```
 /// use std::time::Duration;
-/// let limits = gotalk::Limits {
-///     max_single_requests: 1,
-///     retry_wait: Duration::from_millis(100)..=Duration::from_millis(200),
-///     streams_allowed: false,
-///     ..Default::default()
-/// };
+/// let limits = gotalk::Limits::default()
+///     .max_single_requests(1)
+///     .retry_wait(Duration::from_millis(100)..=Duration::from_millis(200))
+///     .streams_allowed(false);
+/// assert_eq!(limits.max_single_requests, 1);
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Limits {
     /// How many of the peer's single requests may run at once; the excess is answered
     /// with a RetryResult `request rate limit`. Default: 1024.
@@ -45,7 +50,8 @@ pub struct Limits {
     /// with protocol error 2 and the connection closes. Default: 16 MiB.
     pub max_payload: u32,
     /// How many bytes may wait in the write queue before callers and handlers wait for
-    /// the peer to read (backpressure). Default: 4 MiB.
+    /// the peer to read (backpressure). While more than four times this is queued,
+    /// nothing more is read from the peer. Default: 4 MiB.
     pub write_buffer: usize,
     /// How many bytes of stream chunks may wait for the code that consumes them (a
     /// stream request's handler, or a caller reading a stream result) before this
@@ -55,6 +61,34 @@ pub struct Limits {
     /// connection: read the chunks, or drop them. Default: 1 MiB.
     pub stream_buffer: usize,
 }
+
+// The fixed bounds, and why each is what it is. (One more lives in the wire layer, as it
+// belongs to parsing: a header alone makes the reader reserve at most 64 KiB, whatever
+// size it declares; see `wire::room_for`.)
+
+/// The reader stops reading from the peer while more than this many times
+/// [`Limits::write_buffer`] bytes wait to be written: backpressure of last resort on a
+/// peer that sends requests but does not read their results (the connection's own
+/// answers, refusals and protocol errors, are queued without waiting for room).
+pub(crate) const READ_STOP_FACTOR: usize = 4;
+
+/// Stream request IDs the peer may leave open beyond [`Limits::max_stream_requests`]
+/// (streams that were refused, or whose handler already finished, until the peer ends
+/// them) before it is a protocol error. Each costs one table entry (a few dozen bytes);
+/// the bound keeps a peer from growing the table without end.
+pub(crate) const LINGERING_STREAMS: usize = 1024;
+
+/// Notifications of one connection that may wait for their (sequential) handler before
+/// the reader waits too. A count, not bytes: each holds its payload.
+pub(crate) const NOTIFICATION_QUEUE: usize = 256;
+
+/// Read buffers of large messages kept for reuse, process-wide (see `recycle.rs`): at
+/// most this many buffers…
+pub(crate) const RECYCLE_MAX_BUFFERS: usize = 32;
+/// …holding at most this many bytes…
+pub(crate) const RECYCLE_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// …each at least this large (smaller ones are not worth it).
+pub(crate) const RECYCLE_MIN_SIZE: usize = 64 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -72,6 +106,42 @@ impl Default for Limits {
     }
 }
 
+/// A chainable setter for each field.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty;)*) => {
+        impl Limits {
+            $(
+                $(#[$doc])*
+                pub fn $field(mut self, value: $ty) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    /// Sets [`max_single_requests`](Self::max_single_requests).
+    max_single_requests: usize;
+    /// Sets [`max_stream_requests`](Self::max_stream_requests).
+    max_stream_requests: usize;
+    /// Sets [`streams_allowed`](Self::streams_allowed).
+    streams_allowed: bool;
+    /// Sets [`retry_wait`](Self::retry_wait).
+    retry_wait: RangeInclusive<Duration>;
+    /// Sets [`read_timeout`](Self::read_timeout).
+    read_timeout: Option<Duration>;
+    /// Sets [`write_timeout`](Self::write_timeout).
+    write_timeout: Option<Duration>;
+    /// Sets [`max_payload`](Self::max_payload).
+    max_payload: u32;
+    /// Sets [`write_buffer`](Self::write_buffer).
+    write_buffer: usize;
+    /// Sets [`stream_buffer`](Self::stream_buffer).
+    stream_buffer: usize;
+}
+
 impl Limits {
     /// A random wait within [`retry_wait`](Self::retry_wait), in milliseconds.
     pub(crate) fn random_retry_wait_ms(&self) -> u32 {
@@ -79,5 +149,10 @@ impl Limits {
         let hi = self.retry_wait.end().as_millis().max(lo);
         let ms = fastrand::u128(lo..=hi);
         u32::try_from(ms).unwrap_or(u32::MAX)
+    }
+
+    /// The queued bytes past which the reader stops reading (see [`READ_STOP_FACTOR`]).
+    pub(crate) fn read_stop(&self) -> usize {
+        self.write_buffer.saturating_mul(READ_STOP_FACTOR)
     }
 }

@@ -1,13 +1,57 @@
-//! The connection layer: [`Sock`], one connection to a peer, with its reader and writer
-//! tasks, its pending requests, its limits and its lifecycle.
+//! The connection layer: [`Sock`], one connection to a peer, and the machinery under
+//! it, one concern per file.
+//!
+//! | question | file |
+//! |---|---|
+//! | how is a connection started, closed, shut down? | `mod.rs` (this file) |
+//! | how is a call sent and its result matched? | `call.rs`, then `pending.rs` |
+//! | how is a request answered? | `respond.rs` (handlers, panics, replies) |
+//! | when is a peer's request refused? | `admission.rs` |
+//! | what bounds does the peer meet? | `limits.rs` |
+//! | how are messages read and routed? | `reader.rs` |
+//! | who writes, and when? | `outbox.rs` (the picture is below) |
+//! | how do stream chunks flow, bounded? | `chunks.rs`, `streams.rs` |
+//! | what does a handler receive and return? | `handler.rs` |
+//!
+//! # Who writes
+//!
+//! Everything that goes out is framed into one queue, the [`Outbox`](outbox::Outbox).
+//! Exactly one party at a time holds its *writer role* (an atomic flag) and only that
+//! party takes bytes from the queue and writes them, so bytes leave in the order they were
+//! queued:
+//!
+//! ```text
+//!   callers, handlers,            ┌──────── outbox ────────┐
+//!   refusals, heartbeats  ──push──▶ small frames │ big Bytes├──┐
+//!                                 └────────────────────────┘  │ taken by the holder
+//!                                                             │ of the writer role
+//!          ┌──────────────────────────────────────────────────┴──────────┐
+//!          ▼                                                             ▼
+//!   the reader task, inline                                  the writer task
+//!   (`Outbox::flush_inline`)                                 (`outbox::run_writer`)
+//!   when a read finds nothing more to read: it writes        woken when something is
+//!   what the batch of requests it just handled produced,     queued outside a reader's
+//!   as far as the socket takes it without waiting;           batch, or left over by it;
+//!   what is left goes to the writer task.                    waits out blocked writes,
+//!                                                            sends heartbeats.
+//! ```
+//!
+//! While the reader handles a batch it has said so (`begin_batch`), so queuing wakes no
+//! one: the reader flushes at the end of the batch itself, one write for the whole batch
+//! and no task switch. Whenever the reader is about to wait for anything else it first
+//! hands over (`end_batch`), so queued answers never wait on the reader.
 
+mod admission;
+mod call;
 mod chunks;
 mod config;
+mod handler;
 mod limits;
 mod outbox;
 mod pending;
 mod reader;
 mod recycle;
+mod respond;
 mod signal;
 mod streams;
 
@@ -16,71 +60,31 @@ use std::{
     collections::HashMap,
     fmt,
     sync::{
-        atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering},
-        Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock,
+        atomic::{AtomicU16, AtomicU64, Ordering},
+        Arc, Mutex, OnceLock, PoisonError, RwLock,
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use bytes::Bytes;
-use serde::{de::DeserializeOwned, Serialize};
-use tokio::{
-    io::{AsyncRead, AsyncWrite},
-    sync::Notify,
-};
+use tokio::io::{AsyncRead, AsyncWrite};
 
+pub use call::CallOptions;
 pub use config::{Config, HeartbeatInfo};
+pub use handler::{BoxFuture, BoxStream, Notification, Reply, Request, StreamRequest};
+pub(crate) use handler::{NotificationFn, RequestFn, StreamFn};
 pub use limits::Limits;
 pub use streams::{RequestChunks, ResultStream, StreamWriter};
 
 use crate::{
     error::{CloseReason, Error, Side},
     handlers::Handlers,
-    typed,
-    wire::{Header, ProtocolErrorCode, VERSION},
+    sync::lock,
+    wire::{Header, Line, ProtocolErrorCode, VERSION},
 };
+use admission::Admission;
 use outbox::{Outbox, PushError, WriterExit, WriterParams};
-use pending::{Pending, PendingGuard, Waiter};
+use pending::Pending;
 use signal::Signal;
-
-/// Locks a mutex, ignoring poisoning: nothing we do under our locks can leave the data
-/// half-changed, so a panic elsewhere must not spread through the connection.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Options for one call: a timeout and automatic retries.
-///
-/// ```
-/// use std::time::Duration;
-/// let opts = gotalk::CallOptions::new().timeout(Duration::from_secs(5)).retries(3);
-/// ```
-#[derive(Clone, Copy, Debug, Default)]
-pub struct CallOptions {
-    timeout: Option<Duration>,
-    retries: u32,
-}
-
-impl CallOptions {
-    /// No timeout, no retries.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Fail with [`Error::Timeout`] when the whole call (retries included) takes longer.
-    /// The request is forgotten: a late result is dropped.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// On a RetryResult, wait as long as the peer asked and send the request again, up to
-    /// `retries` times (and never past the timeout).
-    pub fn retries(mut self, retries: u32) -> Self {
-        self.retries = retries;
-        self
-    }
-}
 
 /// One connection to a peer: a cheap, cloneable handle.
 ///
@@ -108,29 +112,25 @@ impl CallOptions {
 /// ```
 #[derive(Clone)]
 pub struct Sock {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
+/// The state of one connection. Only this file touches its fields; the other files of
+/// the layer reach it through the `Sock` methods below.
+struct Inner {
     /// A process-unique number, for logs.
     id: u64,
     /// Who the peer is (an address), for logs and hooks.
     peer: String,
     outbox: Outbox,
     pending: Pending,
+    admission: Admission,
     handlers: RwLock<Handlers>,
     /// Its limits are the connection's limits.
     config: Config,
-    /// Handlers of the peer's requests running now.
-    running_single: AtomicUsize,
-    running_streams: AtomicUsize,
-    /// Set by `shutdown`: new requests are answered with a retry.
-    draining: AtomicBool,
-    /// Signalled when the last running handler finishes while draining.
-    idle: Notify,
-    /// Cancelled once the connection is closing.
+    /// Set once the connection is closing.
     closing: Signal,
-    /// Cancelled once the writer has flushed and shut down the stream.
+    /// Set once the writer has flushed and shut down the stream.
     finished: Signal,
     reason: OnceLock<CloseReason>,
     load: AtomicU16,
@@ -173,12 +173,9 @@ impl Sock {
                 peer: peer.into(),
                 outbox: Outbox::new(config.limits.write_buffer),
                 pending: Pending::default(),
+                admission: Admission::default(),
                 handlers: RwLock::new(config.handlers.clone()),
                 config,
-                running_single: AtomicUsize::new(0),
-                running_streams: AtomicUsize::new(0),
-                draining: AtomicBool::new(false),
-                idle: Notify::new(),
                 closing: Signal::default(),
                 finished: Signal::default(),
                 reason: OnceLock::new(),
@@ -190,18 +187,15 @@ impl Sock {
         // The version goes out first, without waiting for the peer's (as the reference).
         sock.inner.outbox.push_version(VERSION);
         // The writer task writes, and so does the reader when a batch of requests it read
-        // produced answers (see `Outbox::flush_inline`); the lock is only taken by whoever
+        // produced answers (see "Who writes" above); the lock is only taken by whoever
         // holds the outbox's writer role.
-        let writer = Arc::new(std::sync::Mutex::new(writer));
+        let writer = Arc::new(Mutex::new(writer));
         sock.spawn_writer(writer.clone());
         tokio::spawn(reader::run(sock.clone(), reader, writer));
         sock
     }
 
-    fn spawn_writer<W: AsyncWrite + Unpin + Send + 'static>(
-        &self,
-        writer: Arc<std::sync::Mutex<W>>,
-    ) {
+    fn spawn_writer<W: AsyncWrite + Unpin + Send + 'static>(&self, writer: Arc<Mutex<W>>) {
         let sock = self.clone();
         tokio::spawn(async move {
             let inner = &sock.inner;
@@ -210,7 +204,7 @@ impl Sock {
                 write_timeout: inner.config.limits.write_timeout,
             };
             let exit = outbox::run_writer(&inner.outbox, &writer, params, || {
-                let _ = sock.send_heartbeat_now();
+                let _ = sock.send_heartbeat();
             })
             .await;
             if let WriterExit::Failed(e) = exit {
@@ -235,200 +229,13 @@ impl Sock {
         &self.inner.config.limits
     }
 
-    /// Sends a single request with a raw payload and waits for its result.
-    ///
-    /// An ErrorResult becomes [`Error::Remote`], a RetryResult [`Error::Retry`]. If the
-    /// peer answers with a stream result, its parts are returned concatenated.
-    pub async fn request_raw(&self, op: &str, payload: impl Into<Bytes>) -> Result<Bytes, Error> {
-        self.request_once(op, &payload.into()).await
-    }
-
-    /// [`request_raw`](Self::request_raw) with a timeout and automatic retries.
-    pub async fn request_raw_with(
-        &self,
-        op: &str,
-        payload: impl Into<Bytes>,
-        options: CallOptions,
-    ) -> Result<Bytes, Error> {
-        let payload = payload.into();
-        let deadline = options.timeout.map(|t| tokio::time::Instant::now() + t);
-        let mut retries = options.retries;
-        loop {
-            let attempt = self.request_once(op, &payload);
-            let result = match deadline {
-                Some(deadline) => tokio::time::timeout_at(deadline, attempt)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(Error::Timeout {
-                            op: op.to_owned(),
-                            after: options.timeout.unwrap_or_default(),
-                        })
-                    }),
-                None => attempt.await,
-            };
-            match result {
-                Err(Error::Retry { wait, .. })
-                    if retries > 0
-                        && deadline.map_or(true, |d| tokio::time::Instant::now() + wait < d) =>
-                {
-                    retries -= 1;
-                    tracing::debug!(
-                        conn = self.inner.id,
-                        op,
-                        ?wait,
-                        "retrying after RetryResult"
-                    );
-                    tokio::time::sleep(wait).await;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    async fn request_once(&self, op: &str, payload: &Bytes) -> Result<Bytes, Error> {
-        let pending = &self.inner.pending;
-        let id = pending.register(Waiter::single())?;
-        let mut guard = PendingGuard::new(pending, id);
-        self.push(Header::SingleRequest { id, name: op }, payload)
-            .await?;
-        let result = std::future::poll_fn(|cx| pending.poll_single(id, cx)).await;
-        guard.disarm();
-        result
-    }
-
-    /// Sends a single request with `input` as JSON and decodes the JSON result.
-    pub async fn request<I, O>(&self, op: &str, input: &I) -> Result<O, Error>
-    where
-        I: Serialize + ?Sized,
-        O: DeserializeOwned,
-    {
-        let payload = typed::encode(op, input)?;
-        let result = self.request_once(op, &payload).await?;
-        typed::decode(op, &result)
-    }
-
-    /// [`request`](Self::request) with a timeout and automatic retries.
-    pub async fn request_with<I, O>(
-        &self,
-        op: &str,
-        input: &I,
-        options: CallOptions,
-    ) -> Result<O, Error>
-    where
-        I: Serialize + ?Sized,
-        O: DeserializeOwned,
-    {
-        let payload = typed::encode(op, input)?;
-        let result = self.request_raw_with(op, payload, options).await?;
-        typed::decode(op, &result)
-    }
-
-    /// Sends a single request and reads its results as a stream: a stream result gives one
-    /// item per part, a single result one item.
-    pub async fn request_results(
-        &self,
-        op: &str,
-        payload: impl Into<Bytes>,
-    ) -> Result<ResultStream, Error> {
-        let (results, id) = self.open_results(op)?;
-        self.push(Header::SingleRequest { id, name: op }, &payload.into())
-            .await?;
-        Ok(results)
-    }
-
-    /// Opens a stream request: `first` goes out with the request, then send more chunks
-    /// with the returned [`StreamWriter`] and end them with [`StreamWriter::finish`].
-    /// The results arrive on the [`ResultStream`].
-    pub async fn stream_request(
-        &self,
-        op: &str,
-        first: impl Into<Bytes>,
-    ) -> Result<(StreamWriter, ResultStream), Error> {
-        let (results, id) = self.open_results(op)?;
-        self.push(Header::StreamRequest { id, name: op }, &first.into())
-            .await?;
-        Ok((StreamWriter::new(self.clone(), id), results))
-    }
-
-    fn open_results(&self, op: &str) -> Result<(ResultStream, crate::wire::RequestId), Error> {
-        let (tx, rx) = chunks::channel(self.inner.config.limits.stream_buffer);
-        let id = self.inner.pending.register(Waiter::Stream { tx })?;
-        Ok((ResultStream::new(self.clone(), id, op, rx), id))
-    }
-
-    /// Sends a notification with a raw payload.
-    pub async fn notify_raw(&self, name: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
-        self.push(Header::Notification { name }, &payload.into())
-            .await
-    }
-
-    /// Sends a notification with `value` as JSON.
-    pub async fn notify<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<(), Error> {
-        let payload = typed::encode(name, value)?;
-        self.push(Header::Notification { name }, &payload).await
-    }
-
-    /// Sends a heartbeat now with this side's load (see [`set_load`](Self::set_load)) and
-    /// clock. Heartbeats also go out by themselves when [`Config::heartbeat_interval`] is set.
-    pub fn send_heartbeat(&self) -> Result<(), Error> {
-        self.send_heartbeat_now()
-    }
-
-    fn send_heartbeat_now(&self) -> Result<(), Error> {
-        let time = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
-        let load = self.inner.load.load(Ordering::Relaxed);
-        tracing::trace!(conn = self.inner.id, "send h load={load} time={time}");
-        self.inner
-            .outbox
-            .push(Header::Heartbeat { load, time }, b"")
-            .map_err(|e| e.into_error(|| self.close_error()))
-    }
-
     /// Sets the load this side reports in its heartbeats (0 idle .. 0xffff overloaded).
     pub fn set_load(&self, load: u16) {
         self.inner.load.store(load, Ordering::Relaxed);
     }
 
-    /// Queues a message, waiting while the write queue is full.
-    pub(crate) async fn push(&self, header: Header<'_>, payload: &Bytes) -> Result<(), Error> {
-        if tracing::enabled!(tracing::Level::TRACE) {
-            tracing::trace!(conn = self.inner.id, "send {}", Line(header, payload));
-        }
-        self.inner
-            .outbox
-            .push_when_room(header, payload)
-            .await
-            .map_err(|e| e.into_error(|| self.close_error()))
-    }
-
-    /// Queues a message if the outbox has room for it now; `None` if it has not.
-    pub(crate) fn try_push(
-        &self,
-        header: Header<'_>,
-        payload: &Bytes,
-    ) -> Option<Result<(), Error>> {
-        match self.inner.outbox.try_push(header, payload) {
-            Ok(true) => {
-                if tracing::enabled!(tracing::Level::TRACE) {
-                    tracing::trace!(conn = self.inner.id, "send {}", Line(header, payload));
-                }
-                Some(Ok(()))
-            }
-            Ok(false) => None,
-            Err(e) => Some(Err(e.into_error(|| self.close_error()))),
-        }
-    }
-
-    /// Queues a small message the connection itself answers with, without waiting.
-    pub(crate) fn push_now(&self, header: Header<'_>, payload: &[u8]) {
-        if tracing::enabled!(tracing::Level::TRACE) {
-            tracing::trace!(conn = self.inner.id, "send {}", Line(header, payload));
-        }
-        if let Err(PushError::Encode(e)) = self.inner.outbox.push(header, payload) {
-            tracing::warn!(conn = self.inner.id, "cannot send {header:?}: {e}");
-        }
+    fn load(&self) -> u16 {
+        self.inner.load.load(Ordering::Relaxed)
     }
 
     /// Replaces the handlers that answer this connection's peer from now on (e.g. a
@@ -479,16 +286,7 @@ impl Sock {
     /// out, then closes and waits until everything was written.
     pub async fn shutdown(&self) {
         let inner = &self.inner;
-        inner.draining.store(true, Ordering::SeqCst);
-        loop {
-            let idle = inner.idle.notified();
-            tokio::pin!(idle);
-            idle.as_mut().enable();
-            if self.running_handlers() == 0 || inner.closing.is_set() {
-                break;
-            }
-            idle.await;
-        }
+        inner.admission.drain(|| inner.closing.is_set()).await;
         self.close();
         inner.finished.wait().await;
     }
@@ -501,8 +299,7 @@ impl Sock {
 
     /// How many of the peer's requests this side is handling now.
     pub fn running_handlers(&self) -> usize {
-        self.inner.running_single.load(Ordering::SeqCst)
-            + self.inner.running_streams.load(Ordering::SeqCst)
+        self.inner.admission.running()
     }
 
     /// Whether the connection is closed (or closing).
@@ -541,7 +338,7 @@ impl Sock {
                 detail,
             } => {
                 tracing::warn!(conn = inner.id, peer = %inner.peer, "sending protocol error {code}: {detail}");
-                self.push_now(Header::ProtocolError { code: *code }, b"");
+                self.send_now(Header::ProtocolError { code: *code }, b"");
             }
             CloseReason::ProtocolError {
                 code,
@@ -559,30 +356,13 @@ impl Sock {
         inner.outbox.close();
         inner.closing.set();
         inner.pending.close(Error::Closed(reason.clone()));
-        inner.idle.notify_waiters();
+        inner.admission.wake_drain();
         for hook in &inner.config.on_close {
             hook(self, &reason);
         }
     }
 
-    /// Marks one more handler of the peer's requests as running; the guard unmarks it.
-    pub(crate) fn start_handler(&self, stream: bool) -> RunningGuard {
-        let counter = if stream {
-            &self.inner.running_streams
-        } else {
-            &self.inner.running_single
-        };
-        counter.fetch_add(1, Ordering::SeqCst);
-        RunningGuard {
-            sock: self.clone(),
-            stream,
-        }
-    }
-
-    pub(crate) fn is_draining(&self) -> bool {
-        self.inner.draining.load(Ordering::Relaxed)
-    }
-
+    /// The reason to close with a protocol error this side sends.
     pub(crate) fn protocol_error(
         code: ProtocolErrorCode,
         detail: impl Into<String>,
@@ -593,39 +373,71 @@ impl Sock {
             detail: detail.into(),
         }
     }
-}
 
-/// Counts a running handler for limits and graceful shutdown.
-pub(crate) struct RunningGuard {
-    sock: Sock,
-    stream: bool,
-}
+    // ---- the write side, one meaning per verb: `send` waits for room, `try_send` only
+    // takes room that is there, `send_now` queues whatever is queued already.
 
-impl Drop for RunningGuard {
-    fn drop(&mut self) {
-        let inner = &self.sock.inner;
-        let counter = if self.stream {
-            &inner.running_streams
-        } else {
-            &inner.running_single
-        };
-        counter.fetch_sub(1, Ordering::SeqCst);
-        if inner.draining.load(Ordering::SeqCst) && self.sock.running_handlers() == 0 {
-            inner.idle.notify_waiters();
+    /// Queues a message, waiting while the write queue is full (backpressure).
+    pub(crate) async fn send(&self, header: Header<'_>, payload: &Bytes) -> Result<(), Error> {
+        self.trace_send(header, payload);
+        self.inner
+            .outbox
+            .push_when_room(header, payload)
+            .await
+            .map_err(|e| e.into_error(|| self.close_error()))
+    }
+
+    /// Queues a message if the write queue has room for it now; `None` if it has not.
+    pub(crate) fn try_send(
+        &self,
+        header: Header<'_>,
+        payload: &Bytes,
+    ) -> Option<Result<(), Error>> {
+        match self.inner.outbox.try_push(header, payload) {
+            Ok(true) => {
+                self.trace_send(header, payload);
+                Some(Ok(()))
+            }
+            Ok(false) => None,
+            Err(e) => Some(Err(e.into_error(|| self.close_error()))),
         }
     }
-}
 
-/// A message's readable one-line form for logs, from its header and payload.
-pub(crate) struct Line<'a>(pub Header<'a>, pub &'a [u8]);
-
-impl fmt::Display for Line<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt_line(self.1.len(), f)?;
-        if !self.1.is_empty() {
-            write!(f, " {}", crate::wire::Preview::new(self.1, 64))?;
+    /// Queues a small message the connection itself answers with, however full the queue
+    /// is (a refusal, a protocol error, the end of an abandoned stream).
+    pub(crate) fn send_now(&self, header: Header<'_>, payload: &[u8]) {
+        self.trace_send(header, payload);
+        if let Err(PushError::Encode(e)) = self.inner.outbox.push_now(header, payload) {
+            tracing::warn!(conn = self.inner.id, "cannot send {header:?}: {e}");
         }
-        Ok(())
+    }
+
+    fn trace_send(&self, header: Header<'_>, payload: &[u8]) {
+        if tracing::enabled!(tracing::Level::TRACE) {
+            tracing::trace!(conn = self.inner.id, "send {}", Line(header, payload));
+        }
+    }
+
+    // ---- the parts of the connection the other files of this layer work with.
+
+    fn outbox(&self) -> &Outbox {
+        &self.inner.outbox
+    }
+
+    fn pending(&self) -> &Pending {
+        &self.inner.pending
+    }
+
+    fn admission(&self) -> &Admission {
+        &self.inner.admission
+    }
+
+    fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    fn closing(&self) -> &Signal {
+        &self.inner.closing
     }
 }
 

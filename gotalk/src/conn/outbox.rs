@@ -1,5 +1,12 @@
 //! The write side of a connection: a shared queue that producers frame messages into,
-//! and one writer task that drains everything queued in one (vectored) write.
+//! drained by whoever holds the writer role (the writer task, or the reader flushing a
+//! batch inline; see the picture in the `conn` module docs) in as few (vectored) writes
+//! as the stream takes.
+//!
+//! Three ways in, one meaning each: [`Outbox::push_now`] queues whatever is queued
+//! already (the connection's own small answers: the version, refusals, protocol errors,
+//! heartbeats); [`Outbox::try_push`] queues only if there is room; and
+//! [`Outbox::push_when_room`] waits for room (backpressure for callers and handlers).
 //!
 //! Small messages are framed straight into one growing `BytesMut`, so a burst of results
 //! becomes one syscall; payloads of [`COPY_LIMIT`] bytes or more are queued as their own
@@ -26,7 +33,7 @@ use crate::{
     Error,
 };
 
-use super::lock;
+use crate::sync::lock;
 
 /// Payloads at least this large are queued by reference instead of copied.
 const COPY_LIMIT: usize = 16 * 1024;
@@ -109,8 +116,8 @@ impl Outbox {
     }
 
     /// Frames a message into the queue now, however full it is. For small answers the
-    /// connection itself sends, and for the version and protocol errors.
-    pub(crate) fn push(&self, header: Header<'_>, payload: &[u8]) -> Result<(), PushError> {
+    /// connection itself sends, and for protocol errors and heartbeats.
+    pub(crate) fn push_now(&self, header: Header<'_>, payload: &[u8]) -> Result<(), PushError> {
         self.push_parts(header, payload, None)
     }
 
@@ -202,11 +209,6 @@ impl Outbox {
     pub(crate) fn is_below(&self, limit: usize) -> bool {
         let q = lock(&self.queue);
         q.queued < limit || q.closed
-    }
-
-    /// The hard cap the reader observes: above it, it stops reading new input.
-    pub(crate) fn hard_limit(&self) -> usize {
-        self.limit.saturating_mul(4)
     }
 
     /// Lets the writer drain what is queued, then stop. Later pushes fail.
@@ -477,10 +479,10 @@ mod tests {
         let outbox = Outbox::new(1 << 20);
         let big = Bytes::from(vec![b'x'; COPY_LIMIT]);
         outbox
-            .push(Header::SingleResult { id: *b"0001" }, b"1")
+            .push_now(Header::SingleResult { id: *b"0001" }, b"1")
             .unwrap();
         outbox
-            .push(Header::SingleResult { id: *b"0002" }, b"2")
+            .push_now(Header::SingleResult { id: *b"0002" }, b"2")
             .unwrap();
         outbox
             .push_when_room(Header::SingleResult { id: *b"0003" }, &big)
@@ -505,7 +507,7 @@ mod tests {
     async fn writer_drains_then_stops_after_close() {
         let outbox = Outbox::new(1 << 20);
         outbox
-            .push(
+            .push_now(
                 Header::ProtocolError {
                     code: crate::wire::ProtocolErrorCode::INVALID,
                 },
@@ -514,7 +516,7 @@ mod tests {
             .unwrap();
         outbox.close();
         assert!(matches!(
-            outbox.push(Header::SingleResult { id: *b"0001" }, b""),
+            outbox.push_now(Header::SingleResult { id: *b"0001" }, b""),
             Err(PushError::Closed)
         ));
         let out = Mutex::new(Vec::new());

@@ -10,10 +10,7 @@ use std::{
 use bytes::{Bytes, BytesMut};
 
 use super::chunks::ChunkSender;
-
-use crate::{wire::RequestId, Error};
-
-use super::lock;
+use crate::{sync::lock, wire::RequestId, Error};
 
 /// Request IDs are four printable characters (`0000`, `0001`, … `____`) so that they read
 /// well in traces; 64⁴ ≈ 16.7 M of them before the counter wraps.
@@ -162,15 +159,10 @@ impl Pending {
                     waker.wake();
                 }
             }
-            // The reader sends stream parts through `stream_sender`, where it can wait for
-            // room; should one come here, it goes if there is room and ends the stream if not.
-            (Waiter::Stream { tx }, Outcome::Part(bytes)) => {
-                if tx.try_send(bytes).is_err() {
-                    if let Some(Waiter::Stream { tx }) = table.waiters.remove(&k) {
-                        tx.finish(Err(Error::message("stream results overflowed")));
-                    }
-                }
-            }
+            // Parts for a caller reading a stream go through `stream_sender`, where the
+            // reader can wait for room; one that comes here answers a request that was not
+            // registered when the reader looked (a peer answering before being asked).
+            (Waiter::Stream { .. }, Outcome::Part(_)) => return false,
             (Waiter::Stream { .. }, outcome) => {
                 if let Some(Waiter::Stream { tx }) = table.waiters.remove(&k) {
                     drop(table);

@@ -12,14 +12,11 @@ use std::sync::Mutex;
 
 use bytes::BytesMut;
 
-use super::lock;
-
-/// Buffers smaller than this are not worth recycling.
-pub(crate) const MIN_SIZE: usize = 64 * 1024;
-/// At most this many buffers wait…
-const MAX_BUFFERS: usize = 32;
-/// …holding at most this many bytes, process-wide.
-const MAX_BYTES: usize = 64 * 1024 * 1024;
+use super::limits::{
+    RECYCLE_MAX_BUFFERS as MAX_BUFFERS, RECYCLE_MAX_BYTES as MAX_BYTES,
+    RECYCLE_MIN_SIZE as MIN_SIZE,
+};
+use crate::sync::lock;
 
 struct Retired {
     buf: BytesMut,

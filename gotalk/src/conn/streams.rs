@@ -1,5 +1,5 @@
 //! Streams: the caller's [`StreamWriter`] and [`ResultStream`], the handler's
-//! [`RequestChunks`].
+//! [`RequestChunks`]. (Their JSON forms, `next_json` and friends, are in `typed.rs`.)
 
 use std::{
     fmt,
@@ -7,16 +7,13 @@ use std::{
     task::{Context, Poll},
 };
 
-use bytes::Bytes;
-use futures_core::Stream;
-use serde::{de::DeserializeOwned, Serialize};
-
 use super::chunks::ChunkReceiver;
 use crate::{
-    typed,
     wire::{Header, Name, RequestId},
     Error, Sock,
 };
+use bytes::Bytes;
+use futures_core::Stream;
 
 /// The chunks of a stream request, as its handler reads them: a `Stream` of
 /// `Result<Bytes, Error>` that ends when the peer ends the request stream. If the
@@ -44,22 +41,9 @@ impl RequestChunks {
         std::future::poll_fn(|cx| self.rx.poll_recv(cx)).await
     }
 
-    /// The next chunk decoded from JSON, or `None` at the end of the request stream.
-    pub async fn next_json<T: DeserializeOwned>(&mut self) -> Option<Result<T, Error>> {
-        let chunk = self.next_chunk().await?;
-        Some(chunk.and_then(|bytes| typed::decode(&self.op, &bytes)))
-    }
-}
-
-impl RequestChunks {
-    /// The chunks decoded from JSON, as a `Stream` of `T`.
-    pub fn json<T: DeserializeOwned>(
-        self,
-    ) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
-        let op = self.op.clone();
-        futures_util::StreamExt::map(self, move |chunk| {
-            chunk.and_then(|bytes| typed::decode(&op, &bytes))
-        })
+    /// The operation these chunks are for.
+    pub(crate) fn op(&self) -> &Name {
+        &self.op
     }
 }
 
@@ -109,10 +93,9 @@ impl ResultStream {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 
-    /// The next result chunk decoded from JSON, or `None` after the last.
-    pub async fn next_json<T: DeserializeOwned>(&mut self) -> Option<Result<T, Error>> {
-        let chunk = self.next_chunk().await?;
-        Some(chunk.and_then(|bytes| typed::decode(&self.op, &bytes)))
+    /// The operation these results are for.
+    pub(crate) fn op(&self) -> &str {
+        &self.op
     }
 
     /// Reads every remaining chunk; stops at the first error.
@@ -144,7 +127,7 @@ impl Stream for ResultStream {
 impl Drop for ResultStream {
     fn drop(&mut self) {
         if !self.done {
-            self.sock.inner.pending.remove(self.id);
+            self.sock.pending().remove(self.id);
         }
     }
 }
@@ -155,12 +138,14 @@ impl Drop for ResultStream {
 pub struct StreamWriter {
     sock: Sock,
     id: RequestId,
+    op: Box<str>,
     finished: bool,
 }
 
 impl fmt::Debug for StreamWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamWriter")
+            .field("op", &self.op)
             .field("id", &crate::wire::Preview::new(&self.id, 4).to_string())
             .field("finished", &self.finished)
             .finish()
@@ -168,10 +153,11 @@ impl fmt::Debug for StreamWriter {
 }
 
 impl StreamWriter {
-    pub(crate) fn new(sock: Sock, id: RequestId) -> Self {
+    pub(crate) fn new(sock: Sock, id: RequestId, op: &str) -> Self {
         Self {
             sock,
             id,
+            op: op.into(),
             finished: false,
         }
     }
@@ -183,21 +169,20 @@ impl StreamWriter {
             return Ok(());
         }
         self.sock
-            .push(Header::StreamRequestPart { id: self.id }, &chunk)
+            .send(Header::StreamRequestPart { id: self.id }, &chunk)
             .await
     }
 
-    /// Sends `value` as one JSON chunk.
-    pub async fn send_json<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        let chunk = typed::encode("stream request", value)?;
-        self.send(chunk).await
+    /// The operation this stream request is for.
+    pub(crate) fn op(&self) -> &str {
+        &self.op
     }
 
     /// Ends the request stream.
     pub async fn finish(mut self) -> Result<(), Error> {
         self.finished = true;
         self.sock
-            .push(Header::StreamRequestPart { id: self.id }, &Bytes::new())
+            .send(Header::StreamRequestPart { id: self.id }, &Bytes::new())
             .await
     }
 }
@@ -206,7 +191,7 @@ impl Drop for StreamWriter {
     fn drop(&mut self) {
         if !self.finished {
             self.sock
-                .push_now(Header::StreamRequestPart { id: self.id }, b"");
+                .send_now(Header::StreamRequestPart { id: self.id }, b"");
         }
     }
 }

@@ -12,7 +12,7 @@ use std::{
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{conn::lock, Config, Sock};
+use crate::{sync::lock, Config, Sock};
 
 pub mod tcp;
 #[cfg(feature = "tls")]

@@ -5,25 +5,42 @@ use std::{fmt, io};
 use bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
-use super::{parse, EncodeError, Invalid, Message, ParseError, DEFAULT_MAX_PAYLOAD};
+use super::{
+    Conversation, DecodeError, Decoded, EncodeError, Invalid, Message, VersionError,
+    DEFAULT_MAX_PAYLOAD,
+};
 
-/// Reads and writes Gotalk messages (after the version handshake) with a maximum payload
-/// size. A frame declaring a larger payload is an error the connection answers with
-/// protocol error 2.
+/// Reads and writes Gotalk messages with a maximum payload size. A frame declaring a
+/// larger payload is an error the connection answers with protocol error 2.
+///
+/// [`Codec::new`] reads messages only (the version was dealt with before);
+/// [`Codec::conversation`] reads the peer's version first. Encoding writes messages only:
+/// write [`VERSION`](super::VERSION) yourself first.
 #[derive(Clone, Copy, Debug)]
 pub struct Codec {
-    max_payload: u32,
+    conversation: Conversation,
 }
 
 impl Codec {
-    /// A codec that refuses payloads over `max_payload` bytes.
+    /// A codec for messages after the version handshake, refusing payloads over
+    /// `max_payload` bytes.
     pub fn new(max_payload: u32) -> Self {
-        Self { max_payload }
+        Self {
+            conversation: Conversation::after_version(max_payload),
+        }
+    }
+
+    /// A codec for a whole direction of a conversation: it checks the peer's version
+    /// (an unsupported one is [`CodecError::Version`]), then reads messages.
+    pub fn conversation(max_payload: u32) -> Self {
+        Self {
+            conversation: Conversation::new(max_payload),
+        }
     }
 
     /// The largest payload this codec accepts.
     pub fn max_payload(&self) -> u32 {
-        self.max_payload
+        self.conversation.max_payload()
     }
 }
 
@@ -36,7 +53,10 @@ impl Default for Codec {
 
 /// An error of [`Codec`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum CodecError {
+    /// The peer's protocol version is not ours ([`Codec::conversation`] only).
+    Version(VersionError),
     /// The peer sent an invalid message.
     Invalid(Invalid),
     /// A message could not be encoded.
@@ -48,6 +68,7 @@ pub enum CodecError {
 impl fmt::Display for CodecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Version(e) => e.fmt(f),
             Self::Invalid(e) => write!(f, "invalid message: {e}"),
             Self::Encode(e) => write!(f, "cannot encode message: {e}"),
             Self::Io(e) => write!(f, "i/o error: {e}"),
@@ -86,13 +107,17 @@ impl Decoder for Codec {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, CodecError> {
-        match parse(src, self.max_payload) {
-            Ok(msg) => Ok(Some(msg)),
-            Err(ParseError::Incomplete { needed }) => {
-                reserve_for(src, needed, 0);
-                Ok(None)
-            }
-            Err(ParseError::Invalid(e)) => Err(CodecError::Invalid(e)),
+        loop {
+            return match self.conversation.decode(src) {
+                Ok(Decoded::Version) => continue,
+                Ok(Decoded::Message(msg)) => Ok(Some(msg)),
+                Err(DecodeError::Incomplete { needed }) => {
+                    reserve_for(src, needed, 0);
+                    Ok(None)
+                }
+                Err(DecodeError::Version(e)) => Err(CodecError::Version(e)),
+                Err(DecodeError::Invalid(e)) => Err(CodecError::Invalid(e)),
+            };
         }
     }
 }

@@ -65,10 +65,19 @@ impl Header<'_> {
 impl fmt::Display for Message {
     /// The readable one-line form: type, ID, name, size and a preview of the payload.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let payload = self.payload();
-        self.header().fmt_line(payload.len(), f)?;
-        if !payload.is_empty() {
-            write!(f, " {}", Preview::new(payload, PREVIEW_BYTES))?;
+        Line(self.header(), self.payload()).fmt(f)
+    }
+}
+
+/// An outgoing message's one-line form for logs, from its header and payload (what
+/// `Message`'s `Display` shows for a parsed one).
+pub(crate) struct Line<'a>(pub Header<'a>, pub &'a [u8]);
+
+impl fmt::Display for Line<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt_line(self.1.len(), f)?;
+        if !self.1.is_empty() {
+            write!(f, " {}", Preview::new(self.1, PREVIEW_BYTES))?;
         }
         Ok(())
     }

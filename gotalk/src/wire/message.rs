@@ -173,9 +173,13 @@ impl Name {
         Ok(Self(Bytes::from_static(name.as_bytes())))
     }
 
-    /// A name from bytes the parser already checked to be UTF-8 and short enough (the
-    /// only caller must uphold this: `as_str` relies on it).
-    pub(crate) fn from_checked(bytes: Bytes) -> Self {
+    /// A name from bytes already checked, without checking them again.
+    ///
+    /// # Safety
+    ///
+    /// `bytes` must be valid UTF-8 (and at most [`MAX_NAME_LEN`](super::MAX_NAME_LEN)
+    /// long): [`as_str`](Self::as_str) hands them out as `&str` unchecked.
+    pub(crate) unsafe fn from_checked(bytes: Bytes) -> Self {
         debug_assert!(std::str::from_utf8(&bytes).is_ok());
         Self(bytes)
     }
@@ -189,8 +193,8 @@ impl Name {
 
     /// The name as text.
     pub fn as_str(&self) -> &str {
-        // SAFETY: every constructor takes a `&str` or bytes the parser checked are UTF-8
-        // (`from_checked`), and the bytes never change. (Checking again here showed in
+        // SAFETY: every constructor takes a `&str`, or (`from_checked`, an `unsafe fn`)
+        // bytes its caller guarantees are UTF-8, and the bytes never change. (Checking again here showed in
         // profiles: names are read on every request.)
         unsafe { std::str::from_utf8_unchecked(&self.0) }
     }

@@ -1,8 +1,10 @@
 //! The wire layer: Gotalk protocol version 1 messages, their parsing and encoding.
 //!
 //! Pure and synchronous: nothing here does I/O. [`parse`] reads one message from the
-//! front of a buffer without copying its payload, [`Header::encode`] writes a header
-//! into a buffer, and [`Codec`] puts both behind `tokio_util`'s codec traits.
+//! front of a buffer without copying its payload, [`Conversation`] reads the peer's
+//! version and then messages (what every reader of a stream does), [`Header::encode`]
+//! writes a header into a buffer, and [`Codec`] puts them behind `tokio_util`'s codec
+//! traits.
 //!
 //! ```
 //! use bytes::BytesMut;
@@ -15,6 +17,7 @@
 //! ```
 
 mod codec;
+mod conversation;
 mod display;
 mod header;
 mod hex;
@@ -25,6 +28,8 @@ mod parse;
 pub(crate) use codec::reserve_for;
 pub(crate) use codec::room_for;
 pub use codec::{Codec, CodecError};
+pub use conversation::{Conversation, DecodeError, Decoded};
+pub(crate) use display::Line;
 pub use display::Preview;
 pub use header::{EncodeError, Header};
 pub use message::{Message, MessageType, Name, NameError, ProtocolErrorCode, RequestId};

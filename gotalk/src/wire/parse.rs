@@ -266,7 +266,9 @@ pub fn parse(buf: &mut BytesMut, max_payload: u32) -> Result<Message, ParseError
     }
     let frame = buf.split_to(total).freeze();
     let payload = frame.slice(p.header_len..);
-    let name = || Name::from_checked(frame.slice(p.name.0..p.name.1));
+    // SAFETY: `parse_header` checked that the name is UTF-8 (else `NameNotUtf8`), and its
+    // length came from three hex digits (at most 4095).
+    let name = || unsafe { Name::from_checked(frame.slice(p.name.0..p.name.1)) };
     let id = p.id;
     Ok(match p.kind {
         MessageType::SingleRequest => Message::SingleRequest {

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{script, WsStream};
 use crate::transport::{start_tracked, Conns};
-use crate::{conn::lock, Config, Sock};
+use crate::{sync::lock, Config, Sock};
 
 /// Which pages may open a socket, by their `Origin` header.
 #[derive(Clone, Debug, Default)]

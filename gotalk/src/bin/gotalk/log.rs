@@ -1,0 +1,81 @@
+//! The readable log of `listen` and `trace`: every message that passes, one line each.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use gotalk::wire::{Conversation, DecodeError, Decoded};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The time of day (UTC) with milliseconds, for log lines.
+pub fn now() -> String {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let (secs, ms) = (since.as_secs() % 86_400, since.subsec_millis());
+    format!(
+        "{:02}:{:02}:{:02}.{ms:03}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Decodes one direction of a connection as it passes and prints every message.
+pub struct Log {
+    label: String,
+    buf: BytesMut,
+    conversation: Conversation,
+    broken: bool,
+}
+
+impl Log {
+    pub fn new(label: String) -> Self {
+        Self {
+            label,
+            buf: BytesMut::new(),
+            // A trace shows what passes, whatever size it declares.
+            conversation: Conversation::new(u32::MAX),
+            broken: false,
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        if self.broken {
+            return;
+        }
+        self.buf.extend_from_slice(bytes);
+        loop {
+            match self.conversation.decode(&mut self.buf) {
+                Ok(Decoded::Version) => println!("{} {} version 01", now(), self.label),
+                Ok(Decoded::Message(msg)) => println!("{} {} {msg}", now(), self.label),
+                Err(DecodeError::Incomplete { .. }) => return,
+                Err(e) => return self.give_up(&e.to_string()),
+            }
+        }
+    }
+
+    fn give_up(&mut self, why: &str) {
+        println!("{} {} not Gotalk from here on: {why}", now(), self.label);
+        self.broken = true;
+        self.buf = BytesMut::new();
+    }
+}
+
+/// Copies one direction of a connection, logging every message that passes.
+pub async fn relay(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    mut log: Log,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            let _ = to.shutdown().await;
+            return Ok(());
+        }
+        log.feed(&buf[..n]);
+        to.write_all(&buf[..n]).await?;
+        to.flush().await?;
+    }
+}

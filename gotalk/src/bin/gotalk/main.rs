@@ -1,0 +1,154 @@
+//! `gotalk`: talk to any Gotalk peer, serve a few operations, and trace conversations.
+//!
+//! ```text
+//! gotalk call 127.0.0.1:1234 greet '{"name":"Rasmus"}'
+//! gotalk call ws://127.0.0.1:1235/gotalk/ stream-echo --stream < lines.txt
+//! gotalk notify unix:/tmp/peer.sock hello '"hi"'
+//! gotalk listen 127.0.0.1:1234
+//! gotalk trace 127.0.0.1:9000 tls://example.com:1234
+//! ```
+
+//!
+//! This file only parses arguments; each subcommand is a file of its own, and addresses
+//! are parsed in `addr.rs`.
+
+mod addr;
+mod call;
+mod listen;
+mod log;
+mod trace;
+
+use std::{process::ExitCode, time::Duration};
+
+use clap::{Parser, Subcommand};
+use gotalk::Error;
+
+use addr::TlsArgs;
+
+const EXIT_CODES: &str = concat!(
+    "Exit codes: 0 success; 1 the peer answered with an error or retry result; \
+     2 bad arguments; 3 the peer could not be reached; 4 the connection failed or closed \
+     (e.g. a protocol error); 5 timed out.\n\n",
+    // The forms `addr::Addr::parse` reads.
+    "ADDR: host:port or tcp://host:port, unix:/path, tls://host:port, \
+     ws://host:port/path, wss://host:port/path."
+);
+
+#[derive(Parser)]
+#[command(name = "gotalk", version, about = "Talk to, serve and trace Gotalk peers", after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sends a request and prints its result (pretty JSON, or raw with --raw).
+    #[command(after_help = EXIT_CODES)]
+    Call {
+        /// The peer.
+        addr: String,
+        /// The operation.
+        op: String,
+        /// The payload (JSON, sent as is); none for an empty payload.
+        payload: Option<String>,
+        /// Print the result as it came, not as pretty JSON.
+        #[arg(long)]
+        raw: bool,
+        /// Send stdin's lines as a stream request (after PAYLOAD, if given) and print
+        /// stream results as they come.
+        #[arg(long)]
+        stream: bool,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 30.0)]
+        timeout: f64,
+        #[command(flatten)]
+        tls: TlsArgs,
+    },
+    /// Sends a notification.
+    #[command(after_help = EXIT_CODES)]
+    Notify {
+        /// The peer.
+        addr: String,
+        /// The notification name.
+        name: String,
+        /// The payload (JSON, sent as is); none for an empty payload.
+        payload: Option<String>,
+        #[command(flatten)]
+        tls: TlsArgs,
+    },
+    /// Serves echo, upper, sleep and fail on ADDR (tcp or unix), printing every message
+    /// received in the readable wire form.
+    #[command(after_help = EXIT_CODES)]
+    Listen {
+        /// Where to listen: host:port or unix:/path.
+        addr: String,
+    },
+    /// A transparent proxy: accepts connections on LISTEN_ADDR (host:port), forwards each
+    /// to UPSTREAM_ADDR, and prints every message both ways with time, direction, type,
+    /// ID, name, size and a preview of the payload.
+    #[command(after_help = EXIT_CODES)]
+    Trace {
+        /// Where to listen (host:port).
+        listen_addr: String,
+        /// The peer to forward to (any ADDR form).
+        upstream_addr: String,
+        #[command(flatten)]
+        tls: TlsArgs,
+    },
+}
+
+/// A failure and the exit code it maps to.
+struct Failure(u8, String);
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let code = match &e {
+            Error::Remote(_) | Error::Retry { .. } => 1,
+            Error::Timeout { .. } => 5,
+            _ => 4,
+        };
+        Failure(code, e.to_string())
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Call {
+            addr,
+            op,
+            payload,
+            raw,
+            stream,
+            timeout,
+            tls,
+        } => {
+            let work = call::call(&addr, &op, payload, raw, stream, &tls);
+            match tokio::time::timeout(Duration::from_secs_f64(timeout), work).await {
+                Ok(result) => result,
+                Err(_) => Err(Failure(5, format!("no answer within {timeout} s"))),
+            }
+        }
+        Command::Notify {
+            addr,
+            name,
+            payload,
+            tls,
+        } => call::notify(&addr, &name, payload, &tls).await,
+        Command::Listen { addr } => listen::listen(&addr).await,
+        Command::Trace {
+            listen_addr,
+            upstream_addr,
+            tls,
+        } => trace::trace(&listen_addr, &upstream_addr, tls).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(code, message)) => {
+            eprintln!("gotalk: {message}");
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The caller side: how this side's requests and notifications go out and how their
+//! results come back, with per-call options (timeout, retries). The typed forms of these
+//! calls (`request`, `notify`) are in `typed.rs`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use super::{
+    chunks,
+    pending::{PendingGuard, Waiter},
+    ResultStream, Sock, StreamWriter,
+};
+use crate::{
+    wire::{Header, RequestId},
+    Error,
+};
+
+/// Options for one call: a timeout and automatic retries.
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = gotalk::CallOptions::new().timeout(Duration::from_secs(5)).retries(3);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CallOptions {
+    timeout: Option<Duration>,
+    retries: u32,
+}
+
+impl CallOptions {
+    /// No timeout, no retries.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fail with [`Error::Timeout`] when the whole call (retries included) takes longer.
+    /// The request is forgotten: a late result is dropped.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// On a RetryResult, wait as long as the peer asked and send the request again, up to
+    /// `retries` times (and never past the timeout).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+}
+
+impl Sock {
+    /// Sends a single request with a raw payload and waits for its result.
+    ///
+    /// An ErrorResult becomes [`Error::Remote`], a RetryResult [`Error::Retry`]. If the
+    /// peer answers with a stream result, its parts are returned concatenated.
+    pub async fn request_raw(&self, op: &str, payload: impl Into<Bytes>) -> Result<Bytes, Error> {
+        self.request_once(op, &payload.into()).await
+    }
+
+    /// [`request_raw`](Self::request_raw) with a timeout and automatic retries.
+    pub async fn request_raw_with(
+        &self,
+        op: &str,
+        payload: impl Into<Bytes>,
+        options: CallOptions,
+    ) -> Result<Bytes, Error> {
+        let payload = payload.into();
+        let deadline = options.timeout.map(|t| tokio::time::Instant::now() + t);
+        let mut retries = options.retries;
+        loop {
+            let attempt = self.request_once(op, &payload);
+            let result = match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, attempt)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(Error::Timeout {
+                            op: op.to_owned(),
+                            after: options.timeout.unwrap_or_default(),
+                        })
+                    }),
+                None => attempt.await,
+            };
+            match result {
+                Err(Error::Retry { wait, .. })
+                    if retries > 0
+                        && deadline.map_or(true, |d| tokio::time::Instant::now() + wait < d) =>
+                {
+                    retries -= 1;
+                    tracing::debug!(conn = self.id(), op, ?wait, "retrying after RetryResult");
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One request, one result: the ID is registered, the request queued, and the result
+    /// taken from the pending table once the reader delivered it. Dropping the future
+    /// forgets the request.
+    pub(crate) async fn request_once(&self, op: &str, payload: &Bytes) -> Result<Bytes, Error> {
+        let pending = self.pending();
+        let id = pending.register(Waiter::single())?;
+        let mut guard = PendingGuard::new(pending, id);
+        self.send(Header::SingleRequest { id, name: op }, payload)
+            .await?;
+        let result = std::future::poll_fn(|cx| pending.poll_single(id, cx)).await;
+        guard.disarm();
+        result
+    }
+
+    /// Sends a single request and reads its results as a stream: a stream result gives one
+    /// item per part, a single result one item.
+    pub async fn request_results(
+        &self,
+        op: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<ResultStream, Error> {
+        let (results, id) = self.open_results(op)?;
+        self.send(Header::SingleRequest { id, name: op }, &payload.into())
+            .await?;
+        Ok(results)
+    }
+
+    /// Opens a stream request: `first` goes out with the request, then send more chunks
+    /// with the returned [`StreamWriter`] and end them with [`StreamWriter::finish`].
+    /// The results arrive on the [`ResultStream`].
+    pub async fn stream_request(
+        &self,
+        op: &str,
+        first: impl Into<Bytes>,
+    ) -> Result<(StreamWriter, ResultStream), Error> {
+        let (results, id) = self.open_results(op)?;
+        self.send(Header::StreamRequest { id, name: op }, &first.into())
+            .await?;
+        Ok((StreamWriter::new(self.clone(), id, op), results))
+    }
+
+    fn open_results(&self, op: &str) -> Result<(ResultStream, RequestId), Error> {
+        let (tx, rx) = chunks::channel(self.limits().stream_buffer);
+        let id = self.pending().register(Waiter::Stream { tx })?;
+        Ok((ResultStream::new(self.clone(), id, op, rx), id))
+    }
+
+    /// Sends a notification with a raw payload.
+    pub async fn notify_raw(&self, name: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.send(Header::Notification { name }, &payload.into())
+            .await
+    }
+
+    /// Sends a heartbeat now with this side's load (see [`set_load`](Self::set_load)) and
+    /// clock. Heartbeats also go out by themselves when
+    /// [`Config::heartbeat_interval`](crate::Config::heartbeat_interval) is set.
+    pub fn send_heartbeat(&self) -> Result<(), Error> {
+        let time = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+        let load = self.load();
+        tracing::trace!(conn = self.id(), "send h load={load} time={time}");
+        self.outbox()
+            .push_now(Header::Heartbeat { load, time }, b"")
+            .map_err(|e| e.into_error(|| self.close_error()))
+    }
+}
