@@ -29,11 +29,10 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::{io::AsyncWrite, sync::Notify, time::Instant};
 
 use crate::{
+    sync::lock,
     wire::{EncodeError, Header},
     Error,
 };
-
-use crate::sync::lock;
 
 /// Payloads at least this large are queued by reference instead of copied.
 const COPY_LIMIT: usize = 16 * 1024;
