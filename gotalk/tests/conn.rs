@@ -14,8 +14,9 @@ use std::{
 use bytes::Bytes;
 use futures_util::StreamExt;
 use gotalk::{
-    wire::ProtocolErrorCode, CallOptions, CloseReason, Config, Error, Handlers, Limits, Listening,
-    Reply, Request, Server, Side, Sock, StreamRequest,
+    wire::{Message, ProtocolErrorCode},
+    CallOptions, CloseReason, Config, Error, Handlers, Limits, Listening, Reply, Request, Server,
+    Side, Sock, StreamRequest,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -24,7 +25,9 @@ use tokio::{
 };
 
 mod support;
-use support::{client_handlers, raw_peer, read_n, read_to_end, server_handlers, start, SECOND};
+use support::{
+    client_handlers, messages, raw_peer, read_n, read_to_end, server_handlers, start, SECOND,
+};
 
 async fn pair() -> (Listening<SocketAddr>, Sock) {
     let server = start(Config::accepting().handlers(server_handlers())).await;
@@ -825,4 +828,70 @@ async fn a_slow_reader_of_stream_results_holds_back_the_responder_and_loses_noth
         count += 1;
     }
     assert_eq!(count, COUNT);
+}
+
+#[tokio::test]
+async fn a_peer_that_half_closes_still_gets_the_results_of_what_it_sent() {
+    let server = start(Config::accepting().handlers(server_handlers())).await;
+    let mut raw = raw_peer(server.local_addr()).await;
+    raw.write_all(
+        b"r0001005sleep0000000250r0002005greet00000006\"half\"r000300aask-client000000015",
+    )
+    .await
+    .unwrap();
+    raw.shutdown().await.unwrap();
+    let out = read_to_end(&mut raw).await;
+    let mut results: Vec<(Vec<u8>, String)> = messages(&out)
+        .into_iter()
+        .filter_map(|msg| match msg {
+            Message::SingleResult { id, payload } | Message::ErrorResult { id, payload } => {
+                Some((id.to_vec(), String::from_utf8_lossy(&payload).into_owned()))
+            }
+            // `ask-client` may have called us before the server read our end.
+            Message::SingleRequest { name, .. } if name.as_str() == "double" => None,
+            other => panic!("unexpected {other}"),
+        })
+        .collect();
+    results.sort();
+    assert_eq!(
+        results,
+        [
+            (b"0001".to_vec(), "50".to_owned()),
+            (b"0002".to_vec(), "\"Hello half\"".to_owned()),
+            // The handler's own call back to the peer fails at once: it can answer nothing.
+            (
+                b"0003".to_vec(),
+                "connection closed: closed by the peer".to_owned()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_handler_calling_back_a_peer_that_never_answers_is_freed_by_the_call_timeout() {
+    assert_eq!(
+        Config::accepting().get_limits().call_timeout,
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(Config::dialling().get_limits().call_timeout, None);
+    let limits = Limits::default().call_timeout(Some(Duration::from_millis(200)));
+    let server = start(
+        Config::accepting()
+            .handlers(server_handlers())
+            .limits(limits),
+    )
+    .await;
+    let mut raw = raw_peer(server.local_addr()).await;
+    raw.write_all(b"r000100aask-client000000015").await.unwrap();
+    // The server asks us to double 5; we never answer.
+    let asked = read_n(&mut raw, 23).await;
+    assert_eq!(&asked[..10], b"r0000006do");
+    let answer = read_n(&mut raw, 13).await;
+    assert_eq!(&answer[..5], b"E0001");
+    let size = usize::from_str_radix(std::str::from_utf8(&answer[5..]).unwrap(), 16).unwrap();
+    let text = read_n(&mut raw, size).await;
+    assert_eq!(text, br#"request "double" got no answer within 200 ms"#);
+    let conns = server.connections();
+    assert_eq!(conns[0].running_handlers(), 0, "the handler's slot is free");
+    assert_eq!(conns[0].pending_requests(), 0, "the call is forgotten");
 }

@@ -147,6 +147,7 @@ async fn http_status(addr: SocketAddr, origin: Option<&str>, cookie: Option<&str
 
 #[tokio::test]
 async fn the_origin_policy_and_the_connect_hook_decide_who_may_open_a_socket() {
+    // By default only pages of the server's own origin (the Host header's host and port).
     let server = serve(ws::Endpoint::new(Config::accepting())).await;
     let addr = server.local_addr();
     assert_eq!(http_status(addr, None, None).await, StatusCode::FORBIDDEN);
@@ -156,6 +157,25 @@ async fn the_origin_policy_and_the_connect_hook_decide_who_may_open_a_socket() {
     );
     assert_eq!(
         http_status(addr, Some("https://anywhere.example"), None).await,
+        StatusCode::FORBIDDEN,
+        "a page of another site is refused: it would act with the user's cookies"
+    );
+    let other_port = format!("http://127.0.0.1:{}", addr.port() + 1);
+    assert_eq!(
+        http_status(addr, Some(&other_port), None).await,
+        StatusCode::FORBIDDEN
+    );
+    let own = format!("http://{addr}");
+    assert_eq!(
+        http_status(addr, Some(&own), None).await,
+        StatusCode::SWITCHING_PROTOCOLS
+    );
+
+    // Any page at all only when asked for.
+    let open =
+        serve(ws::Endpoint::new(Config::accepting()).origins(OriginPolicy::RequirePresent)).await;
+    assert_eq!(
+        http_status(open.local_addr(), Some("https://anywhere.example"), None).await,
         StatusCode::SWITCHING_PROTOCOLS
     );
 
@@ -180,6 +200,12 @@ async fn the_origin_policy_and_the_connect_hook_decide_who_may_open_a_socket() {
     assert_eq!(
         http_status(addr, Some("https://app.example"), Some("a=1; session=good")).await,
         StatusCode::SWITCHING_PROTOCOLS
+    );
+    let own = format!("http://{addr}");
+    assert_eq!(
+        http_status(addr, Some(&own), Some("session=good")).await,
+        StatusCode::SWITCHING_PROTOCOLS,
+        "the list adds to the server's own origin"
     );
 }
 

@@ -55,7 +55,7 @@ impl Sock {
     /// An ErrorResult becomes [`Error::Remote`], a RetryResult [`Error::Retry`]. If the
     /// peer answers with a stream result, its parts are returned concatenated.
     pub async fn request_raw(&self, op: &str, payload: impl Into<Bytes>) -> Result<Bytes, Error> {
-        self.request_once(op, &payload.into()).await
+        self.request_within(op, &payload.into(), None).await
     }
 
     /// [`request_raw`](Self::request_raw) with a timeout and automatic retries.
@@ -66,7 +66,8 @@ impl Sock {
         options: CallOptions,
     ) -> Result<Bytes, Error> {
         let payload = payload.into();
-        let deadline = options.timeout.map(|t| tokio::time::Instant::now() + t);
+        let timeout = options.timeout.or(self.limits().call_timeout);
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let mut retries = options.retries;
         loop {
             let attempt = self.request_once(op, &payload);
@@ -76,7 +77,7 @@ impl Sock {
                     .unwrap_or_else(|_| {
                         Err(Error::Timeout {
                             op: op.to_owned(),
-                            after: options.timeout.unwrap_or_default(),
+                            after: timeout.unwrap_or_default(),
                         })
                     }),
                 None => attempt.await,
@@ -95,10 +96,32 @@ impl Sock {
         }
     }
 
+    /// One request's result within `timeout`, or else [`Limits::call_timeout`].
+    ///
+    /// [`Limits::call_timeout`]: crate::Limits::call_timeout
+    pub(crate) async fn request_within(
+        &self,
+        op: &str,
+        payload: &Bytes,
+        timeout: Option<Duration>,
+    ) -> Result<Bytes, Error> {
+        match timeout.or(self.limits().call_timeout) {
+            None => self.request_once(op, payload).await,
+            Some(after) => tokio::time::timeout(after, self.request_once(op, payload))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::Timeout {
+                        op: op.to_owned(),
+                        after,
+                    })
+                }),
+        }
+    }
+
     /// One request, one result: the ID is registered, the request queued, and the result
     /// taken from the pending table once the reader delivered it. Dropping the future
     /// forgets the request.
-    pub(crate) async fn request_once(&self, op: &str, payload: &Bytes) -> Result<Bytes, Error> {
+    async fn request_once(&self, op: &str, payload: &Bytes) -> Result<Bytes, Error> {
         let pending = self.pending();
         let id = pending.register(Waiter::single())?;
         let mut guard = PendingGuard::new(pending, id);

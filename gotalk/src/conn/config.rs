@@ -56,18 +56,20 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
-    /// Defaults for a connection this side dials: heartbeats every 20 s, no read timeout.
+    /// Defaults for a connection this side dials: heartbeats every 20 s, no read timeout,
+    /// no default call timeout.
     pub fn dialling() -> Self {
         Self {
             handlers: Handlers::new(),
-            limits: Limits::default().read_timeout(None),
+            limits: Limits::default().read_timeout(None).call_timeout(None),
             heartbeat_interval: Some(Duration::from_secs(20)),
             on_heartbeat: None,
             on_close: Vec::new(),
         }
     }
 
-    /// Defaults for a connection this side accepts: no heartbeats, a 30 s read timeout.
+    /// Defaults for a connection this side accepts: no heartbeats, a 30 s read timeout,
+    /// and calls to the peer time out after 30 s.
     pub fn accepting() -> Self {
         Self {
             limits: Limits::default(),

@@ -46,6 +46,16 @@ pub struct Limits {
     /// Close the connection when one write makes no progress for this long: the peer has
     /// stopped reading its results. Default: 30 s.
     pub write_timeout: Option<Duration>,
+    /// How long a call this side makes to the peer waits for its answer, unless the call
+    /// sets its own timeout ([`CallOptions::timeout`], `#[gotalk(timeout)]`); then it
+    /// fails with [`Error::Timeout`] and is forgotten. It keeps a peer that never answers
+    /// from parking this side's handlers that call it back. Applies to single results
+    /// (`request`, `request_raw`, generated clients), not to reading streams. Default:
+    /// 30 s on accepted connections, none on dialled ones (a client decides per call).
+    ///
+    /// [`CallOptions::timeout`]: crate::CallOptions::timeout
+    /// [`Error::Timeout`]: crate::Error::Timeout
+    pub call_timeout: Option<Duration>,
     /// The largest payload accepted in one message; a larger declared size is answered
     /// with protocol error 2 and the connection closes. Default: 16 MiB.
     pub max_payload: u32,
@@ -99,6 +109,7 @@ impl Default for Limits {
             retry_wait: Duration::from_millis(500)..=Duration::from_millis(5000),
             read_timeout: Some(Duration::from_secs(30)),
             write_timeout: Some(Duration::from_secs(30)),
+            call_timeout: Some(Duration::from_secs(30)),
             max_payload: DEFAULT_MAX_PAYLOAD,
             write_buffer: 4 * 1024 * 1024,
             stream_buffer: 1024 * 1024,
@@ -134,6 +145,8 @@ setters! {
     read_timeout: Option<Duration>;
     /// Sets [`write_timeout`](Self::write_timeout).
     write_timeout: Option<Duration>;
+    /// Sets [`call_timeout`](Self::call_timeout).
+    call_timeout: Option<Duration>;
     /// Sets [`max_payload`](Self::max_payload).
     max_payload: u32;
     /// Sets [`write_buffer`](Self::write_buffer).

@@ -95,6 +95,14 @@ pub(super) async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             tx.finish(Err(closed.clone()));
         }
     }
+    if matches!(reason, CloseReason::PeerClosed) {
+        // The peer ended its write side (a half-close, PROTOCOL.md 6): it can answer none
+        // of our calls any more, but the requests it sent before still run to completion
+        // and their results are written before the connection closes.
+        sock.outbox().end_batch();
+        sock.pending().close(closed);
+        sock.admission().drain(|| sock.is_closed()).await;
+    }
     sock.close_with(reason);
 }
 

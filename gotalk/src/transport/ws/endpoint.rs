@@ -17,25 +17,40 @@ use crate::transport::{start_tracked, Conns};
 use crate::{sync::lock, Config, Sock};
 
 /// Which pages may open a socket, by their `Origin` header.
+///
+/// A browser sends the user's cookies with a WebSocket handshake whatever page opens it,
+/// and the WebSocket protocol has no CORS: a page on another site could open a socket to
+/// this server as the signed-in user (cross-site WebSocket hijacking). So by default only
+/// pages of the server's own origin may open one; more origins are an explicit choice.
+///
+/// Behind a reverse proxy, forward the `Host` header with its port (nginx:
+/// `proxy_set_header Host $http_host;`), or list the public origin.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub enum OriginPolicy {
-    /// Any origin, but not a missing or `null` one (as the reference): the default.
+    /// Pages of this server's own origin only: the `Origin`'s host and port equal the
+    /// `Host` header's (a missing port is the scheme's default). The default.
     #[default]
-    RequirePresent,
-    /// Only these origins (e.g. `https://example.com`), compared exactly.
+    SameOrigin,
+    /// This server's own origin and these (e.g. `https://app.example`), compared exactly.
     AllowList(Vec<String>),
+    /// Any page of any site, but not a missing or `null` origin (the reference's
+    /// behaviour): only for sockets that carry no ambient authority, such as cookies.
+    RequirePresent,
     /// Anything, even no `Origin` at all (for non-browser clients on trusted networks).
     Any,
 }
 
 impl OriginPolicy {
-    fn check(&self, origin: Option<&str>) -> Result<(), Refusal> {
+    fn check(&self, origin: Option<&str>, host: Option<&str>) -> Result<(), Refusal> {
         let allowed = match (self, origin) {
             (Self::Any, _) => true,
             (_, None | Some("null")) => false,
             (Self::RequirePresent, Some(_)) => true,
-            (Self::AllowList(list), Some(origin)) => list.iter().any(|o| o == origin),
+            (Self::SameOrigin, Some(origin)) => is_same_origin(origin, host),
+            (Self::AllowList(list), Some(origin)) => {
+                is_same_origin(origin, host) || list.iter().any(|o| o == origin)
+            }
         };
         if allowed {
             Ok(())
@@ -46,6 +61,37 @@ impl OriginPolicy {
             ))
         }
     }
+}
+
+/// Whether `origin` (`scheme://host[:port]`) names the host and port of the `Host` header.
+fn is_same_origin(origin: &str, host: Option<&str>) -> bool {
+    let (Some((scheme, authority)), Some(host)) = (origin.split_once("://"), host) else {
+        return false;
+    };
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return false,
+    };
+    let port_of = |port: Option<&str>| match port {
+        None => Some(default_port),
+        Some(p) => p.parse::<u16>().ok(),
+    };
+    let (origin_host, origin_port) = split_host_port(authority);
+    let (host_host, host_port) = split_host_port(host);
+    origin_host.eq_ignore_ascii_case(host_host)
+        && port_of(origin_port).is_some()
+        && port_of(origin_port) == port_of(host_port)
+}
+
+/// `host[:port]` or `[v6]:port` into its host and its port, if written.
+fn split_host_port(authority: &str) -> (&str, Option<&str>) {
+    let after_host = match authority.strip_prefix('[') {
+        Some(v6) => v6.find(']').map_or(authority.len(), |end| end + 2),
+        None => authority.find(':').unwrap_or(authority.len()),
+    };
+    let (host, rest) = authority.split_at(after_host.min(authority.len()));
+    (host, rest.strip_prefix(':'))
 }
 
 /// The HTTP request that asks to open a socket, as the connect hook sees it.
@@ -144,7 +190,7 @@ impl Endpoint {
         }
     }
 
-    /// Which origins may open a socket. Default: [`OriginPolicy::RequirePresent`].
+    /// Which origins may open a socket. Default: [`OriginPolicy::SameOrigin`].
     pub fn origins(mut self, policy: OriginPolicy) -> Self {
         self.origins = policy;
         self
@@ -197,10 +243,15 @@ async fn upgrade(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let (headers, uri) = (parts.headers, parts.uri);
-    let origin = headers
-        .get(header::ORIGIN)
-        .map(|v| v.to_str().unwrap_or("(not text)"));
-    if let Err(refusal) = endpoint.origins.check(origin) {
+    let text = |name| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("(not text)"))
+    };
+    if let Err(refusal) = endpoint
+        .origins
+        .check(text(header::ORIGIN), text(header::HOST))
+    {
         tracing::debug!("websocket refused: {refusal}");
         return refusal.into_response();
     }
@@ -280,5 +331,28 @@ impl WebServer {
     /// Serves until the process ends.
     pub async fn wait(self) {
         let _ = self.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_origin_means_the_host_headers_host_and_port() {
+        let same = |origin, host| is_same_origin(origin, Some(host));
+        assert!(same("http://127.0.0.1:8080", "127.0.0.1:8080"));
+        assert!(same("https://Example.com", "example.com"));
+        assert!(same("https://example.com:443", "example.com"));
+        assert!(same("http://example.com", "example.com:80"));
+        assert!(same("http://[::1]:8080", "[::1]:8080"));
+        assert!(!same("http://127.0.0.1:8081", "127.0.0.1:8080"));
+        assert!(!same("http://localhost:8080", "127.0.0.1:8080"));
+        assert!(!same("https://example.com", "example.com:8443"));
+        assert!(!same("http://example.com.evil.test", "example.com"));
+        assert!(!same("http://[::1]:8080", "[::2]:8080"));
+        assert!(!same("file://", "example.com"));
+        assert!(!same("example.com", "example.com"));
+        assert!(!is_same_origin("http://example.com", None));
     }
 }
