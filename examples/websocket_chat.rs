@@ -4,19 +4,29 @@
 //!     cargo run --example websocket_chat     # then open http://127.0.0.1:1236/
 //!
 //! Operations the page calls: `rooms`, `create-room`, `join` (a room's recent messages),
-//! `send`. Notifications the server sends: `message` (to every page), `rooms` (the list,
-//! when a room is created).
+//! `send`. Notifications the server sends: `message` (to every page), `room` (a new room's
+//! name, when one is created).
+//!
+//! A model of fan-out: a broadcast never waits for any page. Each page has a bounded
+//! queue of notifications that a task of its own sends in order; a page whose queue is
+//! full (it stopped reading, or reads far slower than the others) is disconnected, so one
+//! slow page costs the others nothing and the server at most `PAGE_QUEUE` notifications.
 
 use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex, OnceLock},
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex, MutexGuard, OnceLock},
 };
 
-use gotalk::{ws, Config, Error, Handlers};
+use gotalk::{ws, Config, Error, Handlers, Sock};
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
 /// Messages kept per room for pages that join later.
 const HISTORY: usize = 100;
+/// Rooms there may be at most.
+const MAX_ROOMS: usize = 100;
+/// Notifications that may wait for one page before it counts as gone.
+const PAGE_QUEUE: usize = 256;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct ChatMessage {
@@ -25,34 +35,75 @@ struct ChatMessage {
     text: String,
 }
 
+/// A notification on its way to pages: its name and JSON payload, encoded once.
+type Outgoing = (&'static str, Arc<serde_json::Value>);
+
 #[derive(Default)]
 struct Chat {
     rooms: Mutex<BTreeMap<String, Vec<ChatMessage>>>,
     /// Every open page, to broadcast to (set once the endpoint exists).
     pages: OnceLock<ws::Endpoint>,
+    /// Each page's queue, by connection.
+    queues: Mutex<HashMap<u64, mpsc::Sender<Outgoing>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Chat {
     fn room_names(&self) -> Vec<String> {
-        self.rooms
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect()
+        lock(&self.rooms).keys().cloned().collect()
     }
 
-    async fn broadcast<T: Serialize>(&self, name: &str, value: &T) {
-        for page in self
+    /// Queues a notification for every page, waiting for none.
+    fn broadcast<T: Serialize>(&self, name: &'static str, value: &T) {
+        let Ok(value) = serde_json::to_value(value) else {
+            return;
+        };
+        let value = Arc::new(value);
+        let pages = self
             .pages
             .get()
             .map(ws::Endpoint::connections)
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let mut behind = Vec::new();
         {
-            // A page that just left is no reason to fail the sender.
-            let _ = page.notify(name, value).await;
+            let mut queues = lock(&self.queues);
+            for page in pages {
+                let queue = queues
+                    .entry(page.id())
+                    .or_insert_with(|| spawn_sender(page.clone()));
+                if queue.try_send((name, value.clone())).is_err() {
+                    behind.push(page);
+                }
+            }
+        }
+        // Closed outside the lock: closing runs `left`, which takes it.
+        for page in behind {
+            // Too far behind (or gone): it reconnects and reloads what it needs.
+            eprintln!("disconnecting {}: it stopped reading", page.peer());
+            page.close();
         }
     }
+
+    /// Forgets a page that left.
+    fn left(&self, page: &Sock) {
+        lock(&self.queues).remove(&page.id());
+    }
+}
+
+/// The task that sends one page its notifications, in order.
+fn spawn_sender(page: Sock) -> mpsc::Sender<Outgoing> {
+    let (tx, mut rx) = mpsc::channel::<Outgoing>(PAGE_QUEUE);
+    tokio::spawn(async move {
+        while let Some((name, value)) = rx.recv().await {
+            if page.notify(name, &*value).await.is_err() {
+                return;
+            }
+        }
+    });
+    tx
 }
 
 fn clean(s: &str, max: usize) -> Result<String, Error> {
@@ -75,22 +126,27 @@ fn handlers(chat: Arc<Chat>) -> Handlers {
         let c = c.clone();
         async move {
             let name = clean(&name, 40)?;
-            c.rooms
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(name)
-                .or_default();
-            let names = c.room_names();
-            c.broadcast("rooms", &names).await;
-            Ok::<_, Error>(names)
+            {
+                let mut rooms = lock(&c.rooms);
+                if rooms.contains_key(&name) {
+                    return Ok(name);
+                }
+                if rooms.len() >= MAX_ROOMS {
+                    return Err(Error::message(format!(
+                        "there are {MAX_ROOMS} rooms already: join one of them"
+                    )));
+                }
+                rooms.insert(name.clone(), Vec::new());
+            }
+            c.broadcast("room", &name);
+            Ok::<_, Error>(name)
         }
     });
     let c = chat.clone();
     h.handle("join", move |room: String| {
         let c = c.clone();
         async move {
-            let rooms = c.rooms.lock().unwrap_or_else(|e| e.into_inner());
-            match rooms.get(&room) {
+            match lock(&c.rooms).get(&room) {
                 Some(history) => Ok(history.clone()),
                 None => Err(Error::message(format!("no room {room:?}"))),
             }
@@ -106,7 +162,7 @@ fn handlers(chat: Arc<Chat>) -> Handlers {
                 room: msg.room,
             };
             {
-                let mut rooms = c.rooms.lock().unwrap_or_else(|e| e.into_inner());
+                let mut rooms = lock(&c.rooms);
                 let history = rooms
                     .get_mut(&msg.room)
                     .ok_or_else(|| Error::message(format!("no room {:?}", msg.room)))?;
@@ -115,7 +171,7 @@ fn handlers(chat: Arc<Chat>) -> Handlers {
                     history.remove(0);
                 }
             }
-            c.broadcast("message", &msg).await;
+            c.broadcast("message", &msg);
             Ok::<_, Error>(())
         }
     });
@@ -126,12 +182,13 @@ fn handlers(chat: Arc<Chat>) -> Handlers {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let chat = Arc::new(Chat::default());
     for room in ["lobby", "rust", "random"] {
-        chat.rooms
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(room.into(), Vec::new());
+        lock(&chat.rooms).insert(room.into(), Vec::new());
     }
-    let endpoint = ws::Endpoint::new(Config::accepting().handlers(handlers(chat.clone())));
+    let gone = chat.clone();
+    let config = Config::accepting()
+        .handlers(handlers(chat.clone()))
+        .on_close(move |page, _| gone.left(page));
+    let endpoint = ws::Endpoint::new(config);
     let _ = chat.pages.set(endpoint.clone());
     let page = concat!(env!("CARGO_MANIFEST_DIR"), "/websocket/chat");
     let addr = std::env::args()

@@ -447,3 +447,92 @@ async fn garbage_over_websocket_gets_a_protocol_error_and_the_server_goes_on() {
     let greeting: String = client.request("greet", "still here").await.unwrap();
     assert_eq!(greeting, "Hello still here");
 }
+
+/// A web server whose HTTP side is bounded tightly, so the bounds show quickly.
+async fn bounded(header_read_timeout: Duration, max_connections: usize) -> ws::WebServer {
+    let limits = ws::HttpLimits::default()
+        .header_read_timeout(header_read_timeout)
+        .max_connections(max_connections);
+    let endpoint = ws::Endpoint::new(Config::accepting().handlers(handlers()));
+    ws::WebServer::bind_with("127.0.0.1:0", endpoint, None, limits)
+        .await
+        .unwrap()
+}
+
+const GET_SCRIPT: &[u8] = b"GET /gotalk/gotalk.js HTTP/1.1\r\nHost: x\r\n\r\n";
+
+#[tokio::test]
+async fn silent_dribbling_and_idle_http_connections_are_closed_at_the_header_timeout() {
+    let server = bounded(Duration::from_millis(300), 16).await;
+    let addr = server.local_addr();
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(GET_SCRIPT).await.unwrap();
+    let mut dribbling = TcpStream::connect(addr).await.unwrap();
+    let (mut dribbled_in, mut dribbled_out) = dribbling.split();
+    let dribble = async {
+        for byte in GET_SCRIPT {
+            if dribbled_out.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let mut seen = Vec::new();
+    let closed = async { timeout(SECOND * 5, dribbled_in.read_to_end(&mut seen)).await };
+    let (_, closed) = tokio::join!(dribble, closed);
+    assert!(
+        closed.is_ok(),
+        "a header dribbled a byte at a time is cut off"
+    );
+    assert!(!seen.starts_with(b"HTTP/1.1 200"), "and never answered");
+
+    let mut rest = Vec::new();
+    timeout(SECOND * 5, silent.read_to_end(&mut rest))
+        .await
+        .expect("a silent connection is closed")
+        .unwrap();
+    let mut answered = Vec::new();
+    timeout(SECOND * 5, idle.read_to_end(&mut answered))
+        .await
+        .expect("an idle keep-alive connection is closed after its response")
+        .unwrap();
+    assert!(answered.starts_with(b"HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn past_the_cap_http_connections_wait_and_sockets_do_not_count() {
+    let server = bounded(Duration::from_millis(500), 2).await;
+    let addr = server.local_addr();
+    // Sockets leave the HTTP side once upgraded: three fit where two HTTP connections do.
+    let mut socks = Vec::new();
+    for _ in 0..3 {
+        let sock = ws::connect(&url(addr)).await.unwrap();
+        let greeting: String = sock.request("greet", "ws").await.unwrap();
+        assert_eq!(greeting, "Hello ws");
+        socks.push(sock);
+    }
+    // Two silent HTTP connections take both slots: a third waits unanswered…
+    let _silent = [
+        TcpStream::connect(addr).await.unwrap(),
+        TcpStream::connect(addr).await.unwrap(),
+    ];
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    third.write_all(GET_SCRIPT).await.unwrap();
+    let mut first = [0u8; 12];
+    assert!(
+        timeout(Duration::from_millis(200), third.read_exact(&mut first))
+            .await
+            .is_err(),
+        "not served while the slots are taken"
+    );
+    // …until the header timeout frees them.
+    timeout(SECOND * 5, third.read_exact(&mut first))
+        .await
+        .expect("served once a slot is free")
+        .unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let greeting: String = socks[0].request("greet", "still").await.unwrap();
+    assert_eq!(greeting, "Hello still", "the sockets were never held up");
+}

@@ -12,7 +12,7 @@ use axum::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{script, WsStream};
+use super::{http::serve, script, HttpLimits, WsStream};
 use crate::transport::{start_tracked, Conns};
 use crate::{sync::lock, Config, Sock};
 
@@ -278,7 +278,7 @@ async fn upgrade(
 }
 
 /// A web server in one call: the endpoint at `/gotalk/` and, optionally, the files of a
-/// folder at `/` (an `index.html` answers for its folder).
+/// folder at `/` (an `index.html` answers for its folder), served within [`HttpLimits`].
 #[derive(Debug)]
 pub struct WebServer {
     local_addr: SocketAddr,
@@ -287,11 +287,21 @@ pub struct WebServer {
 }
 
 impl WebServer {
-    /// Binds `addr` and starts serving.
+    /// Binds `addr` and starts serving, with the default [`HttpLimits`].
     pub async fn bind(
         addr: impl tokio::net::ToSocketAddrs,
         endpoint: Endpoint,
         files: Option<PathBuf>,
+    ) -> std::io::Result<Self> {
+        Self::bind_with(addr, endpoint, files, HttpLimits::default()).await
+    }
+
+    /// [`bind`](Self::bind) with the HTTP side bounded by `limits`.
+    pub async fn bind_with(
+        addr: impl tokio::net::ToSocketAddrs,
+        endpoint: Endpoint,
+        files: Option<PathBuf>,
+        limits: HttpLimits,
     ) -> std::io::Result<Self> {
         let mut app: Router = endpoint.routes("/gotalk");
         if let Some(dir) = files {
@@ -301,14 +311,9 @@ impl WebServer {
         let local_addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         let stopped = stop.clone();
-        let task = tokio::spawn(async move {
-            let service = app.into_make_service_with_connect_info::<SocketAddr>();
-            let serving = axum::serve(listener, service)
-                .with_graceful_shutdown(async move { stopped.cancelled().await });
-            if let Err(e) = serving.await {
-                tracing::warn!("web server stopped: {e}");
-            }
-        });
+        let task = tokio::spawn(serve(listener, app, limits, async move {
+            stopped.cancelled().await
+        }));
         Ok(Self {
             local_addr,
             stop,
@@ -331,28 +336,5 @@ impl WebServer {
     /// Serves until the process ends.
     pub async fn wait(self) {
         let _ = self.task.await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_origin_means_the_host_headers_host_and_port() {
-        let same = |origin, host| is_same_origin(origin, Some(host));
-        assert!(same("http://127.0.0.1:8080", "127.0.0.1:8080"));
-        assert!(same("https://Example.com", "example.com"));
-        assert!(same("https://example.com:443", "example.com"));
-        assert!(same("http://example.com", "example.com:80"));
-        assert!(same("http://[::1]:8080", "[::1]:8080"));
-        assert!(!same("http://127.0.0.1:8081", "127.0.0.1:8080"));
-        assert!(!same("http://localhost:8080", "127.0.0.1:8080"));
-        assert!(!same("https://example.com", "example.com:8443"));
-        assert!(!same("http://example.com.evil.test", "example.com"));
-        assert!(!same("http://[::1]:8080", "[::2]:8080"));
-        assert!(!same("file://", "example.com"));
-        assert!(!same("example.com", "example.com"));
-        assert!(!is_same_origin("http://example.com", None));
     }
 }

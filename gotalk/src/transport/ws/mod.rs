@@ -16,6 +16,7 @@
 
 mod client;
 mod endpoint;
+mod http;
 mod script;
 mod stream;
 
@@ -23,5 +24,6 @@ mod stream;
 pub use crate::tls::rustls;
 pub use client::{connect, connect_stream, connect_tls, connect_with};
 pub use endpoint::{ConnectRequest, Endpoint, OriginPolicy, Refusal, WebServer};
+pub use http::{serve, HttpLimits};
 pub use script::GOTALK_JS;
 pub use stream::{Incoming, WsMessage, WsStream};
