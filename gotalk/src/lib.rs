@@ -59,7 +59,7 @@ pub mod __private;
 
 pub use conn::{
     pipe, BoxFuture, BoxStream, CallOptions, Config, HeartbeatInfo, Limits, Notification, Reply,
-    Request, RequestChunks, ResultStream, Sock, StreamRequest, StreamWriter,
+    Request, RequestChunks, ResultStream, SharedBudget, Sock, StreamRequest, StreamWriter,
 };
 pub use error::{CloseReason, Error, Side};
 pub use gotalk_macros::{notification, service};

@@ -94,6 +94,7 @@ impl Admission {
         let running = Running {
             sock: sock.clone(),
             kind,
+            held: 0,
         };
         Ok((running, handler))
     }
@@ -123,14 +124,27 @@ impl Admission {
     }
 }
 
-/// An admitted request whose handler is running; dropping it counts it as done.
+/// An admitted request whose handler is running; dropping it counts it as done and
+/// releases the bytes it held.
 pub(super) struct Running {
     sock: Sock,
     kind: Kind,
+    held: usize,
+}
+
+impl Running {
+    /// Counts `bytes` (its request) as held until the handler is done.
+    pub(super) fn hold(&mut self, bytes: usize) {
+        self.sock.budgets().hold(bytes);
+        self.held += bytes;
+    }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
+        if self.held > 0 {
+            self.sock.budgets().release(self.held);
+        }
         let admission = self.sock.admission();
         admission.counter(self.kind).fetch_sub(1, Ordering::SeqCst);
         if admission.draining.load(Ordering::SeqCst) && admission.running() == 0 {

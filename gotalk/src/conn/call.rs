@@ -160,7 +160,7 @@ impl Sock {
     }
 
     fn open_results(&self, op: &str) -> Result<(ResultStream, RequestId), Error> {
-        let (tx, rx) = chunks::channel(self.limits().stream_buffer);
+        let (tx, rx) = chunks::channel(self.limits().stream_buffer, self.budgets().clone());
         let id = self.pending().register(Waiter::Stream { tx })?;
         Ok((ResultStream::new(self.clone(), id, op, rx), id))
     }

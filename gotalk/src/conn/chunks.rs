@@ -4,7 +4,8 @@
 //! While the consumer has [`Limits::stream_buffer`] bytes waiting, the reader waits
 //! before handing it more, and so reads nothing more from the peer: TCP carries the
 //! backpressure back to the sender, and memory stays bounded however fast it sends.
-//! Errors and the end bypass the bound (they are small and final).
+//! Errors and the end bypass the bound (they are small and final). The chunks waiting
+//! also count as held against the connection's byte budgets (`budget.rs`).
 //!
 //! [`Limits::stream_buffer`]: crate::Limits::stream_buffer
 
@@ -16,12 +17,16 @@ use std::{
 use bytes::Bytes;
 use tokio::sync::{mpsc, Semaphore};
 
+use super::budget::Budgets;
 use crate::Error;
 
+/// An item and what it costs: against the channel's room (`u32`, 0 for the last item)
+/// and, for a chunk, its length against the connection's budgets.
 type Item = (Result<Bytes, Error>, u32);
 
-/// A channel that lets at most `budget` bytes of chunks wait for the receiver.
-pub(crate) fn channel(budget: usize) -> (ChunkSender, ChunkReceiver) {
+/// A channel that lets at most `budget` bytes of chunks wait for the receiver, counted
+/// as held in `budgets` while they wait.
+pub(crate) fn channel(budget: usize, budgets: Arc<Budgets>) -> (ChunkSender, ChunkReceiver) {
     let budget = u32::try_from(budget.max(1)).unwrap_or(u32::MAX);
     let room = Arc::new(Semaphore::new(budget as usize));
     let (tx, rx) = mpsc::unbounded_channel();
@@ -30,8 +35,9 @@ pub(crate) fn channel(budget: usize) -> (ChunkSender, ChunkReceiver) {
             tx,
             room: room.clone(),
             budget,
+            budgets: budgets.clone(),
         },
-        ChunkReceiver { rx, room },
+        ChunkReceiver { rx, room, budgets },
     )
 }
 
@@ -44,6 +50,7 @@ pub(crate) struct ChunkSender {
     tx: mpsc::UnboundedSender<Item>,
     room: Arc<Semaphore>,
     budget: u32,
+    budgets: Arc<Budgets>,
 }
 
 impl ChunkSender {
@@ -59,7 +66,7 @@ impl ChunkSender {
         match self.room.try_acquire_many(cost) {
             Ok(permit) => {
                 permit.forget();
-                self.tx.send((Ok(chunk), cost)).map_err(|_| Err(Gone))
+                self.enqueue(chunk, cost).map_err(Err)
             }
             Err(tokio::sync::TryAcquireError::NoPermits) => Err(Ok(chunk)),
             Err(tokio::sync::TryAcquireError::Closed) => Err(Err(Gone)),
@@ -74,7 +81,17 @@ impl ChunkSender {
             .await
             .map_err(|_| Gone)?
             .forget();
-        self.tx.send((Ok(chunk), cost)).map_err(|_| Gone)
+        self.enqueue(chunk, cost)
+    }
+
+    /// Puts a chunk whose room was taken into the channel, counted as held.
+    fn enqueue(&self, chunk: Bytes, cost: u32) -> Result<(), Gone> {
+        let len = chunk.len();
+        self.budgets.hold(len);
+        self.tx.send((Ok(chunk), cost)).map_err(|_| {
+            self.budgets.release(len);
+            Gone
+        })
     }
 
     /// Sends the last item (an error, or a single result), whatever the room.
@@ -86,23 +103,37 @@ impl ChunkSender {
 pub(crate) struct ChunkReceiver {
     rx: mpsc::UnboundedReceiver<Item>,
     room: Arc<Semaphore>,
+    budgets: Arc<Budgets>,
 }
 
 impl ChunkReceiver {
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
-        self.rx.poll_recv(cx).map(|item| {
-            item.map(|(chunk, cost)| {
-                self.room.add_permits(cost as usize);
-                chunk
-            })
-        })
+        self.rx
+            .poll_recv(cx)
+            .map(|item| item.map(|item| self.taken(item)))
+    }
+
+    /// Gives back the room and the budget an item took.
+    fn taken(&self, (chunk, cost): Item) -> Result<Bytes, Error> {
+        if cost > 0 {
+            self.room.add_permits(cost as usize);
+            if let Ok(bytes) = &chunk {
+                self.budgets.release(bytes.len());
+            }
+        }
+        chunk
     }
 }
 
 impl Drop for ChunkReceiver {
     fn drop(&mut self) {
-        // A sender waiting for room learns at once that nobody will read.
+        // A sender waiting for room learns at once that nobody will read, and what
+        // waited here is no longer held.
         self.room.close();
+        self.rx.close();
+        while let Ok(item) = self.rx.try_recv() {
+            let _ = self.taken(item);
+        }
     }
 }
 
@@ -118,7 +149,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_channel_makes_the_sender_wait_until_chunks_are_taken() {
-        let (tx, mut rx) = channel(10);
+        let budgets = Arc::new(Budgets::new(usize::MAX, None));
+        let (tx, mut rx) = channel(10, budgets.clone());
         tx.try_send(Bytes::from_static(b"123456")).unwrap();
         let refused = tx.try_send(Bytes::from_static(b"7890a")).unwrap_err();
         let chunk = refused.unwrap();
@@ -128,6 +160,7 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiting.is_finished(), "no room until a chunk is taken");
+        assert_eq!(budgets.held(), 6, "what waits is held");
         assert_eq!(recv(&mut rx).await.unwrap().unwrap(), "123456");
         waiting.await.unwrap().unwrap();
         assert_eq!(recv(&mut rx).await.unwrap().unwrap(), "7890a");
@@ -136,11 +169,14 @@ mod tests {
         tx.finish(Err(Error::message("end")));
         assert_eq!(recv(&mut rx).await.unwrap().unwrap().len(), 100);
         assert!(recv(&mut rx).await.unwrap().is_err());
+        tx.try_send(Bytes::from_static(b"left")).unwrap();
+        drop(rx);
+        assert_eq!(budgets.held(), 0, "a dropped receiver holds nothing");
     }
 
     #[tokio::test]
     async fn a_dropped_receiver_releases_a_waiting_sender() {
-        let (tx, rx) = channel(4);
+        let (tx, rx) = channel(4, Arc::new(Budgets::new(usize::MAX, None)));
         tx.try_send(Bytes::from_static(b"1234")).unwrap();
         let waiting = tokio::spawn({
             let tx = tx.clone();

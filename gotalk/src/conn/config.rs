@@ -2,7 +2,7 @@
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use crate::{CloseReason, Handlers, Sock};
+use crate::{CloseReason, Handlers, SharedBudget, Sock};
 
 use super::Limits;
 
@@ -41,6 +41,7 @@ pub struct Config {
     pub(crate) heartbeat_interval: Option<Duration>,
     pub(crate) on_heartbeat: Option<HeartbeatHook>,
     pub(crate) on_close: Vec<CloseHook>,
+    pub(crate) shared_budget: Option<SharedBudget>,
 }
 
 impl fmt::Debug for Config {
@@ -51,6 +52,7 @@ impl fmt::Debug for Config {
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("on_heartbeat", &self.on_heartbeat.is_some())
             .field("on_close", &self.on_close.len())
+            .field("shared_budget", &self.shared_budget)
             .finish()
     }
 }
@@ -65,6 +67,7 @@ impl Config {
             heartbeat_interval: Some(Duration::from_secs(20)),
             on_heartbeat: None,
             on_close: Vec::new(),
+            shared_budget: None,
         }
     }
 
@@ -108,6 +111,23 @@ impl Config {
     /// Called once when the connection closes, with the reason. Several hooks may be added.
     pub fn on_close(mut self, hook: impl Fn(&Sock, &CloseReason) + Send + Sync + 'static) -> Self {
         self.on_close.push(Arc::new(hook));
+        self
+    }
+
+    /// A byte budget this connection shares with every other connection given the same
+    /// one (see [`SharedBudget`]). A [`Server`](crate::Server) or WebSocket
+    /// [`Endpoint`](crate::ws::Endpoint) whose config has none gives its connections one
+    /// of [`SharedBudget::DEFAULT`] bytes.
+    pub fn shared_budget(mut self, budget: &SharedBudget) -> Self {
+        self.shared_budget = Some(budget.clone());
+        self
+    }
+
+    /// The config with a shared budget: its own, or a new default one.
+    pub(crate) fn with_default_shared_budget(mut self) -> Self {
+        if self.shared_budget.is_none() {
+            self.shared_budget = Some(SharedBudget::new(SharedBudget::DEFAULT));
+        }
         self
     }
 

@@ -59,6 +59,16 @@ pub struct Limits {
     /// The largest payload accepted in one message; a larger declared size is answered
     /// with protocol error 2 and the connection closes. Default: 16 MiB.
     pub max_payload: u32,
+    /// The most bytes this connection holds on its peer's behalf: the message being
+    /// read, the payloads of admitted requests until their handlers are done, replies
+    /// and messages waiting to be written, stream chunks waiting for their consumers,
+    /// and queued notifications. While it holds this much it reads nothing more from the
+    /// peer (TCP holds the peer back) until bytes are released; what was admitted still
+    /// completes. The connections of a server also share its
+    /// [`SharedBudget`](crate::SharedBudget). `None`, the default, means twice
+    /// [`max_payload`](Self::max_payload) plus 1 MiB (33 MiB); it is never less than one
+    /// largest message plus 64 KiB, so that a message can always be read whole.
+    pub max_held_bytes: Option<usize>,
     /// How many bytes may wait in the write queue before callers and handlers wait for
     /// the peer to read (backpressure). While more than four times this is queued,
     /// nothing more is read from the peer. Default: 4 MiB.
@@ -92,6 +102,10 @@ pub(crate) const LINGERING_STREAMS: usize = 1024;
 /// the reader waits too. A count, not bytes: each holds its payload.
 pub(crate) const NOTIFICATION_QUEUE: usize = 256;
 
+/// Room for a header beside the largest payload: a message can always be read whole
+/// within the budget.
+const HEADER_ROOM: usize = 64 * 1024;
+
 /// Read buffers of large messages kept for reuse, process-wide (see `recycle.rs`): at
 /// most this many buffers…
 pub(crate) const RECYCLE_MAX_BUFFERS: usize = 32;
@@ -111,6 +125,7 @@ impl Default for Limits {
             write_timeout: Some(Duration::from_secs(30)),
             call_timeout: Some(Duration::from_secs(30)),
             max_payload: DEFAULT_MAX_PAYLOAD,
+            max_held_bytes: None,
             write_buffer: 4 * 1024 * 1024,
             stream_buffer: 1024 * 1024,
         }
@@ -149,6 +164,8 @@ setters! {
     call_timeout: Option<Duration>;
     /// Sets [`max_payload`](Self::max_payload).
     max_payload: u32;
+    /// Sets [`max_held_bytes`](Self::max_held_bytes).
+    max_held_bytes: Option<usize>;
     /// Sets [`write_buffer`](Self::write_buffer).
     write_buffer: usize;
     /// Sets [`stream_buffer`](Self::stream_buffer).
@@ -162,6 +179,17 @@ impl Limits {
         let hi = self.retry_wait.end().as_millis().max(lo);
         let ms = fastrand::u128(lo..=hi);
         u32::try_from(ms).unwrap_or(u32::MAX)
+    }
+
+    /// The connection's byte budget in effect (see [`max_held_bytes`](Self::max_held_bytes)).
+    pub(crate) fn held_bytes_limit(&self) -> usize {
+        let largest = self.max_payload as usize + HEADER_ROOM;
+        match self.max_held_bytes {
+            Some(bytes) => bytes.max(largest),
+            None => (self.max_payload as usize)
+                .saturating_mul(2)
+                .saturating_add(1024 * 1024),
+        }
     }
 
     /// The queued bytes past which the reader stops reading (see [`READ_STOP_FACTOR`]).

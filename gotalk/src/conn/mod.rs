@@ -7,7 +7,7 @@
 //! | how is a call sent and its result matched? | `call.rs`, then `pending.rs` |
 //! | how is a request answered? | `respond.rs` (handlers, panics, replies) |
 //! | when is a peer's request refused? | `admission.rs` |
-//! | what bounds does the peer meet? | `limits.rs` |
+//! | what bounds does the peer meet? | `limits.rs`, and `budget.rs` for bytes held |
 //! | how are messages read and routed? | `reader.rs` |
 //! | who writes, and when? | `outbox.rs` (the picture is below) |
 //! | how do stream chunks flow, bounded? | `chunks.rs`, `streams.rs` |
@@ -42,6 +42,7 @@
 //! hands over (`end_batch`), so queued answers never wait on the reader.
 
 mod admission;
+mod budget;
 mod call;
 mod chunks;
 mod config;
@@ -68,6 +69,7 @@ use std::{
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+pub use budget::SharedBudget;
 pub use call::CallOptions;
 pub use config::{Config, HeartbeatInfo};
 pub use handler::{BoxFuture, BoxStream, Notification, Reply, Request, StreamRequest};
@@ -82,6 +84,7 @@ use crate::{
     wire::{Header, Line, ProtocolErrorCode, VERSION},
 };
 use admission::Admission;
+use budget::{Budgets, Held};
 use outbox::{Outbox, PushError, WriterExit, WriterParams};
 use pending::Pending;
 use signal::Signal;
@@ -125,6 +128,9 @@ struct Inner {
     outbox: Outbox,
     pending: Pending,
     admission: Admission,
+    /// The bytes held on the peer's behalf, against the connection's and the server's
+    /// budgets (shared with the outbox, which counts what it queues).
+    budgets: Arc<Budgets>,
     handlers: RwLock<Handlers>,
     /// Its limits are the connection's limits.
     config: Config,
@@ -167,11 +173,16 @@ impl Sock {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
+        let budgets = Arc::new(Budgets::new(
+            config.limits.held_bytes_limit(),
+            config.shared_budget.as_ref().map(|b| b.0.clone()),
+        ));
         let sock = Sock {
             inner: Arc::new(Inner {
                 id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
                 peer: peer.into(),
-                outbox: Outbox::new(config.limits.write_buffer),
+                outbox: Outbox::new(config.limits.write_buffer, budgets.clone()),
+                budgets,
                 pending: Pending::default(),
                 admission: Admission::default(),
                 handlers: RwLock::new(config.handlers.clone()),
@@ -297,6 +308,12 @@ impl Sock {
         self.inner.pending.len()
     }
 
+    /// The bytes this connection holds on its peer's behalf now (see
+    /// [`Limits::max_held_bytes`]).
+    pub fn held_bytes(&self) -> usize {
+        self.inner.budgets.held()
+    }
+
     /// How many of the peer's requests this side is handling now.
     pub fn running_handlers(&self) -> usize {
         self.inner.admission.running()
@@ -377,8 +394,13 @@ impl Sock {
     // ---- the write side, one meaning per verb: `send` waits for room, `try_send` only
     // takes room that is there, `send_now` queues whatever is queued already.
 
-    /// Queues a message, waiting while the write queue is full (backpressure).
+    /// Queues a message, waiting while the write queue is full (backpressure). While it
+    /// waits, its payload counts as held.
     pub(crate) async fn send(&self, header: Header<'_>, payload: &Bytes) -> Result<(), Error> {
+        if let Some(sent) = self.try_send(header, payload) {
+            return sent;
+        }
+        let _waiting = Held::new(&self.inner.budgets, payload.len());
         self.trace_send(header, payload);
         self.inner
             .outbox
@@ -430,6 +452,10 @@ impl Sock {
 
     fn admission(&self) -> &Admission {
         &self.inner.admission
+    }
+
+    fn budgets(&self) -> &Arc<Budgets> {
+        &self.inner.budgets
     }
 
     fn config(&self) -> &Config {

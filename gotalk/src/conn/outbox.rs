@@ -19,7 +19,7 @@ use std::{
     pin::{pin, Pin},
     sync::{
         atomic::{AtomicBool, Ordering},
-        Mutex,
+        Arc, Mutex,
     },
     task::{Context, Poll},
     time::Duration,
@@ -28,6 +28,7 @@ use std::{
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::{io::AsyncWrite, sync::Notify, time::Instant};
 
+use super::budget::Budgets;
 use crate::{
     sync::lock,
     wire::{EncodeError, Header},
@@ -79,6 +80,8 @@ pub(crate) struct Outbox {
     room: Notify,
     /// Producers that respect backpressure wait while this many bytes are queued.
     limit: usize,
+    /// Counts the queued bytes as held by the connection.
+    budgets: Arc<Budgets>,
 }
 
 #[derive(Default)]
@@ -93,7 +96,7 @@ struct Queue {
 }
 
 impl Outbox {
-    pub(crate) fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize, budgets: Arc<Budgets>) -> Self {
         Self {
             queue: Mutex::default(),
             writing: AtomicBool::new(false),
@@ -102,6 +105,7 @@ impl Outbox {
             wake_writer: Notify::new(),
             room: Notify::new(),
             limit,
+            budgets,
         }
     }
 
@@ -110,6 +114,7 @@ impl Outbox {
         let mut q = lock(&self.queue);
         q.tail.extend_from_slice(version);
         q.queued += version.len();
+        self.budgets.hold(version.len());
         drop(q);
         self.wake_writer.notify_one();
     }
@@ -154,7 +159,9 @@ impl Outbox {
             }
             _ => q.tail.extend_from_slice(payload),
         }
-        q.queued += header.encoded_len() + payload.len();
+        let framed = header.encoded_len() + payload.len();
+        q.queued += framed;
+        self.budgets.hold(framed);
         Ok(())
     }
 
@@ -233,6 +240,7 @@ impl Outbox {
         {
             let mut q = lock(&self.queue);
             q.queued -= n;
+            self.budgets.release(n);
             if q.queued == 0 && q.tail.capacity() > KEEP_CAPACITY {
                 q.tail = BytesMut::new();
             }
@@ -473,9 +481,13 @@ fn advance(batch: &mut VecDeque<Bytes>, mut n: usize) {
 mod tests {
     use super::*;
 
+    fn budgets() -> Arc<Budgets> {
+        Arc::new(Budgets::new(usize::MAX, None))
+    }
+
     #[tokio::test]
     async fn small_messages_are_coalesced_and_large_payloads_are_not_copied() {
-        let outbox = Outbox::new(1 << 20);
+        let outbox = Outbox::new(1 << 20, budgets());
         let big = Bytes::from(vec![b'x'; COPY_LIMIT]);
         outbox
             .push_now(Header::SingleResult { id: *b"0001" }, b"1")
@@ -504,7 +516,7 @@ mod tests {
 
     #[tokio::test]
     async fn writer_drains_then_stops_after_close() {
-        let outbox = Outbox::new(1 << 20);
+        let outbox = Outbox::new(1 << 20, budgets());
         outbox
             .push_now(
                 Header::ProtocolError {
@@ -530,7 +542,7 @@ mod tests {
 
     #[tokio::test]
     async fn producers_wait_for_room() {
-        let outbox = std::sync::Arc::new(Outbox::new(10));
+        let outbox = std::sync::Arc::new(Outbox::new(10, budgets()));
         let payload = Bytes::from_static(b"0123456789");
         outbox
             .push_when_room(Header::SingleResult { id: *b"0001" }, &payload)

@@ -65,6 +65,8 @@ struct Reader {
     largest_message: usize,
     /// The size the current buffer was allocated with, if it came from `recycle`.
     buf_size: usize,
+    /// What the buffer's unparsed bytes count against the budgets now.
+    buf_held: usize,
     incoming: IdMap<Incoming>,
     notifications: Notifications,
 }
@@ -81,6 +83,7 @@ pub(super) async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         conversation: Conversation::new(sock.limits().max_payload),
         largest_message: 0,
         buf_size: 0,
+        buf_held: 0,
         incoming: IdMap::default(),
         notifications: Notifications::default(),
     };
@@ -95,6 +98,7 @@ pub(super) async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             tx.finish(Err(closed.clone()));
         }
     }
+    sock.budgets().update(&mut reader.buf_held, 0);
     if matches!(reason, CloseReason::PeerClosed) {
         // The peer ended its write side (a half-close, PROTOCOL.md 6): it can answer none
         // of our calls any more, but the requests it sent before still run to completion
@@ -148,6 +152,7 @@ impl Reader {
                     }
                 }
             }
+            sock.budgets().update(&mut self.buf_held, self.buf.len());
             // The read timeout counts from the last complete message (once per batch:
             // reading the clock per message shows in profiles).
             if let (true, Some(t)) = (decoded_any, read_timeout) {
@@ -168,6 +173,12 @@ impl Reader {
                 outbox.end_batch();
                 Box::pin(outbox.wait_below(read_stop)).await;
             }
+            // While this connection (or its server) holds all it may on the peer's
+            // behalf, read nothing more: TCP holds the peer back until bytes are released.
+            if !sock.budgets().may_read() {
+                outbox.end_batch();
+                Box::pin(sock.budgets().wait_for_room()).await;
+            }
             tokio::select! {
                 biased;
                 read = poll_fn(|cx| {
@@ -185,7 +196,10 @@ impl Reader {
                         }
                         return CloseReason::PeerClosed;
                     }
-                    Ok(_) => outbox.begin_batch(),
+                    Ok(_) => {
+                        sock.budgets().update(&mut self.buf_held, self.buf.len());
+                        outbox.begin_batch();
+                    }
                     Err(e) => return CloseReason::Io(Arc::new(e)),
                 },
                 () = &mut timer => {
@@ -276,12 +290,14 @@ impl Reader {
             Ok(admitted) => admitted,
             Err(refusal) => return refusal.send(sock, id),
         };
+        // A payload slice keeps the read chunk it came in alive.
+        let held = payload.len().max(READ_CHUNK);
         let request = Request {
             sock: sock.clone(),
             op,
             payload,
         };
-        dispatch(sock.clone(), id, running, handler(request));
+        dispatch(sock.clone(), id, running, handler(request), held);
     }
 
     fn on_stream_request(
@@ -313,7 +329,7 @@ impl Reader {
                 return Ok(());
             }
         };
-        let (tx, rx) = chunks::channel(sock.limits().stream_buffer);
+        let (tx, rx) = chunks::channel(sock.limits().stream_buffer, sock.budgets().clone());
         if !payload.is_empty() {
             // The channel is empty: there is room for the first chunk.
             let _ = tx.try_send(payload);
@@ -324,7 +340,8 @@ impl Reader {
             chunks: RequestChunks::new(op.clone(), rx),
             op,
         };
-        dispatch(sock.clone(), id, running, handler(request));
+        // Its chunks count as held while they wait in its channel.
+        dispatch(sock.clone(), id, running, handler(request), 0);
         Ok(())
     }
 
@@ -378,12 +395,13 @@ impl Reader {
             );
             return;
         };
+        let held = payload.len().max(READ_CHUNK);
         let notification = Notification {
             sock: sock.clone(),
             name,
             payload,
         };
-        if let Err(full) = self.notifications.try_push(handler, notification) {
+        if let Err(full) = self.notifications.try_push(handler, notification, held) {
             self.sock.outbox().end_batch();
             full.wait().await;
         }

@@ -30,13 +30,22 @@ use crate::{
 ///
 /// That first poll uses a no-op waker: a handler that is not ready is spawned, and the
 /// new task polls it again at once with its own waker, which is the one it must wake.
-pub(super) fn dispatch(sock: Sock, id: RequestId, running: Running, mut handler: BoxFuture<Reply>) {
+/// A spawned handler holds `request_bytes` against the budgets until it is done (one that
+/// answers at once holds nothing: its request is gone before the next read).
+pub(super) fn dispatch(
+    sock: Sock,
+    id: RequestId,
+    mut running: Running,
+    mut handler: BoxFuture<Reply>,
+    request_bytes: usize,
+) {
     let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
     let reply = match std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(&mut cx)))
     {
         Ok(Poll::Ready(reply)) => reply,
         Err(panic) => panicked(&panic),
         Ok(Poll::Pending) => {
+            running.hold(request_bytes);
             tokio::spawn(async move {
                 let reply = catch_panic(handler).await;
                 send_reply(&sock, id, reply).await;
@@ -164,7 +173,8 @@ async fn send_stream(sock: &Sock, id: RequestId, mut parts: BoxStream<Result<Byt
     }
 }
 
-type Queued = (NotificationFn, Notification);
+/// A notification for its handler, and the bytes it holds until the handler is done.
+type Queued = (NotificationFn, Notification, usize);
 
 /// The notifications of one connection, handled in order on a task of their own (so
 /// that a handler may call the peer, whose answer the reader must be free to read). The
@@ -185,20 +195,31 @@ impl QueueFull {
     pub(super) async fn wait(self) {
         // Boxed: waiting for room is rare, and inline it would grow every reader by the
         // size of the send future.
-        let _ = Box::pin(self.queue.send(self.item)).await;
+        if let Err(mpsc::error::SendError((_, notification, bytes))) =
+            Box::pin(self.queue.send(self.item)).await
+        {
+            notification.sock.budgets().release(bytes);
+        }
     }
 }
 
 impl Notifications {
-    /// Queues a notification for `handler` if there is room now.
+    /// Queues a notification for `handler` if there is room now; it holds `bytes`
+    /// against the connection's budgets until its handler is done.
     pub(super) fn try_push(
         &mut self,
         handler: NotificationFn,
         notification: Notification,
+        bytes: usize,
     ) -> Result<(), QueueFull> {
+        notification.sock.budgets().hold(bytes);
         let queue = self.queue.get_or_insert_with(spawn_notification_task);
-        match queue.try_send((handler, notification)) {
-            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
+        match queue.try_send((handler, notification, bytes)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed((_, notification, bytes))) => {
+                notification.sock.budgets().release(bytes);
+                Ok(())
+            }
             Err(mpsc::error::TrySendError::Full(item)) => Err(QueueFull {
                 queue: queue.clone(),
                 item,
@@ -210,8 +231,9 @@ impl Notifications {
 fn spawn_notification_task() -> mpsc::Sender<Queued> {
     let (tx, mut rx) = mpsc::channel::<Queued>(NOTIFICATION_QUEUE);
     tokio::spawn(async move {
-        while let Some((handler, notification)) = rx.recv().await {
+        while let Some((handler, notification, bytes)) = rx.recv().await {
             let name = notification.name.clone();
+            let sock = notification.sock.clone();
             if let Err(panic) = AssertUnwindSafe(handler(notification)).catch_unwind().await {
                 tracing::error!(
                     "notification handler {:?} panicked: {}",
@@ -219,6 +241,7 @@ fn spawn_notification_task() -> mpsc::Sender<Queued> {
                     panic_text(&panic)
                 );
             }
+            sock.budgets().release(bytes);
         }
     });
     tx

@@ -124,9 +124,11 @@ pub(crate) trait Accept: Send + 'static {
 
 impl Server {
     /// A server whose connections use `config` (usually based on [`Config::accepting`]).
+    /// Its connections share one [`SharedBudget`](crate::SharedBudget): the config's,
+    /// or one of [`SharedBudget::DEFAULT`](crate::SharedBudget::DEFAULT) bytes.
     pub fn new(config: Config) -> Self {
         Self {
-            config,
+            config: config.with_default_shared_budget(),
             accept_hook: None,
         }
     }

@@ -179,10 +179,13 @@ impl Endpoint {
     /// An endpoint serving every socket with `config` (handlers, limits, heartbeats).
     /// The largest WebSocket message accepted is the limits' `max_payload` plus room for
     /// a header, unless set with [`max_message_size`](Self::max_message_size).
+    ///
+    /// Its sockets share one [`SharedBudget`](crate::SharedBudget): the config's, or one
+    /// of [`SharedBudget::DEFAULT`](crate::SharedBudget::DEFAULT) bytes.
     pub fn new(config: Config) -> Self {
         let max_message_size = config.limits.max_payload as usize + 4096 + 32;
         Self {
-            config,
+            config: config.with_default_shared_budget(),
             origins: OriginPolicy::default(),
             on_connect: None,
             max_message_size,
