@@ -1,9 +1,15 @@
 //! Byte budgets: every byte a connection holds on its peer's behalf is counted, against
 //! the connection's own budget ([`Limits::max_held_bytes`]) and, for a connection of a
-//! server, against the budget all its connections share ([`SharedBudget`]). While either
-//! is spent the reader reads nothing more from the peer, so TCP holds the peer back.
+//! server, against the budget all its connections share ([`SharedBudget`]).
 //!
-//! What counts: the message being read (the read buffer), the payload of every admitted
+//! The reader admits each message as a whole: once its header tells its size, the whole
+//! message is reserved before the rest of it is read, and while the budgets have no room
+//! for it the reader waits and reads nothing (TCP holds the peer back). A message once
+//! reserved is always read to its end, so readers never wait on each other's half-read
+//! messages; a header whose payload never comes holds its reservation until the read
+//! timeout closes the connection.
+//!
+//! What counts: the message being read (its reservation), the payload of every admitted
 //! request until its handler is done (at least a read chunk: a payload slice keeps the
 //! chunk it was read into alive), replies waiting for room in the write queue, the write
 //! queue itself, stream chunks waiting for their consumer, and queued notifications.
@@ -29,7 +35,8 @@ pub(crate) const FLOOR: usize = 64 * 1024;
 pub(crate) struct Budget {
     limit: usize,
     used: AtomicUsize,
-    /// Woken when `used` drops below `limit`.
+    /// Readers waiting for room, woken on every release.
+    waiting: AtomicUsize,
     room: Notify,
 }
 
@@ -38,6 +45,7 @@ impl Budget {
         Self {
             limit,
             used: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
             room: Notify::new(),
         }
     }
@@ -46,19 +54,30 @@ impl Budget {
         self.used.load(Ordering::Acquire)
     }
 
-    fn has_room(&self) -> bool {
-        self.used() < self.limit
-    }
-
     fn add(&self, bytes: usize) {
         self.used.fetch_add(bytes, Ordering::AcqRel);
     }
 
+    /// Adds `bytes` if they fit under the limit.
+    fn try_add(&self, bytes: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|&after| after <= self.limit)
+            })
+            .is_ok()
+    }
+
     fn sub(&self, bytes: usize) {
-        let before = self.used.fetch_sub(bytes, Ordering::AcqRel);
-        if before >= self.limit && before - bytes < self.limit {
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
+        if self.waiting.load(Ordering::Acquire) > 0 {
             self.room.notify_waiters();
         }
+    }
+
+    /// Takes back an add that did not go through, waking nobody (the one who made it
+    /// may be the one waiting).
+    fn undo(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
     }
 }
 
@@ -154,14 +173,51 @@ impl Budgets {
         self.conn.used()
     }
 
-    /// Whether the reader may read more from the peer.
-    pub(crate) fn may_read(&self) -> bool {
-        self.conn.has_room()
-            && (self.conn.used() < FLOOR || self.shared.as_ref().map_or(true, |s| s.has_room()))
+    /// Whether both budgets have room for `bytes` more (the shared one need not, while
+    /// the connection stays within its `FLOOR`).
+    pub(crate) fn has_room(&self, bytes: usize) -> bool {
+        let conn = self.conn.used().saturating_add(bytes);
+        conn <= self.conn.limit
+            && (conn <= FLOOR
+                || self
+                    .shared
+                    .as_ref()
+                    .map_or(true, |s| s.used().saturating_add(bytes) <= s.limit))
     }
 
-    /// Waits until the reader may read more.
-    pub(crate) async fn wait_for_room(&self) {
+    /// Holds `bytes` more if both budgets have room for them (see
+    /// [`has_room`](Self::has_room)).
+    pub(crate) fn try_hold(&self, bytes: usize) -> bool {
+        if !self.conn.try_add(bytes) {
+            return false;
+        }
+        let Some(shared) = &self.shared else {
+            return true;
+        };
+        if self.conn.used() <= FLOOR {
+            shared.add(bytes);
+            return true;
+        }
+        if shared.try_add(bytes) {
+            return true;
+        }
+        self.conn.undo(bytes);
+        false
+    }
+
+    /// Holds `bytes` more once both budgets have room for them.
+    pub(crate) async fn hold_when_room(&self, bytes: usize) {
+        self.wait_until(|budgets| budgets.try_hold(bytes)).await;
+    }
+
+    /// Waits until both budgets have room for `bytes` more, holding nothing.
+    pub(crate) async fn wait_for_room(&self, bytes: usize) {
+        self.wait_until(|budgets| budgets.has_room(bytes)).await;
+    }
+
+    /// Waits until `ready` says so, looking again after every release.
+    async fn wait_until(&self, mut ready: impl FnMut(&Self) -> bool) {
+        let _waiting = Waiting::new(self);
         loop {
             let mut conn = pin!(self.conn.room.notified());
             conn.as_mut().enable();
@@ -169,7 +225,7 @@ impl Budgets {
             if let Some(shared) = &mut shared {
                 shared.as_mut().enable();
             }
-            if self.may_read() {
+            if ready(self) {
                 return;
             }
             match shared {
@@ -181,6 +237,32 @@ impl Budgets {
                 }
                 None => conn.await,
             }
+        }
+    }
+}
+
+/// Counts a reader as waiting on a connection's budgets while it lives, so that
+/// releases wake it.
+struct Waiting<'a>(&'a Budgets);
+
+impl<'a> Waiting<'a> {
+    fn new(budgets: &'a Budgets) -> Self {
+        let waiting = Self(budgets);
+        for budget in waiting.budgets() {
+            budget.waiting.fetch_add(1, Ordering::AcqRel);
+        }
+        waiting
+    }
+
+    fn budgets(&self) -> impl Iterator<Item = &'a Budget> {
+        std::iter::once(&self.0.conn).chain(self.0.shared.as_deref())
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        for budget in self.budgets() {
+            budget.waiting.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -221,29 +303,29 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_spent_budget_stops_reading_until_bytes_are_released() {
+    async fn a_reservation_waits_for_room_in_both_budgets() {
         let shared = SharedBudget::new(200 * 1024);
-        let a = Budgets::new(1 << 20, Some(shared.0.clone()));
+        let a = Arc::new(Budgets::new(1 << 20, Some(shared.0.clone())));
         let b = Budgets::new(1 << 20, Some(shared.0.clone()));
-        a.hold(150 * 1024);
+        assert!(a.try_hold(150 * 1024));
         b.hold(60 * 1024);
         assert_eq!(shared.held_bytes(), 210 * 1024);
-        assert!(!a.may_read(), "the shared budget is spent");
-        assert!(b.may_read(), "b holds less than the floor");
-        b.hold(10 * 1024);
-        assert!(!b.may_read());
-        let waiting = tokio::spawn(async move {
-            a.wait_for_room().await;
-            a
+        assert!(!a.try_hold(1), "the shared budget is spent");
+        assert!(b.try_hold(4 * 1024), "b stays within its floor");
+        assert!(!b.try_hold(4 * 1024));
+        assert_eq!(a.held(), 150 * 1024, "a failed reservation holds nothing");
+        let waiting = tokio::spawn({
+            let a = a.clone();
+            async move { a.hold_when_room(20 * 1024).await }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiting.is_finished());
-        b.release(70 * 1024);
-        let a = tokio::time::timeout(Duration::from_secs(5), waiting)
+        b.release(64 * 1024);
+        tokio::time::timeout(Duration::from_secs(5), waiting)
             .await
-            .expect("woken")
+            .expect("woken by the release")
             .unwrap();
-        assert!(a.may_read());
+        assert_eq!(a.held(), 170 * 1024);
         drop(a);
         assert_eq!(
             shared.held_bytes(),
@@ -254,9 +336,9 @@ mod tests {
         let own = Budgets::new(100, None);
         let mut held = 0;
         own.update(&mut held, 100);
-        assert!(!own.may_read(), "its own budget is spent");
+        assert!(!own.try_hold(1), "its own budget is spent");
         own.update(&mut held, 10);
-        assert!(own.may_read());
-        assert_eq!(own.held(), 10);
+        assert!(own.try_hold(90));
+        assert_eq!(own.held(), 100);
     }
 }

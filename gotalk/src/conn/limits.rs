@@ -109,10 +109,13 @@ const HEADER_ROOM: usize = 64 * 1024;
 /// Read buffers of large messages kept for reuse, process-wide (see `recycle.rs`): at
 /// most this many buffers…
 pub(crate) const RECYCLE_MAX_BUFFERS: usize = 32;
-/// …holding at most this many bytes…
-pub(crate) const RECYCLE_MAX_BYTES: usize = 64 * 1024 * 1024;
-/// …each at least this large (smaller ones are not worth it).
+/// …holding at most this many bytes (enough for four 1 MiB messages in flight on a few
+/// busy connections, the case it exists for)…
+pub(crate) const RECYCLE_MAX_BYTES: usize = 32 * 1024 * 1024;
+/// …each at least this large (smaller ones are not worth it)…
 pub(crate) const RECYCLE_MIN_SIZE: usize = 64 * 1024;
+/// …and each freed when nobody reused it for this long.
+pub(crate) const RECYCLE_IDLE: Duration = Duration::from_secs(1);
 
 impl Default for Limits {
     fn default() -> Self {

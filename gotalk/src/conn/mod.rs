@@ -401,6 +401,15 @@ impl Sock {
             return sent;
         }
         let _waiting = Held::new(&self.inner.budgets, payload.len());
+        self.send_counted(header, payload).await
+    }
+
+    /// [`send`](Self::send) for a payload its caller already counts as held.
+    pub(crate) async fn send_counted(
+        &self,
+        header: Header<'_>,
+        payload: &Bytes,
+    ) -> Result<(), Error> {
         self.trace_send(header, payload);
         self.inner
             .outbox

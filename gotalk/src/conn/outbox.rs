@@ -18,7 +18,7 @@ use std::{
     io::IoSlice,
     pin::{pin, Pin},
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
     },
     task::{Context, Poll},
@@ -82,6 +82,9 @@ pub(crate) struct Outbox {
     limit: usize,
     /// Counts the queued bytes as held by the connection.
     budgets: Arc<Budgets>,
+    /// Bytes written of the first queued buffer, which an inline flush left partly
+    /// written: its memory is only freed whole, so they stay counted until it is.
+    partly_written: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -106,6 +109,7 @@ impl Outbox {
             room: Notify::new(),
             limit,
             budgets,
+            partly_written: AtomicUsize::new(0),
         }
     }
 
@@ -234,13 +238,14 @@ impl Outbox {
         q.closed
     }
 
-    /// Records that `n` bytes were written, wakes waiting producers, and frees a large
-    /// idle buffer so idle connections stay small.
-    fn written(&self, n: usize) {
+    /// Records that `n` bytes were written and `freed` bytes of buffers are done with,
+    /// wakes waiting producers, and frees a large idle buffer so idle connections stay
+    /// small.
+    fn written(&self, n: usize, freed: usize) {
         {
             let mut q = lock(&self.queue);
             q.queued -= n;
-            self.budgets.release(n);
+            self.budgets.release(freed);
             if q.queued == 0 && q.tail.capacity() > KEEP_CAPACITY {
                 q.tail = BytesMut::new();
             }
@@ -290,13 +295,14 @@ impl Outbox {
             }
         }
         let mut flushed = true;
+        let mut partly_written = self.partly_written.load(Ordering::Acquire);
         {
             let mut io = lock(io);
             while !batch.is_empty() {
                 match poll_write_once(Pin::new(&mut *io), &batch, cx) {
                     Poll::Ready(Ok(n)) if n > 0 => {
-                        advance(&mut batch, n);
-                        self.written(n);
+                        let freed = advance(&mut batch, n, &mut partly_written);
+                        self.written(n, freed);
                     }
                     // Errors and blocked writes are the writer task's to handle.
                     _ => break,
@@ -306,6 +312,7 @@ impl Outbox {
                 flushed = matches!(Pin::new(&mut *io).poll_flush(cx), Poll::Ready(Ok(())));
             }
         }
+        self.partly_written.store(partly_written, Ordering::Release);
         if !batch.is_empty() {
             let mut q = lock(&self.queue);
             while let Some(bytes) = batch.pop_back() {
@@ -378,7 +385,9 @@ pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
                 if let Err(e) = write_batch(io, &mut batch, params.write_timeout).await {
                     return WriterExit::Failed(e);
                 }
-                outbox.written(n);
+                // The whole batch went out: every buffer in it is done with.
+                let freed = n + outbox.partly_written.swap(0, Ordering::AcqRel);
+                outbox.written(n, freed);
                 outbox.release();
                 continue;
             }
@@ -447,7 +456,7 @@ async fn write_batch<W: AsyncWrite + Unpin>(
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
-        advance(batch, n);
+        advance(batch, n, &mut 0);
     }
     poll_fn(|cx| Pin::new(&mut *lock(io)).poll_flush(cx)).await
 }
@@ -462,19 +471,26 @@ fn stalled(limit: Duration) -> std::io::Error {
     )
 }
 
-fn advance(batch: &mut VecDeque<Bytes>, mut n: usize) {
+/// Takes `n` written bytes off the front of `batch`; returns the bytes of buffers now
+/// done with (a buffer partly written still holds all its memory: its written part waits
+/// in `partly_written` until it is done).
+fn advance(batch: &mut VecDeque<Bytes>, mut n: usize, partly_written: &mut usize) -> usize {
+    let mut freed = 0;
     while n > 0 {
         let Some(front) = batch.front_mut() else {
-            return;
+            break;
         };
         if n >= front.len() {
             n -= front.len();
+            freed += front.len() + std::mem::take(partly_written);
             batch.pop_front();
         } else {
             front.advance(n);
+            *partly_written += n;
             n = 0;
         }
     }
+    freed
 }
 
 #[cfg(test)]
@@ -540,6 +556,21 @@ mod tests {
         assert_eq!(*lock(&out), b"f00000002");
     }
 
+    #[test]
+    fn a_partly_written_buffer_counts_as_held_until_it_is_done() {
+        let mut batch = VecDeque::from([Bytes::from(vec![1; 10]), Bytes::from(vec![2; 20])]);
+        let mut partly = 0;
+        assert_eq!(
+            advance(&mut batch, 15, &mut partly),
+            10,
+            "the first is done"
+        );
+        assert_eq!(partly, 5, "the second still holds all its memory");
+        assert_eq!(advance(&mut batch, 15, &mut partly), 20);
+        assert_eq!(partly, 0);
+        assert!(batch.is_empty());
+    }
+
     #[tokio::test]
     async fn producers_wait_for_room() {
         let outbox = std::sync::Arc::new(Outbox::new(10, budgets()));
@@ -558,7 +589,8 @@ mod tests {
         assert!(!waiting.is_finished(), "over the limit: the producer waits");
         let mut batch = VecDeque::new();
         outbox.take(&mut batch);
-        outbox.written(batch.iter().map(Bytes::len).sum());
+        let n = batch.iter().map(Bytes::len).sum();
+        outbox.written(n, n);
         waiting.await.unwrap().unwrap();
     }
 }

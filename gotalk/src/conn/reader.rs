@@ -17,7 +17,7 @@ use std::{
     time::Duration,
 };
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     time::Instant,
@@ -43,6 +43,9 @@ use crate::{
 const READ_CHUNK: usize = 8 * 1024;
 /// Answers queued past this many bytes are written before reading on.
 const FLUSH_AT: usize = 64 * 1024;
+/// The most a read takes beyond the message reserved in the budgets (see `budget.rs`):
+/// the bytes a connection holds unaccounted, whatever the peer sends.
+const UNRESERVED_READ: usize = 64 * 1024;
 /// A read buffer this small is kept while the connection is quiet (so a connection that
 /// trades small messages one at a time does not allocate one per message); a larger one
 /// is freed as soon as a read finds nothing to read.
@@ -65,7 +68,8 @@ struct Reader {
     largest_message: usize,
     /// The size the current buffer was allocated with, if it came from `recycle`.
     buf_size: usize,
-    /// What the buffer's unparsed bytes count against the budgets now.
+    /// The budget reserved for the message being read: all of it, from its header on
+    /// (see `budget.rs`); nothing between messages.
     buf_held: usize,
     incoming: IdMap<Incoming>,
     notifications: Notifications,
@@ -98,6 +102,9 @@ pub(super) async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             tx.finish(Err(closed.clone()));
         }
     }
+    // A large buffer goes back to the pool, whose sweeper returns the memory later.
+    reader.buf.clear();
+    reader.release_buffer();
     sock.budgets().update(&mut reader.buf_held, 0);
     if matches!(reason, CloseReason::PeerClosed) {
         // The peer ended its write side (a half-close, PROTOCOL.md 6): it can answer none
@@ -125,7 +132,7 @@ impl Reader {
         let mut timer = pin!(tokio::time::sleep_until(deadline));
         loop {
             let mut decoded_any = false;
-            loop {
+            let needed = loop {
                 let before = self.buf.len();
                 match self.conversation.decode(&mut self.buf) {
                     Ok(Decoded::Version) => {}
@@ -138,7 +145,7 @@ impl Reader {
                     }
                     Err(DecodeError::Incomplete { needed }) => {
                         self.make_room(needed);
-                        break;
+                        break needed;
                     }
                     Err(DecodeError::Version(e)) => {
                         return Sock::protocol_error(ProtocolErrorCode::UNSUPPORTED, e.to_string());
@@ -151,8 +158,7 @@ impl Reader {
                         );
                     }
                 }
-            }
-            sock.budgets().update(&mut self.buf_held, self.buf.len());
+            };
             // The read timeout counts from the last complete message (once per batch:
             // reading the clock per message shows in profiles).
             if let (true, Some(t)) = (decoded_any, read_timeout) {
@@ -173,11 +179,31 @@ impl Reader {
                 outbox.end_batch();
                 Box::pin(outbox.wait_below(read_stop)).await;
             }
-            // While this connection (or its server) holds all it may on the peer's
-            // behalf, read nothing more: TCP holds the peer back until bytes are released.
-            if !sock.budgets().may_read() {
+            // Budgets: between messages, read on only while this connection (and its
+            // server) may hold more; in a message, reserve all of it first. Waiting reads
+            // nothing, and TCP holds the peer back until bytes are released.
+            let budgets = sock.budgets();
+            if decoded_any {
+                // The reserved message was read whole: what follows needs its own.
+                budgets.update(&mut self.buf_held, 0);
+            }
+            if self.buf.is_empty() {
+                budgets.update(&mut self.buf_held, 0);
+                if !budgets.has_room(1) {
+                    outbox.end_batch();
+                    self.shrink_buffer();
+                    Box::pin(budgets.wait_for_room(1)).await;
+                }
+            } else if needed <= self.buf_held {
+                budgets.update(&mut self.buf_held, needed);
+            } else if budgets.try_hold(needed - self.buf_held) {
+                self.buf_held = needed;
+            } else {
                 outbox.end_batch();
-                Box::pin(sock.budgets().wait_for_room()).await;
+                self.shrink_buffer();
+                Box::pin(budgets.hold_when_room(needed - self.buf_held)).await;
+                self.buf_held = needed;
+                self.make_room(needed);
             }
             tokio::select! {
                 biased;
@@ -196,10 +222,7 @@ impl Reader {
                         }
                         return CloseReason::PeerClosed;
                     }
-                    Ok(_) => {
-                        sock.budgets().update(&mut self.buf_held, self.buf.len());
-                        outbox.begin_batch();
-                    }
+                    Ok(_) => outbox.begin_batch(),
                     Err(e) => return CloseReason::Io(Arc::new(e)),
                 },
                 () = &mut timer => {
@@ -425,6 +448,18 @@ impl Reader {
         recycle::retire(outgrown, std::mem::replace(&mut self.buf_size, room));
     }
 
+    /// Before waiting for budget: keeps only the bytes of the message begun (at most a
+    /// read beyond its reservation), not the room of a large buffer, which is memory the
+    /// budgets do not count while nothing is reserved.
+    fn shrink_buffer(&mut self) {
+        if self.buf.capacity() <= UNRESERVED_READ {
+            return;
+        }
+        let begun = BytesMut::from(&self.buf[..]);
+        let outgrown = std::mem::replace(&mut self.buf, begun);
+        recycle::retire(outgrown, std::mem::take(&mut self.buf_size));
+    }
+
     /// Frees the (empty) read buffer, or hands it back to `recycle` if it came from there.
     fn release_buffer(&mut self) {
         let buf = std::mem::take(&mut self.buf);
@@ -446,7 +481,10 @@ impl Reader {
             if buf.capacity() - buf.len() < READ_CHUNK / 2 {
                 buf.reserve(READ_CHUNK);
             }
-            let read = tokio_util::io::poll_read_buf(io, cx, buf);
+            // Up to the end of the reserved message, or a little beyond: however large the
+            // buffer, unreserved bytes do not pile up in it.
+            let allowed = self.buf_held.saturating_sub(buf.len()).max(UNRESERVED_READ);
+            let read = tokio_util::io::poll_read_buf(io, cx, &mut (&mut *buf).limit(allowed));
             if read.is_pending() && buf.is_empty() {
                 self.release_buffer();
             }

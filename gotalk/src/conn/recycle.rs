@@ -6,14 +6,16 @@
 //! to the system and the next buffer faults it in again, page by page (measured: a third
 //! of the time of a 64 KiB echo). So outgrown buffers wait here, process-wide and
 //! bounded, until every payload sliced from them is dropped, and are then reused.
-//! Buffers for small messages never come here.
+//! Buffers for small messages never come here. A buffer not reused within
+//! `RECYCLE_IDLE` is freed (a task sweeps the pool while it holds any), so a burst of
+//! large messages, or an attack, leaves no memory behind once it is over.
 
-use std::sync::Mutex;
+use std::{sync::Mutex, time::Instant};
 
 use bytes::BytesMut;
 
 use super::limits::{
-    RECYCLE_MAX_BUFFERS as MAX_BUFFERS, RECYCLE_MAX_BYTES as MAX_BYTES,
+    RECYCLE_IDLE, RECYCLE_MAX_BUFFERS as MAX_BUFFERS, RECYCLE_MAX_BYTES as MAX_BYTES,
     RECYCLE_MIN_SIZE as MIN_SIZE,
 };
 use crate::sync::lock;
@@ -21,16 +23,31 @@ use crate::sync::lock;
 struct Retired {
     buf: BytesMut,
     size: usize,
+    since: Instant,
 }
 
-static POOL: Mutex<Vec<Retired>> = Mutex::new(Vec::new());
+#[derive(Default)]
+struct Pool {
+    retired: Vec<Retired>,
+    /// Whether a sweeper task runs.
+    sweeping: bool,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    retired: Vec::new(),
+    sweeping: false,
+});
 
 /// An empty buffer with room for `size` bytes: a retired one whose payloads are all
 /// gone, or a new one.
 pub(crate) fn take(size: usize) -> BytesMut {
     let mut pool = lock(&POOL);
-    if let Some(i) = pool.iter_mut().position(|r| r.buf.try_reclaim(size)) {
-        return pool.swap_remove(i).buf;
+    if let Some(i) = pool
+        .retired
+        .iter_mut()
+        .position(|r| r.buf.try_reclaim(size))
+    {
+        return pool.retired.swap_remove(i).buf;
     }
     drop(pool);
     BytesMut::with_capacity(size)
@@ -44,10 +61,67 @@ pub(crate) fn retire(mut buf: BytesMut, size: usize) {
     }
     buf.clear();
     let mut pool = lock(&POOL);
-    pool.push(Retired { buf, size });
-    let mut total: usize = pool.iter().map(|r| r.size).sum();
-    while pool.len() > MAX_BUFFERS || total > MAX_BYTES {
-        total -= pool.remove(0).size;
+    pool.retired.push(Retired {
+        buf,
+        size,
+        since: Instant::now(),
+    });
+    let mut total: usize = pool.retired.iter().map(|r| r.size).sum();
+    while pool.retired.len() > MAX_BUFFERS || total > MAX_BYTES {
+        total -= pool.retired.remove(0).size;
+    }
+    if !pool.sweeping {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            pool.sweeping = true;
+            runtime.spawn(sweep());
+        }
+    }
+}
+
+/// Frees the buffers nobody reused for `RECYCLE_IDLE`, until the pool is empty.
+async fn sweep() {
+    /// Clears `sweeping` however the task ends (its runtime may shut down), so the next
+    /// `retire` starts another.
+    struct Sweeping;
+    impl Drop for Sweeping {
+        fn drop(&mut self) {
+            lock(&POOL).sweeping = false;
+        }
+    }
+    let _sweeping = Sweeping;
+    loop {
+        tokio::time::sleep(RECYCLE_IDLE).await;
+        let mut pool = lock(&POOL);
+        let before = pool.retired.len();
+        pool.retired.retain(|r| r.since.elapsed() < RECYCLE_IDLE);
+        let (freed, empty) = (pool.retired.len() < before, pool.retired.is_empty());
+        drop(pool);
+        if freed {
+            return_freed_memory();
+        }
+        if empty {
+            return;
+        }
+    }
+}
+
+/// Hands memory the allocator keeps after a burst of large messages back to the system.
+///
+/// glibc raises its threshold for allocating with `mmap` whenever a large block is freed,
+/// so after the first few, large read buffers come from its heap, and freeing them later
+/// leaves the memory with the process (measured: 24 MiB kept after an attack of 4 MiB
+/// messages had ended, against none with this). `malloc_trim` gives back every free page.
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn malloc_trim(pad: usize) -> std::os::raw::c_int;
+        }
+        // SAFETY: glibc's `malloc_trim` only releases free memory; it is thread-safe and
+        // takes any padding.
+        unsafe {
+            malloc_trim(0);
+        }
     }
 }
 
@@ -70,5 +144,22 @@ mod tests {
         let again = take(size);
         assert_eq!(again.as_ptr(), ptr);
         assert!(again.capacity() >= size);
+    }
+}
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn buffers_nobody_reuses_are_freed() {
+        let size = MIN_SIZE * 5 + 3;
+        retire(BytesMut::with_capacity(size), size);
+        assert!(lock(&POOL).retired.iter().any(|r| r.size == size));
+        tokio::time::sleep(RECYCLE_IDLE * 5 / 2).await;
+        assert!(
+            !lock(&POOL).retired.iter().any(|r| r.size == size),
+            "freed after {RECYCLE_IDLE:?} unused"
+        );
     }
 }

@@ -59,8 +59,10 @@ pub(super) fn dispatch(
             Some(Ok(())) => {}
             Some(Err(e)) => tracing::debug!(conn = sock.id(), "result not sent: {e}"),
             None => {
+                // Counted before the reader reads on, not once the task runs.
+                running.hold(payload.len());
                 tokio::spawn(async move {
-                    if let Err(e) = sock.send(header, &payload).await {
+                    if let Err(e) = sock.send_counted(header, &payload).await {
                         tracing::debug!(conn = sock.id(), "result not sent: {e}");
                     }
                     drop(running);
