@@ -87,6 +87,7 @@ impl Conversation {
     }
 
     /// Takes the version or one message from the front of `buf`.
+    #[inline]
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, DecodeError> {
         if !self.version_seen {
             return match parse_version(buf) {
