@@ -10,7 +10,7 @@ use gotalk::{Config, Limits, SharedBudget};
 use tokio::{io::AsyncWriteExt, net::TcpStream, time::timeout};
 
 mod support;
-use support::{raw_peer, server_handlers, start, still_serves, SECOND};
+use support::{raw_peer, server_handlers, start, start_limited, still_serves, SECOND};
 
 const KIB: usize = 1024;
 
@@ -48,12 +48,7 @@ async fn a_peer_that_never_reads_its_results_is_held_to_the_connections_budget()
     let limits = Limits::default()
         .max_payload(256 * KIB as u32)
         .max_held_bytes(Some(1024 * KIB));
-    let server = start(
-        Config::accepting()
-            .handlers(server_handlers())
-            .limits(limits),
-    )
-    .await;
+    let server = start_limited(limits).await;
     // 64 MiB of echo requests, their results never read.
     let (_peer, sent) = flood(server.local_addr(), 256, 256 * KIB).await;
     assert!(!sent, "the server stopped reading: TCP held the peer back");

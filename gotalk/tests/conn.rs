@@ -26,7 +26,8 @@ use tokio::{
 
 mod support;
 use support::{
-    client_handlers, messages, raw_peer, read_n, read_to_end, server_handlers, start, SECOND,
+    client_handlers, messages, raw_peer, read_n, read_to_end, server_handlers, start,
+    start_limited, SECOND,
 };
 
 async fn pair() -> (Listening<SocketAddr>, Sock) {
@@ -149,12 +150,7 @@ async fn past_the_limit_requests_get_retry_results_and_can_retry_automatically()
     let limits = Limits::default()
         .max_single_requests(1)
         .retry_wait(Duration::from_millis(30)..=Duration::from_millis(60));
-    let server = start(
-        Config::accepting()
-            .handlers(server_handlers())
-            .limits(limits),
-    )
-    .await;
+    let server = start_limited(limits).await;
     let client = gotalk::tcp::connect(server.local_addr()).await.unwrap();
     let slow = tokio::spawn({
         let client = client.clone();
@@ -378,12 +374,7 @@ async fn read_timeout_sends_protocol_error_3_and_closes() {
 #[tokio::test]
 async fn a_payload_over_the_limit_is_protocol_error_2() {
     let limits = Limits::default().max_payload(1024);
-    let server = start(
-        Config::accepting()
-            .handlers(server_handlers())
-            .limits(limits),
-    )
-    .await;
+    let server = start_limited(limits).await;
     let mut raw = raw_peer(server.local_addr()).await;
     raw.write_all(b"r0001005bytes00000401").await.unwrap();
     assert_eq!(read_to_end(&mut raw).await, b"f00000002");
@@ -875,12 +866,7 @@ async fn a_handler_calling_back_a_peer_that_never_answers_is_freed_by_the_call_t
     );
     assert_eq!(Config::dialling().get_limits().call_timeout, None);
     let limits = Limits::default().call_timeout(Some(Duration::from_millis(200)));
-    let server = start(
-        Config::accepting()
-            .handlers(server_handlers())
-            .limits(limits),
-    )
-    .await;
+    let server = start_limited(limits).await;
     let mut raw = raw_peer(server.local_addr()).await;
     raw.write_all(b"r000100aask-client000000015").await.unwrap();
     // The server asks us to double 5; we never answer.

@@ -6,7 +6,6 @@
 
 use std::{
     collections::HashMap,
-    net::SocketAddr,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -14,7 +13,7 @@ use std::{
 use bytes::BytesMut;
 use gotalk::{
     wire::{parse, Message, ParseError},
-    Config, Error, Limits, Listening, Server,
+    Config, Error, Limits, Server,
 };
 use proptest::{prelude::*, test_runner::TestRunner};
 use tokio::{
@@ -24,19 +23,9 @@ use tokio::{
 
 mod support;
 use support::{
-    messages, raw_peer, read_at_least, read_until_closed, server_handlers, still_serves, SECOND,
+    messages, raw_peer, read_at_least, read_until_closed, server_handlers, start_limited,
+    still_serves, SECOND,
 };
-
-async fn start(limits: Limits) -> Listening<SocketAddr> {
-    Server::new(
-        Config::accepting()
-            .handlers(server_handlers())
-            .limits(limits),
-    )
-    .listen_tcp("127.0.0.1:0")
-    .await
-    .unwrap()
-}
 
 /// Valid messages a peer may send, to build inputs that are mostly right.
 const VALID: &[&[u8]] = &[
@@ -82,7 +71,7 @@ fn input() -> impl Strategy<Value = Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arbitrary_and_mutated_byte_streams_never_take_the_server_down() {
-    let server = start(Limits::default().max_payload(1 << 20)).await;
+    let server = start_limited(Limits::default().max_payload(1 << 20)).await;
     let addr = server.local_addr();
     let mut runner = TestRunner::new(proptest::test_runner::Config {
         cases: 96,
@@ -131,7 +120,7 @@ async fn arbitrary_and_mutated_byte_streams_never_take_the_server_down() {
 
 #[tokio::test]
 async fn a_flood_past_the_limits_gets_retries_and_every_request_exactly_one_answer() {
-    let server = start(Limits::default().max_single_requests(8)).await;
+    let server = start_limited(Limits::default().max_single_requests(8)).await;
     let mut peer = raw_peer(server.local_addr()).await;
     const N: usize = 3000;
     let mut flood = Vec::new();
@@ -223,7 +212,8 @@ async fn a_peer_that_never_reads_is_closed_by_the_write_timeout() {
 
 #[tokio::test]
 async fn a_slowloris_header_is_closed_by_the_read_timeout() {
-    let server = start(Limits::default().read_timeout(Some(Duration::from_millis(300)))).await;
+    let server =
+        start_limited(Limits::default().read_timeout(Some(Duration::from_millis(300)))).await;
     let mut peer = raw_peer(server.local_addr()).await;
     let started = tokio::time::Instant::now();
     for &byte in b"r0001005greet00000007\"Rasmus\"" {
@@ -240,7 +230,7 @@ async fn a_slowloris_header_is_closed_by_the_read_timeout() {
 
 #[tokio::test]
 async fn deeply_nested_json_is_a_clear_error_and_the_connection_goes_on() {
-    let server = start(Limits::default()).await;
+    let server = start_limited(Limits::default()).await;
     let client = gotalk::tcp::connect(server.local_addr()).await.unwrap();
     let depth = 100_000;
     let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
@@ -255,7 +245,7 @@ async fn deeply_nested_json_is_a_clear_error_and_the_connection_goes_on() {
 
 #[tokio::test]
 async fn stream_parts_for_rejected_streams_are_dropped_and_for_unknown_ones_fatal() {
-    let server = start(Limits::default()).await;
+    let server = start_limited(Limits::default()).await;
     let mut peer = raw_peer(server.local_addr()).await;
     // A stream request for an unknown operation is refused; its parts are dropped.
     peer.write_all(b"s0001004nope00000001ap000100000001bp000100000000r0002005greet00000004\"Bo\"")
@@ -278,7 +268,7 @@ async fn stream_parts_for_rejected_streams_are_dropped_and_for_unknown_ones_fata
 
 #[tokio::test]
 async fn a_reused_request_id_gets_each_request_answered() {
-    let server = start(Limits::default()).await;
+    let server = start_limited(Limits::default()).await;
     let mut peer = raw_peer(server.local_addr()).await;
     peer.write_all(b"r0001005sleep0000000250r0001005sleep000000015")
         .await
@@ -305,7 +295,7 @@ async fn a_reused_request_id_gets_each_request_answered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_vanishing_mid_request_and_mid_stream_leave_no_task_behind() {
     let metrics = tokio::runtime::Handle::current().metrics();
-    let server = start(Limits::default()).await;
+    let server = start_limited(Limits::default()).await;
     let addr = server.local_addr();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let baseline = metrics.num_alive_tasks();
@@ -325,7 +315,7 @@ async fn peers_vanishing_mid_request_and_mid_stream_leave_no_task_behind() {
         drop(peers); // vanish
     }
     // Client side: calls pending on a connection whose server vanishes fail promptly.
-    let doomed = start(Limits::default()).await;
+    let doomed = start_limited(Limits::default()).await;
     let client = gotalk::tcp::connect(doomed.local_addr()).await.unwrap();
     let calls: Vec<_> = (0..20)
         .map(|_| {

@@ -8,7 +8,7 @@ use std::{net::SocketAddr, time::Duration};
 use bytes::{Bytes, BytesMut};
 use gotalk::{
     wire::{parse, Message, ParseError},
-    Config, Error, Handlers, Listening, Reply, Request, Server, Sock, StreamRequest,
+    Config, Error, Handlers, Limits, Listening, Reply, Request, Server, Sock, StreamRequest,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -87,6 +87,16 @@ pub fn client_handlers() -> Handlers {
 /// A TCP server on a free port of 127.0.0.1.
 pub async fn start(config: Config) -> Listening<SocketAddr> {
     Server::new(config).listen_tcp("127.0.0.1:0").await.unwrap()
+}
+
+/// A server of `server_handlers` with `limits`.
+pub async fn start_limited(limits: Limits) -> Listening<SocketAddr> {
+    start(
+        Config::accepting()
+            .handlers(server_handlers())
+            .limits(limits),
+    )
+    .await
 }
 
 /// A raw TCP peer that has exchanged versions.
