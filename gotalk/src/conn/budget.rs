@@ -27,9 +27,7 @@ use std::{
 
 use tokio::sync::Notify;
 
-/// What a connection may always hold whatever its server's budget says, so that a fresh
-/// client is served while others have spent the shared budget.
-pub(crate) const FLOOR: usize = 64 * 1024;
+use super::limits::BUDGET_FLOOR as FLOOR;
 
 /// A count of bytes against a limit.
 pub(crate) struct Budget {

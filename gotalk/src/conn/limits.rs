@@ -106,6 +106,14 @@ pub(crate) const NOTIFICATION_QUEUE: usize = 256;
 /// within the budget.
 const HEADER_ROOM: usize = 64 * 1024;
 
+/// What a connection may always hold, whatever its server's shared budget says, so that
+/// a fresh client is served while others have spent it (see `budget.rs`).
+pub(crate) const BUDGET_FLOOR: usize = 64 * 1024;
+
+/// The most one read takes beyond the message reserved in the budgets: the bytes a
+/// connection holds unaccounted, whatever the peer sends.
+pub(crate) const UNRESERVED_READ: usize = 64 * 1024;
+
 /// Read buffers of large messages kept for reuse, process-wide (see `recycle.rs`): at
 /// most this many buffers…
 pub(crate) const RECYCLE_MAX_BUFFERS: usize = 32;

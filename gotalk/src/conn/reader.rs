@@ -27,7 +27,7 @@ use super::{
     admission::Kind,
     chunks::{self, ChunkSender},
     handler::{Notification, Request, StreamRequest},
-    limits::{LINGERING_STREAMS, RECYCLE_MIN_SIZE},
+    limits::{LINGERING_STREAMS, RECYCLE_MIN_SIZE, UNRESERVED_READ},
     pending::{key, IdMap, Outcome},
     recycle,
     respond::{dispatch, Notifications},
@@ -43,9 +43,6 @@ use crate::{
 const READ_CHUNK: usize = 8 * 1024;
 /// Answers queued past this many bytes are written before reading on.
 const FLUSH_AT: usize = 64 * 1024;
-/// The most a read takes beyond the message reserved in the budgets (see `budget.rs`):
-/// the bytes a connection holds unaccounted, whatever the peer sends.
-const UNRESERVED_READ: usize = 64 * 1024;
 /// A read buffer this small is kept while the connection is quiet (so a connection that
 /// trades small messages one at a time does not allocate one per message); a larger one
 /// is freed as soon as a read finds nothing to read.
@@ -183,12 +180,12 @@ impl Reader {
             // server) may hold more; in a message, reserve all of it first. Waiting reads
             // nothing, and TCP holds the peer back until bytes are released.
             let budgets = sock.budgets();
-            if decoded_any {
-                // The reserved message was read whole: what follows needs its own.
+            if decoded_any || self.buf.is_empty() {
+                // The reserved message was read whole (or none was begun): what follows
+                // needs a reservation of its own.
                 budgets.update(&mut self.buf_held, 0);
             }
             if self.buf.is_empty() {
-                budgets.update(&mut self.buf_held, 0);
                 if !budgets.has_room(1) {
                     outbox.end_batch();
                     self.shrink_buffer();
