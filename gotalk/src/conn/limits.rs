@@ -70,8 +70,9 @@ pub struct Limits {
     /// largest message plus 64 KiB, so that a message can always be read whole.
     pub max_held_bytes: Option<usize>,
     /// How many bytes may wait in the write queue before callers and handlers wait for
-    /// the peer to read (backpressure). While more than four times this is queued,
-    /// nothing more is read from the peer. Default: 4 MiB.
+    /// the peer to read (backpressure). What is queued also counts against
+    /// [`max_held_bytes`](Self::max_held_bytes), which stops reading from a peer that
+    /// does not read its answers. Default: 4 MiB.
     pub write_buffer: usize,
     /// How many bytes of stream chunks may wait for the code that consumes them (a
     /// stream request's handler, or a caller reading a stream result) before this
@@ -85,12 +86,6 @@ pub struct Limits {
 // The fixed bounds, and why each is what it is. (One more lives in the wire layer, as it
 // belongs to parsing: a header alone makes the reader reserve at most 64 KiB, whatever
 // size it declares; see `wire::room_for`.)
-
-/// The reader stops reading from the peer while more than this many times
-/// [`Limits::write_buffer`] bytes wait to be written: backpressure of last resort on a
-/// peer that sends requests but does not read their results (the connection's own
-/// answers, refusals and protocol errors, are queued without waiting for room).
-pub(crate) const READ_STOP_FACTOR: usize = 4;
 
 /// Stream request IDs the peer may leave open beyond [`Limits::max_stream_requests`]
 /// (streams that were refused, or whose handler already finished, until the peer ends
@@ -201,10 +196,5 @@ impl Limits {
                 .saturating_mul(2)
                 .saturating_add(1024 * 1024),
         }
-    }
-
-    /// The queued bytes past which the reader stops reading (see [`READ_STOP_FACTOR`]).
-    pub(crate) fn read_stop(&self) -> usize {
-        self.write_buffer.saturating_mul(READ_STOP_FACTOR)
     }
 }

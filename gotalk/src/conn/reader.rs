@@ -123,7 +123,6 @@ impl Reader {
         let sock = self.sock.clone();
         let outbox = sock.outbox();
         let read_timeout = sock.limits().read_timeout;
-        let read_stop = sock.limits().read_stop();
         let far_future = Instant::now() + Duration::from_secs(86400 * 365);
         let mut deadline = read_timeout.map_or(far_future, |t| Instant::now() + t);
         let mut timer = pin!(tokio::time::sleep_until(deadline));
@@ -170,15 +169,10 @@ impl Reader {
                 })
                 .await;
             }
-            // Backpressure of last resort: while the peer does not read what we already
-            // owe it, read nothing more from it.
-            if !outbox.is_below(read_stop) {
-                outbox.end_batch();
-                Box::pin(outbox.wait_below(read_stop)).await;
-            }
             // Budgets: between messages, read on only while this connection (and its
             // server) may hold more; in a message, reserve all of it first. Waiting reads
-            // nothing, and TCP holds the peer back until bytes are released.
+            // nothing, and TCP holds the peer back until bytes are released. (What we owe
+            // a peer that does not read counts too: the write queue is in the budget.)
             let budgets = sock.budgets();
             if decoded_any || self.buf.is_empty() {
                 // The reserved message was read whole (or none was begun): what follows
