@@ -27,7 +27,7 @@ use std::{
 
 use tokio::sync::Notify;
 
-use super::limits::BUDGET_FLOOR as FLOOR;
+use super::{limits::BUDGET_FLOOR as FLOOR, recycle};
 
 /// A count of bytes against a limit.
 pub(crate) struct Budget {
@@ -226,6 +226,7 @@ impl Budgets {
             if ready(self) {
                 return;
             }
+            recycle::budget_spent();
             match shared {
                 Some(shared) => {
                     tokio::select! {

@@ -119,6 +119,8 @@ pub(crate) const RECYCLE_MAX_BYTES: usize = 16 * 1024 * 1024;
 pub(crate) const RECYCLE_MIN_SIZE: usize = 64 * 1024;
 /// …and each freed when nobody reused it for this long.
 pub(crate) const RECYCLE_IDLE: Duration = Duration::from_secs(1);
+/// While budgets are spent, free memory goes back to the system at most this often.
+pub(crate) const TRIM_UNDER_PRESSURE: Duration = Duration::from_millis(200);
 
 impl Default for Limits {
     fn default() -> Self {

@@ -10,13 +10,19 @@
 //! `RECYCLE_IDLE` is freed (a task sweeps the pool while it holds any), so a burst of
 //! large messages, or an attack, leaves no memory behind once it is over.
 
-use std::{sync::Mutex, time::Instant};
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex, OnceLock,
+    },
+    time::Instant,
+};
 
 use bytes::BytesMut;
 
 use super::limits::{
     RECYCLE_IDLE, RECYCLE_MAX_BUFFERS as MAX_BUFFERS, RECYCLE_MAX_BYTES as MAX_BYTES,
-    RECYCLE_MIN_SIZE as MIN_SIZE,
+    RECYCLE_MIN_SIZE as MIN_SIZE, TRIM_UNDER_PRESSURE,
 };
 use crate::sync::lock;
 
@@ -102,6 +108,36 @@ async fn sweep() {
         if empty {
             return;
         }
+    }
+}
+
+/// A budget is spent and a reader waits: hands the memory the allocator holds free back
+/// to the system now (in the background, at most once per `TRIM_UNDER_PRESSURE` in the
+/// process), so that what the process holds stays close to what its budgets count.
+///
+/// Measured with 102 attacking connections of 4 MiB messages holding a 256 MiB shared
+/// budget: glibc's free memory between live buffers raised RSS up to 65 MiB above the
+/// bytes counted while they filled the budget, and kept it there; with this, it is handed
+/// back within a fifth of a second, and peaks 20 to 35 MiB above.
+pub(crate) fn budget_spent() {
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) {
+        return;
+    }
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    // Milliseconds since the first call, plus one: 0 is "never".
+    let now = epoch.elapsed().as_millis() as u64 + 1;
+    let last = LAST.load(Ordering::Relaxed);
+    if (last != 0 && now.saturating_sub(last) < TRIM_UNDER_PRESSURE.as_millis() as u64)
+        || LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn_blocking(return_freed_memory);
     }
 }
 
