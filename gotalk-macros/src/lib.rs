@@ -33,7 +33,10 @@ use model::Kind;
 ///   `Handlers::new().with(GreetService::new(greeter))`.
 ///
 /// Method shapes: `&self`; then optionally the connection (`sock: &Sock` or `Sock`, to
-/// call back or notify the peer that called); then at most one input of any
+/// call back or notify the peer that called) or a context made from it on every call
+/// (`#[gotalk(context)] user: User`, any type implementing [`FromSock`]: say, the
+/// signed-in user kept in the connection's state; a context that cannot be made answers
+/// the request with an error); then at most one input of any
 /// `Serialize + DeserializeOwned` type, or `StreamIn<T>` to receive a stream request.
 /// Return `T`, `()`, `Result<T, E>` with `E: Display` (an `Err` answers an ErrorResult
 /// with its text, [`Error::retry`] a RetryResult), `StreamOut<T>` or
@@ -86,7 +89,13 @@ use model::Kind;
 /// name, an input type that is not `Deserialize`, …) are compile errors at the token to
 /// change.
 ///
+/// Implement the trait with plain `async fn`, not `#[async_trait]`: the trait's methods
+/// return `impl Future`, and an `#[async_trait]` impl fails with "lifetime parameters or
+/// bounds on method … do not match the trait declaration" (E0195). Remove the attribute
+/// from the impl; the methods stay as they are.
+///
 /// [`Sock`]: ../gotalk/struct.Sock.html
+/// [`FromSock`]: ../gotalk/trait.FromSock.html
 /// [`Error::retry`]: ../gotalk/enum.Error.html#method.retry
 #[proc_macro_attribute]
 pub fn service(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -9,10 +9,66 @@
 //! This crate speaks protocol version 1 byte for byte with the Go and JavaScript
 //! implementations.
 //!
+//! ## Quick start: one trait, both sides
+//!
+//! [`#[gotalk::service]`](macro@service) turns a trait into a typed client for the
+//! caller and a service for the responder ([`#[gotalk::notification]`](macro@notification)
+//! does the same for one-way messages):
+//!
+//! ```
+//! use gotalk::{Config, Error, Handlers, Server};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! pub struct GreetIn { pub name: String }
+//! #[derive(Serialize, Deserialize)]
+//! pub struct GreetOut { pub greeting: String }
+//!
+//! #[gotalk::service]
+//! pub trait Greet {
+//!     async fn greet(&self, input: GreetIn) -> Result<GreetOut, Error>;
+//! }
+//!
+//! struct Greeter;
+//! impl Greet for Greeter {
+//!     async fn greet(&self, input: GreetIn) -> Result<GreetOut, Error> {
+//!         Ok(GreetOut { greeting: format!("Hello {}", input.name) })
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Error> {
+//! // Server: one line registers every operation of the trait.
+//! let handlers = Handlers::new().with(GreetService::new(Greeter));
+//! let server = Server::new(Config::accepting().handlers(handlers))
+//!     .listen_tcp("127.0.0.1:0")
+//!     .await?;
+//!
+//! // Client (either peer may be one): a typed call over any connected `Sock`.
+//! let sock = gotalk::tcp::connect(server.local_addr()).await?;
+//! let out = GreetClient::greet(&sock, GreetIn { name: "Rasmus".into() }).await?;
+//! assert_eq!(out.greeting, "Hello Rasmus");
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Methods may take the connection (`sock: &Sock`, to call the caller back) or a
+//! context made from it (`#[gotalk(context)] user: User`, see [`FromSock`]), stream
+//! their input ([`StreamIn`]) or output ([`StreamOut`]), and return `T`,
+//! `Result<T, E: Display>` or a retry ([`Error::retry`]). The [`service`] docs have the
+//! whole list.
+//!
+//! ## Underneath
+//!
+//! Everything the macros generate is built on an untyped core, usable by hand:
+//!
 //! - [`Sock`]: one connection. `request`, `notify`, streams, limits, shutdown.
 //! - [`Handlers`]: what this side answers, by operation name, raw or typed (serde_json).
 //! - [`tcp`], [`unix`], [`pipe`], [`Sock::adopt`]: transports. [`Server`] accepts
-//!   connections with an accept hook and graceful shutdown.
+//!   connections with an accept hook and graceful shutdown. With the default features,
+//!   `tls` (rustls) and `ws` (WebSocket: an endpoint to mount in an [`axum`] app, serving
+//!   our gotalk.js to browsers, and a client).
+//! - [`Limits`] and [`SharedBudget`]: every bound a connection sets its peer.
 //! - [`wire`]: the message types, parser, encoder and `tokio_util` codec.
 //!
 //! ```
@@ -40,6 +96,13 @@
 //! server.shutdown().await;
 //! # Ok(()) }
 //! ```
+//!
+//! ## Features
+//!
+//! - `websocket` (default): [`ws`], on axum 0.8, re-exported as [`axum`] so that an app
+//!   mounts the endpoint on the same version (`gotalk::axum::Router`).
+//! - `tls` (default): [`tls`], on rustls 0.23.
+//! - `cli`: the `gotalk` command-line tool (`cargo install gotalk --features cli`).
 
 #![warn(missing_docs)]
 
@@ -57,6 +120,10 @@ pub mod wire;
 #[path = "private.rs"]
 pub mod __private;
 
+/// The axum the WebSocket endpoint is built on (0.8): build the app that mounts
+/// [`ws::Endpoint::routes`] with this one, so that the versions match.
+#[cfg(feature = "websocket")]
+pub use axum;
 pub use conn::{
     pipe, BoxFuture, BoxStream, CallOptions, Config, HeartbeatInfo, Limits, Notification, Reply,
     Request, RequestChunks, ResultStream, SharedBudget, Sock, StreamRequest, StreamWriter,

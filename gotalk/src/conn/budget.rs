@@ -180,7 +180,7 @@ impl Budgets {
                 || self
                     .shared
                     .as_ref()
-                    .map_or(true, |s| s.used().saturating_add(bytes) <= s.limit))
+                    .is_none_or(|s| s.used().saturating_add(bytes) <= s.limit))
     }
 
     /// Holds `bytes` more if both budgets have room for them (see

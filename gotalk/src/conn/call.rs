@@ -85,7 +85,7 @@ impl Sock {
             match result {
                 Err(Error::Retry { wait, .. })
                     if retries > 0
-                        && deadline.map_or(true, |d| tokio::time::Instant::now() + wait < d) =>
+                        && deadline.is_none_or(|d| tokio::time::Instant::now() + wait < d) =>
                 {
                     retries -= 1;
                     tracing::debug!(conn = self.id(), op, ?wait, "retrying after RetryResult");

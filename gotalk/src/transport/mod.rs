@@ -1,5 +1,6 @@
-//! Transports: TCP and Unix sockets, and [`Server`], the accept loop they share.
-//! (In-memory pipes are [`crate::pipe`]; any other stream is [`Sock::adopt`].)
+//! Transports: TCP, Unix sockets, TLS and WebSocket (one module each), and [`Server`],
+//! the accept loop they share. (In-memory pipes are [`crate::pipe`]; any other stream is
+//! [`Sock::adopt`].)
 
 use std::{
     collections::HashMap,

@@ -33,6 +33,7 @@ pub(crate) use display::Line;
 pub use display::Preview;
 pub use header::{EncodeError, Header};
 pub use message::{Message, MessageType, Name, NameError, ProtocolErrorCode, RequestId};
+#[cfg(feature = "websocket")]
 pub(crate) use parse::frame_lengths;
 pub use parse::{parse, parse_version, Invalid, ParseError, VersionError};
 

@@ -248,6 +248,7 @@ fn parse_header(buf: &[u8], max_payload: u32) -> Result<Parsed, ParseError> {
 /// is complete (the payload need not be there yet). For transports that must know where
 /// messages end, such as WebSocket, which sends headers and payloads as messages of
 /// their own.
+#[cfg(feature = "websocket")]
 pub(crate) fn frame_lengths(buf: &[u8]) -> Result<(usize, usize), ParseError> {
     let p = parse_header(buf, u32::MAX)?;
     Ok((p.header_len, p.payload_len))

@@ -23,21 +23,49 @@ fn print_result(bytes: &[u8], raw: bool) {
     let _ = out.flush();
 }
 
-/// Sends a request (or, with `stream`, a stream request fed from stdin) and prints its
-/// results.
+/// Unless `raw`, `text` must be JSON: what a peer's typed handler can read.
+fn check_json(text: &str, what: &str, raw: bool) -> Result<(), Failure> {
+    if raw {
+        return Ok(());
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map(drop)
+        .map_err(|e| {
+            Failure(
+                2,
+                format!("{what} is not JSON ({e}); to send it as it is, add --raw"),
+            )
+        })
+}
+
+/// Prints every result as it comes: one for a single result, one per part for a stream
+/// of results.
+async fn print_results(results: &mut gotalk::ResultStream, raw: bool) -> Result<(), Failure> {
+    while let Some(chunk) = futures_util::StreamExt::next(results).await {
+        print_result(&chunk?, raw);
+    }
+    Ok(())
+}
+
+/// Sends a request (or, with `stream_request`, a stream request fed from stdin's lines)
+/// and prints its results as they come, whether the peer answers with one result or a
+/// stream of them.
 pub async fn call(
     addr: &str,
     op: &str,
     payload: Option<String>,
     raw: bool,
-    stream: bool,
+    stream_request: bool,
     tls: &TlsArgs,
 ) -> Result<(), Failure> {
+    if let Some(payload) = &payload {
+        check_json(payload, "PAYLOAD", raw)?;
+    }
     let sock = connect(addr, tls).await?;
     let payload = Bytes::from(payload.unwrap_or_default());
-    if !stream {
-        let result = sock.request_raw(op, payload).await?;
-        print_result(&result, raw);
+    if !stream_request {
+        let mut results = sock.request_results(op, payload).await?;
+        print_results(&mut results, raw).await?;
         sock.shutdown().await;
         return Ok(());
     }
@@ -45,23 +73,20 @@ pub async fn call(
     // Each line goes out as soon as it is read, so stdin can be a live source.
     let sender = async move {
         let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        let mut number = 0;
         while let Some(line) = lines
             .next_line()
             .await
             .map_err(|e| Failure(4, format!("reading stdin: {e}")))?
         {
+            number += 1;
+            check_json(&line, &format!("line {number} of stdin"), raw)?;
             writer.send(line).await?;
         }
         writer.finish().await?;
         Ok::<_, Failure>(())
     };
-    let receiver = async {
-        while let Some(chunk) = futures_util::StreamExt::next(&mut results).await {
-            print_result(&chunk?, raw);
-        }
-        Ok::<_, Failure>(())
-    };
-    let (sent, received) = tokio::join!(sender, receiver);
+    let (sent, received) = tokio::join!(sender, print_results(&mut results, raw));
     sent?;
     received?;
     sock.shutdown().await;
@@ -73,8 +98,12 @@ pub async fn notify(
     addr: &str,
     name: &str,
     payload: Option<String>,
+    raw: bool,
     tls: &TlsArgs,
 ) -> Result<(), Failure> {
+    if let Some(payload) = &payload {
+        check_json(payload, "PAYLOAD", raw)?;
+    }
     let sock = connect(addr, tls).await?;
     sock.notify_raw(name, payload.unwrap_or_default()).await?;
     sock.shutdown().await;

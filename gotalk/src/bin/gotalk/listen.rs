@@ -5,7 +5,7 @@ use std::{
     time::Duration,
 };
 
-use gotalk::{Config, Error, Handlers, Request, Sock, StreamRequest};
+use gotalk::{Config, Error, Handlers, Reply, Request, Sock, StreamRequest};
 
 use crate::{
     addr::Listener,
@@ -34,6 +34,15 @@ fn handlers() -> Handlers {
     })
     .handle_stream("stream-echo", |req: StreamRequest| async move {
         gotalk::Reply::stream(req.chunks)
+    })
+    // A single request answered with a stream of results: 1, 2, …, N (at most 1,000).
+    .handle_reply("count", |req: Request| async move {
+        match serde_json::from_slice::<u32>(&req.payload) {
+            Ok(n) => Reply::json_stream(futures_util::stream::iter(
+                (1..=n.min(1000)).map(Ok::<_, Error>),
+            )),
+            Err(e) => Reply::Error(format!("count takes a number: {e}")),
+        }
     });
     h
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! gotalk call 127.0.0.1:1234 greet '{"name":"Rasmus"}'
-//! gotalk call ws://127.0.0.1:1235/gotalk/ stream-echo --stream < lines.txt
+//! gotalk call ws://127.0.0.1:1235/gotalk/ stream-echo --stream-request < lines.json
 //! gotalk notify unix:/tmp/peer.sock hello '"hi"'
 //! gotalk listen 127.0.0.1:1234
 //! gotalk trace 127.0.0.1:9000 tls://example.com:1234
@@ -43,22 +43,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Sends a request and prints its result (pretty JSON, or raw with --raw).
+    /// Sends a request and prints its results as they come (one result, or each part of
+    /// a stream of results), as pretty JSON or, with --raw, as they came.
     #[command(after_help = EXIT_CODES)]
     Call {
         /// The peer.
         addr: String,
         /// The operation.
         op: String,
-        /// The payload (JSON, sent as is); none for an empty payload.
+        /// The payload: JSON (checked, unless --raw); none for an empty payload.
         payload: Option<String>,
-        /// Print the result as it came, not as pretty JSON.
+        /// Send payloads as they are, without checking that they are JSON, and print
+        /// results as they came, not as pretty JSON.
         #[arg(long)]
         raw: bool,
-        /// Send stdin's lines as a stream request (after PAYLOAD, if given) and print
-        /// stream results as they come.
+        /// Send a stream request: PAYLOAD (if given), then every line of stdin as a part
+        /// (each JSON, unless --raw), then the end of the stream.
         #[arg(long)]
-        stream: bool,
+        stream_request: bool,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 30.0)]
         timeout: f64,
@@ -72,13 +74,17 @@ enum Command {
         addr: String,
         /// The notification name.
         name: String,
-        /// The payload (JSON, sent as is); none for an empty payload.
+        /// The payload: JSON (checked, unless --raw); none for an empty payload.
         payload: Option<String>,
+        /// Send the payload as it is, without checking that it is JSON.
+        #[arg(long)]
+        raw: bool,
         #[command(flatten)]
         tls: TlsArgs,
     },
-    /// Serves echo, upper, sleep and fail on ADDR (tcp or unix), printing every message
-    /// received in the readable wire form.
+    /// Serves echo, upper, sleep, fail, stream-echo (a stream request) and count (a stream
+    /// of results) on ADDR (tcp or unix), printing every message received in the
+    /// readable wire form.
     #[command(after_help = EXIT_CODES)]
     Listen {
         /// Where to listen: host:port or unix:/path.
@@ -121,11 +127,11 @@ async fn main() -> ExitCode {
             op,
             payload,
             raw,
-            stream,
+            stream_request,
             timeout,
             tls,
         } => {
-            let work = call::call(&addr, &op, payload, raw, stream, &tls);
+            let work = call::call(&addr, &op, payload, raw, stream_request, &tls);
             match tokio::time::timeout(Duration::from_secs_f64(timeout), work).await {
                 Ok(result) => result,
                 Err(_) => Err(Failure(5, format!("no answer within {timeout} s"))),
@@ -135,8 +141,9 @@ async fn main() -> ExitCode {
             addr,
             name,
             payload,
+            raw,
             tls,
-        } => call::notify(&addr, &name, payload, &tls).await,
+        } => call::notify(&addr, &name, payload, raw, &tls).await,
         Command::Listen { addr } => listen::listen(&addr).await,
         Command::Trace {
             listen_addr,

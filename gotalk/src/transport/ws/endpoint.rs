@@ -222,7 +222,13 @@ impl Endpoint {
 
     /// The routes for an endpoint mounted at `path` (e.g. `/gotalk`): the socket at
     /// `path` and `path/`, gotalk.js at `path/gotalk.js` (where a page loading it makes it
-    /// connect by default).
+    /// connect by default). The router is axum 0.8's ([`crate::axum`]):
+    ///
+    /// ```
+    /// fn app(endpoint: &gotalk::ws::Endpoint) -> gotalk::axum::Router {
+    ///     gotalk::axum::Router::new().merge(endpoint.routes("/gotalk"))
+    /// }
+    /// ```
     pub fn routes<S: Clone + Send + Sync + 'static>(&self, path: &str) -> Router<S> {
         let path = path.trim_end_matches('/');
         let socket = if path.is_empty() { "/" } else { path };

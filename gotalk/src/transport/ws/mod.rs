@@ -13,6 +13,11 @@
 //! server.wait().await;
 //! # Ok(()) }
 //! ```
+//!
+//! The endpoint's routes are an axum 0.8 `Router`: merge them into an app built with
+//! [`gotalk::axum`](crate::axum) (the same axum), or with your own axum of the same minor
+//! version. An app on another axum (say 0.7) fails to merge them with
+//! `the trait bound Router<_>: From<axum::routing::Router<_>> is not satisfied`.
 
 mod client;
 mod endpoint;
