@@ -8,16 +8,19 @@ use crate::{
     model::{Args, Kind},
 };
 
-/// Parses `prefix = "..."` (the only argument).
+/// Parses `prefix = "..."` and `typescript`.
 pub fn macro_args(kind: Kind, args: TokenStream, errors: &mut Errors) -> Args {
     let mut out = Args::default();
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("prefix") {
             out.prefix = meta.value()?.parse::<LitStr>()?.value();
             Ok(())
+        } else if meta.path.is_ident("typescript") {
+            out.typescript = true;
+            Ok(())
         } else {
             Err(meta.error(format!(
-                "unknown argument `{}` of #[gotalk::{}]; the valid one is `prefix = \"...\"`",
+                "unknown argument `{}` of #[gotalk::{}]; the valid ones are `prefix = \"...\"` and `typescript`",
                 path_text(&meta),
                 kind.macro_name()
             )))

@@ -45,6 +45,8 @@ use model::Kind;
 /// output gives the caller a `JsonResults`.
 ///
 /// Options: `#[gotalk::service(prefix = "greet.")]` prefixes every wire name;
+/// `#[gotalk::service(typescript)]` also describes the trait to `gotalk::typescript`
+/// (feature `typescript`), which writes a typed TypeScript client for the browser;
 /// `#[gotalk(timeout = "5s")]` on a method bounds the client's wait (`ms`, `s`, `m`).
 /// Type parameters on the trait are supported.
 ///

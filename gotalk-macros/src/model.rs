@@ -30,12 +30,15 @@ impl Kind {
 #[derive(Default)]
 pub struct Args {
     pub prefix: String,
+    /// `typescript`: also describe the trait to `gotalk::typescript`.
+    pub typescript: bool,
 }
 
 pub struct Trait {
     pub kind: Kind,
     pub item: ItemTrait,
     pub methods: Vec<Method>,
+    pub typescript: bool,
 }
 
 pub struct Method {

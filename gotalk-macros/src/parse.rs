@@ -62,6 +62,7 @@ pub fn parse(kind: Kind, item: &ItemTrait, args: Args, errors: &mut Errors) -> T
         kind,
         item: item.clone(),
         methods,
+        typescript: args.typescript,
     }
 }
 

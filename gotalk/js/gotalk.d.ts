@@ -49,6 +49,13 @@ declare namespace gotalk {
     on(name: 'error', fn: (err: Error) => void): this;
   }
 
+  /** The results of a single request, as they come. */
+  interface StreamResults extends EventEmitter {
+    on(name: 'data', fn: (chunk: Bytes) => void): this;
+    on(name: 'end', fn: () => void): this;
+    on(name: 'error', fn: (err: Error) => void): this;
+  }
+
   type RequestHandler = (params: any, result: Result, op: string, chunks?: EventEmitter) => any;
   type BufferRequestHandler = (payload: Bytes, result: Result<BytesLike>, op: string, chunks?: EventEmitter) => any;
   type NotificationHandler = (params: any, name: string) => void;
@@ -83,6 +90,9 @@ declare namespace gotalk {
     request<T = any>(op: string, value?: any, cb?: Callback<T>): Promise<T>;
     bufferRequest(op: string, payload?: BytesLike, cb?: Callback<Bytes>): Promise<Bytes>;
     streamRequest(op: string): StreamRequest;
+    /** A single request whose results are read as they come: a `data` event per part of a
+     * stream result (or one for a single result), then `end` or `error`. */
+    streamResults(op: string, value?: any): StreamResults;
     notify(name: string, value?: any): void;
     bufferNotify(name: string, payload?: BytesLike): void;
     sendHeartbeat(load?: number): void;

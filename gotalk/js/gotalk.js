@@ -409,6 +409,25 @@
     return p;
   };
 
+  // A single request with `value` as JSON whose results are read as they come: 'data'
+  // events (bytes: one per part of a stream result, or the single result), then 'end'
+  // (or 'error').
+  Sock.prototype.streamResults = function (op, value) {
+    var s = this;
+    var stream = new EventEmitter();
+    var payload = utf8(JSON.stringify(value === undefined ? null : value));
+    s._whenOpen(function () {
+      var id = s._ids.next();
+      s._pending[id] = {
+        stream: stream,
+        resolve: function (bytes) { if (bytes.length) stream.emit('data', bytes); stream.emit('end'); },
+        fail: function (e) { stream.emit('error', e); }
+      };
+      s._send(encodeHeader('r', id, op, payload.length), payload);
+    }, function (e) { stream.emit('error', e); });
+    return stream;
+  };
+
   // A stream request: returns a stream with write(data) and end(); its results come as
   // 'data' events (bytes), then 'end' (or 'error').
   Sock.prototype.streamRequest = function (op) {

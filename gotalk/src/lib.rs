@@ -102,6 +102,8 @@
 //! - `websocket` (default): [`ws`], on axum 0.8, re-exported as [`axum`] so that an app
 //!   mounts the endpoint on the same version (`gotalk::axum::Router`).
 //! - `tls` (default): [`tls`], on rustls 0.23.
+//! - `typescript`: `typescript`, a TypeScript module for the browser from the traits
+//!   (`#[gotalk::service(typescript)]`), with types declared by ts-rs.
 //! - `cli`: the `gotalk` command-line tool (`cargo install gotalk --features cli`).
 
 #![warn(missing_docs)]
@@ -114,6 +116,8 @@ mod service;
 mod sync;
 mod transport;
 mod typed;
+#[cfg(feature = "typescript")]
+pub mod typescript;
 pub mod wire;
 
 #[doc(hidden)]
@@ -139,6 +143,10 @@ pub use transport::tls;
 #[cfg(feature = "websocket")]
 pub use transport::ws;
 pub use transport::{tcp, Listening, Peer, Server};
+/// The ts-rs that [`typescript`] declares types with: derive its `TS` with
+/// `#[ts(crate = "gotalk::ts_rs")]`, or depend on ts-rs 12 yourself.
+#[cfg(feature = "typescript")]
+pub use ts_rs;
 
 #[cfg(unix)]
 pub use transport::unix;

@@ -205,6 +205,36 @@ test('the server may answer a single request with a stream result', async () => 
   s.close();
 });
 
+test('streamResults reads a stream result part by part, and a single result as one', async () => {
+  const { s, ws } = await openSock();
+  const parts = [];
+  const st = s.streamResults('count', 2);
+  const ended = new Promise((resolve, reject) => { st.on('end', resolve); st.on('error', reject); });
+  st.on('data', (b) => parts.push(Buffer.from(b).toString()));
+  await tick();
+  assert.deepEqual(ws.sent.slice(1), ['r0000005count00000001', '2']);
+  ws.receive('S000000000001' + '1');
+  await tick();
+  assert.deepEqual(parts, ['1'], 'a part is delivered before the stream ends');
+  ws.receive('S000000000001' + '2' + 'S000000000000');
+  await ended;
+  assert.deepEqual(parts, ['1', '2']);
+  const one = s.streamResults('greet', { name: 'x' });
+  const got = [];
+  one.on('data', (b) => got.push(Buffer.from(b).toString()));
+  const oneEnded = new Promise((resolve) => one.on('end', resolve));
+  await tick();
+  ws.receive('R000100000002' + '{}');
+  await oneEnded;
+  assert.deepEqual(got, ['{}']);
+  const failing = s.streamResults('fail', null);
+  const failed = new Promise((resolve) => failing.on('error', resolve));
+  await tick();
+  ws.receive('E000200000004' + 'boom');
+  assert.equal((await failed).message, 'boom');
+  s.close();
+});
+
 test('requests made while connecting are sent once open, up to sendBufferLimit', async () => {
   const s = new gotalk.Sock(new gotalk.Handlers());
   s.heartbeatInterval = 0;
