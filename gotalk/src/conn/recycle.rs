@@ -118,7 +118,7 @@ async fn sweep() {
 /// Measured with 102 attacking connections of 4 MiB messages holding a 256 MiB shared
 /// budget: glibc's free memory between live buffers raised RSS up to 65 MiB above the
 /// bytes counted while they filled the budget, and kept it there; with this, it is handed
-/// back within a fifth of a second, and peaks 20 to 35 MiB above.
+/// back within a fifth of a second, and RSS peaks at most 35 MiB above the count.
 pub(crate) fn budget_spent() {
     if !cfg!(all(target_os = "linux", target_env = "gnu")) {
         return;
