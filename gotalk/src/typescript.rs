@@ -97,7 +97,8 @@ pub struct Module {
     import_from: String,
     visited: HashSet<TypeId>,
     declared: HashSet<TypeId>,
-    declarations: Vec<String>,
+    /// Each declared type's name and declaration.
+    declarations: Vec<(String, String)>,
     traits: Vec<Trait>,
 }
 
@@ -145,7 +146,11 @@ impl Module {
             "import type {{ Sock, Handlers, StreamRequest, Result as Answer }} from {:?};\n",
             self.import_from
         );
-        for declaration in &self.declarations {
+        // By name: the order ts-rs visits dependencies in differs between builds, and
+        // TypeScript needs no order among type declarations.
+        let mut declarations: Vec<&(String, String)> = self.declarations.iter().collect();
+        declarations.sort();
+        for (_, declaration) in declarations {
             out.push_str(declaration);
             out.push_str("\n\n");
         }
@@ -241,7 +246,8 @@ impl Module {
                 .unwrap_or_default();
             let declaration = format!("{docs}export {}", T::decl(&self.config));
             T::visit_dependencies(&mut Visit(self));
-            self.declarations.push(declaration);
+            self.declarations
+                .push((T::ident(&self.config), declaration));
         } else {
             T::visit_dependencies(&mut Visit(self));
             T::visit_generics(&mut Visit(self));

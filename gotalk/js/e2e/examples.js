@@ -1,5 +1,6 @@
 // The browser examples in headless Chromium: websocket_minimal shows its echo result;
-// in websocket_chat two pages (Ana and Bo) talk, create a room, and see it all live.
+// in websocket_chat two pages (Ana and Bo) talk, create a room, and see it all live;
+// typed_browser's page (TypeScript, typed from Rust traits) makes every kind of call.
 // Run from the repository root after building both examples in release:
 //   node gotalk/js/e2e/examples.js [SCREENSHOT_DIR]
 'use strict';
@@ -27,6 +28,7 @@ function start(example, addr) {
 (async () => {
   const minimal = await start('websocket_minimal', '127.0.0.1:17621');
   const chat = await start('websocket_chat', '127.0.0.1:17622');
+  const typed = await start('typed_browser', '127.0.0.1:17623');
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gotalk-examples-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -70,6 +72,25 @@ function start(example, addr) {
     const lobby = await ana.$$eval('.msg', (ms) => ms.map((m) => m.textContent));
     assert.deepEqual(lobby, ['Ana: Hi Bo! 👋', 'Bo: Hello Ana, let us talk in #gotalk']);
     console.log('ok - websocket_chat: two pages talk, create a room and switch rooms');
+
+    const typedPage = await context.newPage();
+    await typedPage.goto('http://127.0.0.1:17623/');
+    await typedPage.waitForFunction(() => window.result || window.failure);
+    assert.equal(await typedPage.evaluate(() => window.failure), undefined);
+    assert.deepEqual(await typedPage.evaluate(() => window.result), [
+      'Hello Dr Ada (1)',
+      'error: a name, please',
+      'echo ✓',
+      'ping: null',
+      'round trip: equal',
+      'radius 1.5',
+      'count: 1,2,3',
+      'upper: A,B',
+      'the page answered: Hello web, from the page',
+      'server left: done',
+    ]);
+    console.log('ok - typed_browser: requests, an error, streams both ways, notifications both ways, the server calling the page');
+    if (shots) await typedPage.screenshot({ path: path.join(shots, 'typed_browser.png') });
     if (shots) {
       await ana.screenshot({ path: path.join(shots, 'chat-ana.png') });
       await bo.screenshot({ path: path.join(shots, 'chat-bo.png') });
@@ -78,6 +99,7 @@ function start(example, addr) {
     await context.close();
     minimal.kill();
     chat.kill();
+    typed.kill();
     fs.rmSync(profile, { recursive: true, force: true });
   }
 })().catch((e) => {

@@ -1,0 +1,53 @@
+//! The TypeScript module made from `typed_browser`'s traits (feature `typescript`):
+//! `typed_browser/api.ts` is committed, and this test fails when the traits would make
+//! another one. Regenerate it with
+//! `GOTALK_TYPESCRIPT=write cargo test -p gotalk-examples --test typescript`. CI checks
+//! it and the page that uses it with `tsc --strict`, and runs the page in Chromium.
+
+#[path = "../typed_browser/api.rs"]
+#[allow(dead_code)]
+mod api;
+
+#[test]
+fn the_committed_module_is_what_the_traits_make() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/typed_browser/api.ts");
+    if let Err(stale) = api::typescript().check_or_write(path) {
+        panic!("{stale}");
+    }
+}
+
+#[test]
+fn wire_names_types_and_shapes_come_from_the_traits() {
+    let ts = api::typescript().render();
+    for expected in [
+        // serde's renames and skips, optional fields, u64 as number.
+        "export type GreetIn = { firstName: string, \n/**\n * Left out of the JSON when absent.\n */\ntitle?: string, };",
+        "export type GreetOut = { greeting: string, n: number, };",
+        "export type Event = { \"kind\": \"joined\", user: string, } | { \"kind\": \"left\", user: string, reason: string | null, };",
+        "export type IdOrName = number | string;",
+        "export type Page<T> = { items: Array<T>, next: string | null, };",
+        // Calls with their wire names.
+        "greet(sock: Sock, input: GreetIn): Promise<GreetOut> {\n    return sock.request<GreetOut>(\"greet\", input);",
+        "echoText(sock: Sock, input: string): Promise<string> {\n    return sock.request<string>(\"echo\", input);",
+        "count(sock: Sock, input: number): Results<number> {\n    return results<number>(sock.streamResults(\"shapes.count\", input));",
+        "upper(sock: Sock, first: string): Writer<string, string> {",
+        "sock.notify(\"chat message\", input);",
+        "ping(sock: Sock): Promise<null> {\n    return sock.request<null>(\"ping\", null);",
+        // The page's side.
+        "handlers.handleRequest(\"greet\", (input, answer) => serve<GreetOut>(answer, () => impl.greet(input as GreetIn)));",
+        "handlers.handleNotification(\"chat message\", (input) => impl.message(input as string));",
+        "handlers.handleRequest(\"ping\", (input, answer) => serve<null>(answer, () => impl.ping()));",
+    ] {
+        assert!(ts.contains(expected), "missing:\n{expected}\n\nin:\n{ts}");
+    }
+    // Each type once, by name (whatever order ts-rs visits them in).
+    assert_eq!(ts.matches("export type GreetOut =").count(), 1);
+    let declared: Vec<&str> = ts
+        .lines()
+        .filter_map(|l| l.strip_prefix("export type ")?.split([' ', '<']).next())
+        .collect();
+    let mut sorted = declared.clone();
+    sorted.sort();
+    assert_eq!(declared, sorted);
+    assert_eq!(declared.len(), 9, "{declared:?}");
+}
