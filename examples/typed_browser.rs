@@ -3,10 +3,11 @@
 //! generated from those traits (feature `typescript`). When the page sends a chat
 //! message, the server calls the page's own `Greet` back and tells the page its answer.
 //!
-//!     (cd gotalk/js && npm ci)
-//!     gotalk/js/node_modules/.bin/esbuild examples/typed_browser/page.ts --bundle \
-//!         --outfile=examples/typed_browser/page.js
-//!     cargo run --example typed_browser          # then open http://127.0.0.1:1236/
+//!     cargo run --example typed_browser          # then open http://127.0.0.1:1237/
+//!
+//! The page's script is `page.ts`, bundled into the committed `page.js` with esbuild
+//! (`(cd gotalk/js && npm ci)`, then `gotalk/js/node_modules/.bin/esbuild
+//! examples/typed_browser/page.ts --bundle --outfile=examples/typed_browser/page.js`).
 //!
 //! `cargo run --example typed_browser -- --write-ts` writes `api.ts` from the traits (the
 //! test `tests/typescript.rs` fails while the committed one is stale).
@@ -99,12 +100,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with(ShapesService::new(Server))
         .with(ChatService::new(Server));
     let endpoint = ws::Endpoint::new(Config::accepting().handlers(handlers));
-    if !std::path::Path::new(page).join("page.js").exists() {
-        eprintln!(
-            "typed_browser/page.js is missing: build it with esbuild (see this example's docs)"
-        );
-    }
-    let addr = arg.unwrap_or_else(|| "127.0.0.1:1236".into());
+    let addr = arg.unwrap_or_else(|| "127.0.0.1:1237".into());
     let server = ws::WebServer::bind(addr, endpoint, Some(page.into())).await?;
     println!("open http://{}/", server.local_addr());
     server.wait().await;

@@ -3,9 +3,14 @@
 //!
 //!     cargo run --example websocket_chat     # then open http://127.0.0.1:1236/
 //!
-//! Operations the page calls: `rooms`, `create-room`, `join` (a room's recent messages),
-//! `send`. Notifications the server sends: `message` (to every page), `room` (a new room's
-//! name, when one is created).
+//! The contract is two traits in `websocket/chat/api.rs`: `Rooms`, which the page calls
+//! (`rooms`, `create-room`, `join`, `send`), and `Events`, the notifications the server
+//! sends every page (`message`, `room`). The page is TypeScript (`page.ts`) typed from
+//! them through the generated `api.ts` (`-- --write-ts` writes it), bundled into
+//! `page.js` with esbuild:
+//!
+//!     gotalk/js/node_modules/.bin/esbuild examples/websocket/chat/page.ts --bundle \
+//!         --outfile=examples/websocket/chat/page.js
 //!
 //! A model of fan-out: a broadcast never waits for any page. Each page has a bounded
 //! queue of notifications that a task of its own sends in order; a page whose queue is
@@ -18,8 +23,13 @@ use std::{
 };
 
 use gotalk::{ws, Config, Error, Handlers, Sock};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::mpsc;
+
+#[path = "websocket/chat/api.rs"]
+mod api;
+
+use api::{ChatMessage, EventsNotifier, Rooms, RoomsService};
 
 /// Messages kept per room for pages that join later.
 const HISTORY: usize = 100;
@@ -27,13 +37,6 @@ const HISTORY: usize = 100;
 const MAX_ROOMS: usize = 100;
 /// Notifications that may wait for one page before it counts as gone.
 const PAGE_QUEUE: usize = 256;
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct ChatMessage {
-    room: String,
-    author: String,
-    text: String,
-}
 
 /// A notification on its way to pages: its name and JSON payload, encoded once.
 type Outgoing = (&'static str, Arc<serde_json::Value>);
@@ -114,86 +117,82 @@ fn clean(s: &str, max: usize) -> Result<String, Error> {
     Ok(s.to_string())
 }
 
-fn handlers(chat: Arc<Chat>) -> Handlers {
-    let mut h = Handlers::new();
-    let c = chat.clone();
-    h.handle("rooms", move |_: ()| {
-        let c = c.clone();
-        async move { Ok::<_, Error>(c.room_names()) }
-    });
-    let c = chat.clone();
-    h.handle("create-room", move |name: String| {
-        let c = c.clone();
-        async move {
-            let name = clean(&name, 40)?;
-            {
-                let mut rooms = lock(&c.rooms);
-                if rooms.contains_key(&name) {
-                    return Ok(name);
-                }
-                if rooms.len() >= MAX_ROOMS {
-                    return Err(Error::message(format!(
-                        "there are {MAX_ROOMS} rooms already: join one of them"
-                    )));
-                }
-                rooms.insert(name.clone(), Vec::new());
+/// The wire names of the notifications, from the trait.
+const MESSAGE: &str = EventsNotifier::NOTIFICATIONS[0];
+const ROOM: &str = EventsNotifier::NOTIFICATIONS[1];
+
+impl Rooms for Chat {
+    async fn rooms(&self) -> Vec<String> {
+        self.room_names()
+    }
+
+    async fn create_room(&self, name: String) -> Result<String, Error> {
+        let name = clean(&name, 40)?;
+        {
+            let mut rooms = lock(&self.rooms);
+            if rooms.contains_key(&name) {
+                return Ok(name);
             }
-            c.broadcast("room", &name);
-            Ok::<_, Error>(name)
+            if rooms.len() >= MAX_ROOMS {
+                return Err(Error::message(format!(
+                    "there are {MAX_ROOMS} rooms already: join one of them"
+                )));
+            }
+            rooms.insert(name.clone(), Vec::new());
         }
-    });
-    let c = chat.clone();
-    h.handle("join", move |room: String| {
-        let c = c.clone();
-        async move {
-            match lock(&c.rooms).get(&room) {
-                Some(history) => Ok(history.clone()),
-                None => Err(Error::message(format!("no room {room:?}"))),
+        self.broadcast(ROOM, &name);
+        Ok(name)
+    }
+
+    async fn join(&self, room: String) -> Result<Vec<ChatMessage>, Error> {
+        match lock(&self.rooms).get(&room) {
+            Some(history) => Ok(history.clone()),
+            None => Err(Error::message(format!("no room {room:?}"))),
+        }
+    }
+
+    async fn send(&self, message: ChatMessage) -> Result<(), Error> {
+        let message = ChatMessage {
+            author: clean(&message.author, 40)?,
+            text: clean(&message.text, 2000)?,
+            room: message.room,
+        };
+        {
+            let mut rooms = lock(&self.rooms);
+            let history = rooms
+                .get_mut(&message.room)
+                .ok_or_else(|| Error::message(format!("no room {:?}", message.room)))?;
+            history.push(message.clone());
+            if history.len() > HISTORY {
+                history.remove(0);
             }
         }
-    });
-    let c = chat;
-    h.handle("send", move |msg: ChatMessage| {
-        let c = c.clone();
-        async move {
-            let msg = ChatMessage {
-                author: clean(&msg.author, 40)?,
-                text: clean(&msg.text, 2000)?,
-                room: msg.room,
-            };
-            {
-                let mut rooms = lock(&c.rooms);
-                let history = rooms
-                    .get_mut(&msg.room)
-                    .ok_or_else(|| Error::message(format!("no room {:?}", msg.room)))?;
-                history.push(msg.clone());
-                if history.len() > HISTORY {
-                    history.remove(0);
-                }
-            }
-            c.broadcast("message", &msg);
-            Ok::<_, Error>(())
-        }
-    });
-    h
+        self.broadcast(MESSAGE, &message);
+        Ok(())
+    }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let page = concat!(env!("CARGO_MANIFEST_DIR"), "/websocket/chat");
+    let arg = std::env::args().nth(1);
+    if arg.as_deref() == Some("--write-ts") {
+        let path = format!("{page}/api.ts");
+        api::typescript().write(&path)?;
+        println!("wrote {path}");
+        return Ok(());
+    }
     let chat = Arc::new(Chat::default());
     for room in ["lobby", "rust", "random"] {
         lock(&chat.rooms).insert(room.into(), Vec::new());
     }
     let gone = chat.clone();
     let config = Config::accepting()
-        .handlers(handlers(chat.clone()))
+        .handlers(Handlers::new().with(RoomsService::from_arc(chat.clone())))
         .on_close(move |page, _| gone.left(page));
     let endpoint = ws::Endpoint::new(config);
     let _ = chat.pages.set(endpoint.clone());
-    let page = concat!(env!("CARGO_MANIFEST_DIR"), "/websocket/chat");
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:1236".into());
+    let addr = arg.unwrap_or_else(|| "127.0.0.1:1236".into());
     let server = ws::WebServer::bind(addr, endpoint, Some(page.into())).await?;
     println!("open http://{}/", server.local_addr());
     server.wait().await;

@@ -1,18 +1,29 @@
-//! The TypeScript module made from `typed_browser`'s traits (feature `typescript`):
-//! `typed_browser/api.ts` is committed, and this test fails when the traits would make
-//! another one. Regenerate it with
-//! `GOTALK_TYPESCRIPT=write cargo test -p gotalk-examples --test typescript`. CI checks
-//! it and the page that uses it with `tsc --strict`, and runs the page in Chromium.
+//! The TypeScript modules made from the examples' traits (feature `typescript`):
+//! `typed_browser/api.ts` and `websocket/chat/api.ts` are committed, and this test fails
+//! when the traits would make other ones. Regenerate them with
+//! `GOTALK_TYPESCRIPT=write cargo test -p gotalk-examples --test typescript` (or each
+//! example's `-- --write-ts`). CI checks them and the pages using them with
+//! `tsc --strict`, and runs the pages in Chromium.
 
+// The examples' contracts, for their TypeScript only (their traits are implemented by
+// the examples themselves).
 #[path = "../typed_browser/api.rs"]
 #[allow(dead_code)]
 mod api;
+#[path = "../websocket/chat/api.rs"]
+#[allow(dead_code)]
+mod chat_api;
 
 #[test]
-fn the_committed_module_is_what_the_traits_make() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/typed_browser/api.ts");
-    if let Err(stale) = api::typescript().check_or_write(path) {
-        panic!("{stale}");
+fn the_committed_modules_are_what_the_traits_make() {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    for (module, path) in [
+        (api::typescript(), "typed_browser/api.ts"),
+        (chat_api::typescript(), "websocket/chat/api.ts"),
+    ] {
+        if let Err(stale) = module.check_or_write(format!("{dir}/{path}")) {
+            panic!("{stale}");
+        }
     }
 }
 

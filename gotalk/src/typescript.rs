@@ -38,9 +38,16 @@
 //! assert!(ts.contains("greet(sock: Sock, input: GreetIn): Promise<GreetOut>"));
 //! ```
 //!
-//! What TypeScript cannot say exactly: JSON numbers are JavaScript numbers, so `u64`,
-//! `i64`, `u128` and `i128` are declared `number`, exact only up to 2^53 (send larger
-//! ones as strings, e.g. with `#[serde(with = …)]` and `#[ts(type = "string")]`).
+//! What TypeScript cannot say exactly, and what the module does:
+//! - JSON numbers are JavaScript numbers, so `u64`, `i64`, `u128` and `i128` are declared
+//!   `number`, exact only up to 2^53 (send larger ones as strings, e.g. with
+//!   `#[serde(with = …)]` and `#[ts(type = "string")]`).
+//! - A field serde leaves out (`skip_serializing_if`) is declared `T | null` unless it is
+//!   also `#[ts(optional)]` (then `field?: T`); custom `Serialize` impls and
+//!   `#[serde(with = …)]` need `#[ts(type = "…")]` to say what they write.
+//!
+//! Why ts-rs: its 12 line is stable and follows serde's attributes; specta 2, the other
+//! candidate, is still a release candidate.
 
 use std::{
     any::TypeId,
