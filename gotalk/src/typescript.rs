@@ -183,15 +183,12 @@ impl Module {
             return Ok(());
         }
         if std::env::var("GOTALK_TYPESCRIPT").as_deref() == Ok("write") {
-            return std::fs::write(path, text).map_err(|e| Stale {
+            return std::fs::write(path, text).map_err(|e| Stale::CannotWrite {
                 path: path.into(),
-                write_error: Some(e.to_string()),
+                error: e.to_string(),
             });
         }
-        Err(Stale {
-            path: path.into(),
-            write_error: None,
-        })
+        Err(Stale::Differs { path: path.into() })
     }
 
     #[doc(hidden)]
@@ -262,23 +259,36 @@ impl Module {
     }
 }
 
-/// A committed TypeScript module that is not what the traits make now.
+/// Why [`Module::check_or_write`] failed.
 #[derive(Debug)]
-pub struct Stale {
-    path: PathBuf,
-    write_error: Option<String>,
+#[non_exhaustive]
+pub enum Stale {
+    /// The committed module is not what the traits make now.
+    Differs {
+        /// The committed module.
+        path: PathBuf,
+    },
+    /// Asked to write it (`GOTALK_TYPESCRIPT=write`), it could not be written.
+    CannotWrite {
+        /// Where it was to be written.
+        path: PathBuf,
+        /// What the file system said.
+        error: String,
+    },
 }
 
 impl std::fmt::Display for Stale {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.write_error {
-            Some(e) => write!(f, "cannot write {}: {e}", self.path.display()),
-            None => write!(
+        match self {
+            Stale::Differs { path } => write!(
                 f,
                 "{} is stale: the traits make another module; run the same test with \
                  GOTALK_TYPESCRIPT=write to write it, and commit it",
-                self.path.display()
+                path.display()
             ),
+            Stale::CannotWrite { path, error } => {
+                write!(f, "cannot write {}: {error}", path.display())
+            }
         }
     }
 }
