@@ -12,19 +12,20 @@
 //!     gotalk/js/node_modules/.bin/esbuild examples/websocket/chat/page.ts --bundle \
 //!         --outfile=examples/websocket/chat/page.js
 //!
-//! A model of fan-out: a broadcast never waits for any page. Each page has a bounded
-//! queue of notifications that a task of its own sends in order; a page whose queue is
-//! full (it stopped reading, or reads far slower than the others) is disconnected, so one
-//! slow page costs the others nothing and the server at most `PAGE_QUEUE` notifications.
+//! A model of fan-out, on `gotalk::Topics`: a page that joins a room subscribes to its
+//! topic, a message goes to the room's topic and a new room to every page, through the
+//! generated notifier (`EventsNotifier::message(&topics.topic(..), msg)`). A publication
+//! never waits for any page: each page has a bounded queue of notifications that a task of
+//! its own sends in order, and a page whose queue is full (it stopped reading, or reads far
+//! slower than the others) is disconnected, so one slow page costs the others nothing and
+//! the server at most `PAGE_QUEUE` notifications.
 
 use std::{
-    collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex, MutexGuard, OnceLock},
+    collections::BTreeMap,
+    sync::{Mutex, MutexGuard},
 };
 
-use gotalk::{ws, Config, Error, Handlers, Sock};
-use serde::Serialize;
-use tokio::sync::mpsc;
+use gotalk::{ws, Config, Error, Handlers, Sock, Topics};
 
 #[path = "websocket/chat/api.rs"]
 mod api;
@@ -38,75 +39,19 @@ const MAX_ROOMS: usize = 100;
 /// Notifications that may wait for one page before it counts as gone.
 const PAGE_QUEUE: usize = 256;
 
-/// A notification on its way to pages: its name and JSON payload, encoded once.
-type Outgoing = (&'static str, Arc<serde_json::Value>);
-
-#[derive(Default)]
 struct Chat {
     rooms: Mutex<BTreeMap<String, Vec<ChatMessage>>>,
-    /// Every open page, to broadcast to (set once the endpoint exists).
-    pages: OnceLock<ws::Endpoint>,
-    /// Each page's queue, by connection.
-    queues: Mutex<HashMap<u64, mpsc::Sender<Outgoing>>>,
+    /// Every page, and the room each one is in.
+    pages: Topics,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Chat {
-    fn room_names(&self) -> Vec<String> {
-        lock(&self.rooms).keys().cloned().collect()
-    }
-
-    /// Queues a notification for every page, waiting for none.
-    fn broadcast<T: Serialize>(&self, name: &'static str, value: &T) {
-        let Ok(value) = serde_json::to_value(value) else {
-            return;
-        };
-        let value = Arc::new(value);
-        let pages = self
-            .pages
-            .get()
-            .map(ws::Endpoint::connections)
-            .unwrap_or_default();
-        let mut behind = Vec::new();
-        {
-            let mut queues = lock(&self.queues);
-            for page in pages {
-                let queue = queues
-                    .entry(page.id())
-                    .or_insert_with(|| spawn_sender(page.clone()));
-                if queue.try_send((name, value.clone())).is_err() {
-                    behind.push(page);
-                }
-            }
-        }
-        // Closed outside the lock: closing runs `left`, which takes it.
-        for page in behind {
-            // Too far behind (or gone): it reconnects and reloads what it needs.
-            eprintln!("disconnecting {}: it stopped reading", page.peer());
-            page.close();
-        }
-    }
-
-    /// Forgets a page that left.
-    fn left(&self, page: &Sock) {
-        lock(&self.queues).remove(&page.id());
-    }
-}
-
-/// The task that sends one page its notifications, in order.
-fn spawn_sender(page: Sock) -> mpsc::Sender<Outgoing> {
-    let (tx, mut rx) = mpsc::channel::<Outgoing>(PAGE_QUEUE);
-    tokio::spawn(async move {
-        while let Some((name, value)) = rx.recv().await {
-            if page.notify(name, &*value).await.is_err() {
-                return;
-            }
-        }
-    });
-    tx
+/// The topic of a room's pages.
+fn room_topic(room: &str) -> String {
+    format!("room:{room}")
 }
 
 fn clean(s: &str, max: usize) -> Result<String, Error> {
@@ -117,13 +62,9 @@ fn clean(s: &str, max: usize) -> Result<String, Error> {
     Ok(s.to_string())
 }
 
-/// The wire names of the notifications, from the trait.
-const MESSAGE: &str = EventsNotifier::NOTIFICATIONS[0];
-const ROOM: &str = EventsNotifier::NOTIFICATIONS[1];
-
 impl Rooms for Chat {
     async fn rooms(&self) -> Vec<String> {
-        self.room_names()
+        lock(&self.rooms).keys().cloned().collect()
     }
 
     async fn create_room(&self, name: String) -> Result<String, Error> {
@@ -140,15 +81,21 @@ impl Rooms for Chat {
             }
             rooms.insert(name.clone(), Vec::new());
         }
-        self.broadcast(ROOM, &name);
+        EventsNotifier::room(&self.pages.everyone(), name.clone()).await?;
         Ok(name)
     }
 
-    async fn join(&self, room: String) -> Result<Vec<ChatMessage>, Error> {
-        match lock(&self.rooms).get(&room) {
-            Some(history) => Ok(history.clone()),
-            None => Err(Error::message(format!("no room {room:?}"))),
+    /// Moves the page to `room`: it hears that room's messages (and new rooms) from now.
+    async fn join(&self, page: &Sock, room: String) -> Result<Vec<ChatMessage>, Error> {
+        let history = match lock(&self.rooms).get(&room) {
+            Some(history) => history.clone(),
+            None => return Err(Error::message(format!("no room {room:?}"))),
+        };
+        for topic in self.pages.subscriptions(page) {
+            self.pages.unsubscribe(page, &topic);
         }
+        self.pages.subscribe(page, &room_topic(&room));
+        Ok(history)
     }
 
     async fn send(&self, message: ChatMessage) -> Result<(), Error> {
@@ -167,7 +114,8 @@ impl Rooms for Chat {
                 history.remove(0);
             }
         }
-        self.broadcast(MESSAGE, &message);
+        let room = self.pages.topic(&room_topic(&message.room));
+        EventsNotifier::message(&room, message).await?;
         Ok(())
     }
 }
@@ -182,16 +130,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("wrote {path}");
         return Ok(());
     }
-    let chat = Arc::new(Chat::default());
-    for room in ["lobby", "rust", "random"] {
-        lock(&chat.rooms).insert(room.into(), Vec::new());
-    }
-    let gone = chat.clone();
-    let config = Config::accepting()
-        .handlers(Handlers::new().with(RoomsService::from_arc(chat.clone())))
-        .on_close(move |page, _| gone.left(page));
+    let rooms = ["lobby", "rust", "random"].map(|r| (r.to_string(), Vec::new()));
+    let chat = Chat {
+        rooms: Mutex::new(rooms.into()),
+        pages: Topics::with_queue(PAGE_QUEUE),
+    };
+    let config = Config::accepting().handlers(Handlers::new().with(RoomsService::new(chat)));
     let endpoint = ws::Endpoint::new(config);
-    let _ = chat.pages.set(endpoint.clone());
     let addr = arg.unwrap_or_else(|| "127.0.0.1:1236".into());
     let server = ws::WebServer::bind(addr, endpoint, Some(page.into())).await?;
     println!("open http://{}/", server.local_addr());

@@ -232,8 +232,9 @@ fn client(model: &Trait, names: &Names) -> TokenStream {
         ),
         Kind::Notification => (
             format!(
-                "Sends the notifications of [`{trait_ident}`] to the peer of a [`gotalk::Sock`](::gotalk::Sock): \
-                 `{client}::method(&sock, payload).await`. Not constructed; its functions take the connection."
+                "Sends the notifications of [`{trait_ident}`] to the peer of a [`gotalk::Sock`](::gotalk::Sock), \
+                 or to a topic's subscribers (any [`gotalk::Notify`](::gotalk::Notify)): \
+                 `{client}::method(&sock, payload).await`. Not constructed; its functions take the target."
             ),
             format!("The wire names of the notifications of [`{trait_ident}`]."),
             format_ident!("NOTIFICATIONS"),
@@ -353,7 +354,7 @@ fn notifier_fn(m: &Method) -> TokenStream {
     quote! {
         #docs
         #[doc = #doc]
-        pub async fn #ident(#sock: &::gotalk::Sock #param) -> ::core::result::Result<(), ::gotalk::Error> {
+        pub async fn #ident(#sock: &impl ::gotalk::Notify #param) -> ::core::result::Result<(), ::gotalk::Error> {
             #encode
             ::gotalk::__private::notify(#sock, #wire, __gotalk_payload).await
         }

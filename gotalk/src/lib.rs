@@ -114,6 +114,7 @@ mod handlers;
 mod json;
 mod service;
 mod sync;
+mod topics;
 mod transport;
 mod typed;
 #[cfg(feature = "typescript")]
@@ -138,6 +139,7 @@ pub use handlers::Handlers;
 pub use service::{
     FromSock, JsonResults, JsonSender, RegistrationError, Service, StreamIn, StreamOut,
 };
+pub use topics::{Everyone, Notify, Topic, Topics};
 #[cfg(feature = "tls")]
 pub use transport::tls;
 #[cfg(feature = "websocket")]

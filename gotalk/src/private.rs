@@ -98,9 +98,9 @@ pub async fn open_stream(
     sock.stream_request(op, Bytes::new()).await
 }
 
-/// Sends a notification.
-pub async fn notify(sock: &Sock, name: &str, payload: Bytes) -> Result<(), Error> {
-    sock.notify_raw(name, payload).await
+/// Sends a notification to a connection, a topic's subscribers or everyone.
+pub async fn notify(target: &impl crate::Notify, name: &str, payload: Bytes) -> Result<(), Error> {
+    target.notify_payload(name, payload).await
 }
 
 /// The typed input of a stream request.

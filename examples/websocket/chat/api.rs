@@ -3,7 +3,7 @@
 //! (`cargo run --example websocket_chat -- --write-ts`; `tests/typescript.rs` fails while
 //! the committed one is stale).
 
-use gotalk::{ts_rs::TS, typescript::Module, Error};
+use gotalk::{ts_rs::TS, typescript::Module, Error, Sock};
 use serde::{Deserialize, Serialize};
 
 /// One message, in one room.
@@ -23,8 +23,8 @@ pub trait Rooms {
     /// Creates a room (or finds the one of that name) and tells every page.
     #[gotalk(name = "create-room")]
     async fn create_room(&self, name: String) -> Result<String, Error>;
-    /// A room's recent messages.
-    async fn join(&self, room: String) -> Result<Vec<ChatMessage>, Error>;
+    /// Moves the page to a room: its recent messages, and its new ones as they come.
+    async fn join(&self, page: &Sock, room: String) -> Result<Vec<ChatMessage>, Error>;
     /// Says something in a room: every page is told.
     async fn send(&self, message: ChatMessage) -> Result<(), Error>;
 }
@@ -33,7 +33,7 @@ pub trait Rooms {
 #[gotalk::notification(typescript)]
 #[allow(dead_code)]
 pub trait Events {
-    /// A message said in any room.
+    /// A message said in the page's room.
     async fn message(&self, message: ChatMessage);
     /// A new room's name.
     async fn room(&self, name: String);

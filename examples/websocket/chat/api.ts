@@ -100,7 +100,7 @@ export const RoomsClient = {
     return sock.request<string>("create-room", input);
   },
   /**
-   * A room's recent messages.
+   * Moves the page to a room: its recent messages, and its new ones as they come.
    */
   join(sock: Sock, input: string): Promise<Array<ChatMessage>> {
     return sock.request<Array<ChatMessage>>("join", input);
@@ -124,7 +124,7 @@ export interface Rooms {
    */
   createRoom(input: string): string | Promise<string>;
   /**
-   * A room's recent messages.
+   * Moves the page to a room: its recent messages, and its new ones as they come.
    */
   join(input: string): Array<ChatMessage> | Promise<Array<ChatMessage>>;
   /**
@@ -149,7 +149,7 @@ export const RoomsService = {
  */
 export const EventsNotifier = {
   /**
-   * A message said in any room.
+   * A message said in the page's room.
    */
   message(sock: Sock, input: ChatMessage): void {
     sock.notify("message", input);
@@ -165,7 +165,7 @@ export const EventsNotifier = {
 /** `Events` as the page implements it, when the server calls it. */
 export interface Events {
   /**
-   * A message said in any room.
+   * A message said in the page's room.
    */
   message(input: ChatMessage): void;
   /**

@@ -15,7 +15,7 @@
       return sock2.request("create-room", input);
     },
     /**
-     * A room's recent messages.
+     * Moves the page to a room: its recent messages, and its new ones as they come.
      */
     join(sock2, input) {
       return sock2.request("join", input);

@@ -1,0 +1,333 @@
+//! Topics: notifications to every connection subscribed to a name, or to every
+//! connection a [`Topics`] knows, without the publisher ever waiting for a peer.
+//!
+//! Each connection that joins gets a bounded queue and a task that sends its
+//! notifications in order; a publication is encoded once and queued for every subscriber.
+//! A connection whose queue is full (it stopped reading, or reads far slower than the
+//! publications come) is closed: one slow peer costs the others nothing and the process at
+//! most its queue. It forgets its subscriptions when it closes, whatever closed it.
+//!
+//! The generated notifiers send to a topic as to one connection:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), gotalk::Error> {
+//! use gotalk::{Config, Topics};
+//!
+//! #[gotalk::notification]
+//! pub trait Chat {
+//!     async fn message(&self, text: String);
+//! }
+//!
+//! let topics = Topics::new();
+//! let (sock, _peer) = gotalk::pipe(Config::dialling(), Config::accepting());
+//! topics.subscribe(&sock, "room:lobby");
+//! ChatNotifier::message(&topics.topic("room:lobby"), "hi all".into()).await?;
+//! ChatNotifier::message(&topics.everyone(), "hi everyone".into()).await?;
+//! # Ok(()) }
+//! ```
+
+use std::{
+    collections::{HashMap, HashSet},
+    fmt,
+    future::Future,
+    sync::{Arc, Mutex},
+};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::{sync::lock, Error, Sock};
+
+/// Anything a notification can be sent to: one connection ([`Sock`]), the subscribers of
+/// a topic ([`Topic`]), or every connection of a [`Topics`] ([`Everyone`]). The generated
+/// notifiers take any of them.
+pub trait Notify: Sync {
+    /// Sends notification `name` with a raw payload.
+    fn notify_payload(
+        &self,
+        name: &str,
+        payload: Bytes,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+impl Notify for Sock {
+    fn notify_payload(
+        &self,
+        name: &str,
+        payload: Bytes,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.notify_raw(name, payload)
+    }
+}
+
+/// A notification on its way: its name and payload, shared by every queue.
+type Outgoing = (Arc<str>, Bytes);
+
+struct Member {
+    queue: mpsc::Sender<Outgoing>,
+    sock: Sock,
+    topics: HashSet<Arc<str>>,
+}
+
+#[derive(Default)]
+struct Registry {
+    /// Every connection that joined, by connection ID.
+    members: HashMap<u64, Member>,
+    /// Each topic's subscribers.
+    topics: HashMap<Arc<str>, HashSet<u64>>,
+}
+
+struct Shared {
+    queue: usize,
+    registry: Mutex<Registry>,
+}
+
+/// Topics and their subscribers, in this process. Cheap to clone: clones share them.
+#[derive(Clone)]
+pub struct Topics {
+    shared: Arc<Shared>,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Topics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let registry = lock(&self.shared.registry);
+        f.debug_struct("Topics")
+            .field("connections", &registry.members.len())
+            .field("topics", &registry.topics.len())
+            .field("queue", &self.shared.queue)
+            .finish()
+    }
+}
+
+impl Topics {
+    /// Notifications that may wait for one connection by default before it is closed.
+    pub const DEFAULT_QUEUE: usize = 256;
+
+    /// Topics whose connections may each have [`DEFAULT_QUEUE`](Self::DEFAULT_QUEUE)
+    /// notifications waiting.
+    pub fn new() -> Self {
+        Self::with_queue(Self::DEFAULT_QUEUE)
+    }
+
+    /// Topics whose connections may each have `queue` notifications waiting (at least 1);
+    /// a connection with a full queue is closed.
+    pub fn with_queue(queue: usize) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                queue: queue.max(1),
+                registry: Mutex::default(),
+            }),
+        }
+    }
+
+    /// Counts `sock` among [`everyone`](Self::everyone) (subscribing does too), until it
+    /// closes.
+    pub fn join(&self, sock: &Sock) {
+        let mut registry = lock(&self.shared.registry);
+        self.member(&mut registry, sock);
+    }
+
+    /// Subscribes `sock` to `topic` (again is no-op), until it unsubscribes or closes.
+    pub fn subscribe(&self, sock: &Sock, topic: &str) {
+        let mut registry = lock(&self.shared.registry);
+        let Some(member) = self.member(&mut registry, sock) else {
+            return;
+        };
+        let topic: Arc<str> = topic.into();
+        member.topics.insert(topic.clone());
+        registry.topics.entry(topic).or_default().insert(sock.id());
+    }
+
+    /// Unsubscribes `sock` from `topic`.
+    pub fn unsubscribe(&self, sock: &Sock, topic: &str) {
+        let mut registry = lock(&self.shared.registry);
+        if let Some(member) = registry.members.get_mut(&sock.id()) {
+            member.topics.remove(topic);
+        }
+        remove_subscriber(&mut registry, topic, sock.id());
+    }
+
+    /// The topics `sock` is subscribed to.
+    pub fn subscriptions(&self, sock: &Sock) -> Vec<String> {
+        let registry = lock(&self.shared.registry);
+        let mut topics: Vec<String> = registry
+            .members
+            .get(&sock.id())
+            .map(|m| m.topics.iter().map(|t| t.to_string()).collect())
+            .unwrap_or_default();
+        topics.sort();
+        topics
+    }
+
+    /// How many connections are subscribed to `topic`.
+    pub fn subscribers(&self, topic: &str) -> usize {
+        lock(&self.shared.registry)
+            .topics
+            .get(topic)
+            .map_or(0, HashSet::len)
+    }
+
+    /// A topic to send notifications to (see [`Notify`]).
+    pub fn topic(&self, name: &str) -> Topic {
+        Topic {
+            topics: self.clone(),
+            name: name.into(),
+        }
+    }
+
+    /// Every connection that joined or subscribed, to send notifications to.
+    pub fn everyone(&self) -> Everyone {
+        Everyone {
+            topics: self.clone(),
+        }
+    }
+
+    /// Queues notification `name` for every subscriber of `topic` (encoded once, sent by
+    /// each connection's task in order) and returns how many it was queued for. Never
+    /// waits; a connection whose queue is full is closed instead.
+    pub fn publish_raw(&self, topic: &str, name: &str, payload: Bytes) -> usize {
+        self.deliver(Some(topic), name, payload)
+    }
+
+    /// [`publish_raw`](Self::publish_raw) to every connection that joined or subscribed.
+    pub fn broadcast_raw(&self, name: &str, payload: Bytes) -> usize {
+        self.deliver(None, name, payload)
+    }
+
+    fn deliver(&self, topic: Option<&str>, name: &str, payload: Bytes) -> usize {
+        let outgoing: Outgoing = (name.into(), payload);
+        let mut behind = Vec::new();
+        let mut queued = 0;
+        {
+            let registry = lock(&self.shared.registry);
+            let mut offer = |member: &Member| match member.queue.try_send(outgoing.clone()) {
+                Ok(()) => queued += 1,
+                Err(_) => behind.push(member.sock.clone()),
+            };
+            match topic {
+                Some(topic) => {
+                    for id in registry.topics.get(topic).into_iter().flatten() {
+                        if let Some(member) = registry.members.get(id) {
+                            offer(member);
+                        }
+                    }
+                }
+                None => registry.members.values().for_each(offer),
+            }
+        }
+        // Closed outside the lock: closing makes the connection's task take it.
+        for sock in behind {
+            tracing::warn!(
+                conn = sock.id(),
+                "closing: {} notifications wait for it (it stopped reading)",
+                self.shared.queue
+            );
+            sock.close();
+        }
+        queued
+    }
+
+    /// The member entry of `sock`, made (with its queue and task) on first use; `None` if
+    /// the connection is closed already.
+    fn member<'r>(&self, registry: &'r mut Registry, sock: &Sock) -> Option<&'r mut Member> {
+        if sock.is_closed() {
+            return None;
+        }
+        let member = registry.members.entry(sock.id()).or_insert_with(|| {
+            let (queue, rx) = mpsc::channel(self.shared.queue);
+            tokio::spawn(send_in_order(
+                sock.clone(),
+                rx,
+                Arc::downgrade(&self.shared),
+            ));
+            Member {
+                queue,
+                sock: sock.clone(),
+                topics: HashSet::new(),
+            }
+        });
+        Some(member)
+    }
+}
+
+fn remove_subscriber(registry: &mut Registry, topic: &str, id: u64) {
+    if let Some(subscribers) = registry.topics.get_mut(topic) {
+        subscribers.remove(&id);
+        if subscribers.is_empty() {
+            registry.topics.remove(topic);
+        }
+    }
+}
+
+/// One connection's task: sends its queued notifications in order until it closes, then
+/// forgets it.
+async fn send_in_order(
+    sock: Sock,
+    mut queue: mpsc::Receiver<Outgoing>,
+    shared: std::sync::Weak<Shared>,
+) {
+    loop {
+        tokio::select! {
+            next = queue.recv() => match next {
+                Some((name, payload)) => {
+                    if sock.notify_raw(&name, payload).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            _ = sock.closed() => break,
+        }
+    }
+    let Some(shared) = shared.upgrade() else {
+        return;
+    };
+    let mut registry = lock(&shared.registry);
+    if let Some(member) = registry.members.remove(&sock.id()) {
+        for topic in member.topics {
+            remove_subscriber(&mut registry, &topic, sock.id());
+        }
+    }
+}
+
+/// The subscribers of one topic, as a target for notifications ([`Topics::topic`]).
+#[derive(Clone, Debug)]
+pub struct Topic {
+    topics: Topics,
+    name: String,
+}
+
+impl Topic {
+    /// Queues a notification for every subscriber; see [`Topics::publish_raw`].
+    pub fn publish_raw(&self, name: &str, payload: Bytes) -> usize {
+        self.topics.publish_raw(&self.name, name, payload)
+    }
+}
+
+impl Notify for Topic {
+    async fn notify_payload(&self, name: &str, payload: Bytes) -> Result<(), Error> {
+        self.publish_raw(name, payload);
+        Ok(())
+    }
+}
+
+/// Every connection of a [`Topics`], as a target for notifications
+/// ([`Topics::everyone`]).
+#[derive(Clone, Debug)]
+pub struct Everyone {
+    topics: Topics,
+}
+
+impl Notify for Everyone {
+    async fn notify_payload(&self, name: &str, payload: Bytes) -> Result<(), Error> {
+        self.topics.broadcast_raw(name, payload);
+        Ok(())
+    }
+}
