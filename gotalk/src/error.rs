@@ -108,6 +108,12 @@ pub enum Error {
     },
     /// Connecting or listening failed.
     Io(Arc<io::Error>),
+    /// A [`Reconnecting`](crate::Reconnecting) client has no connection now, and got none
+    /// within the wait it was given.
+    NotConnected {
+        /// Why the last attempt to connect failed, if one did.
+        last_failure: Option<String>,
+    },
 }
 
 impl Error {
@@ -159,6 +165,15 @@ impl fmt::Display for Error {
             Self::Encode { op, message } => write!(f, "cannot encode JSON for {op:?}: {message}"),
             Self::Decode { op, message } => write!(f, "cannot decode JSON for {op:?}: {message}"),
             Self::Io(e) => write!(f, "i/o error: {e}"),
+            Self::NotConnected { last_failure: None } => {
+                f.write_str("not connected (reconnecting)")
+            }
+            Self::NotConnected {
+                last_failure: Some(e),
+            } => write!(
+                f,
+                "not connected (reconnecting; the last attempt failed: {e})"
+            ),
         }
     }
 }

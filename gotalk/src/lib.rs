@@ -112,6 +112,7 @@ mod conn;
 mod error;
 mod handlers;
 mod json;
+mod reconnect;
 mod service;
 mod sync;
 mod topics;
@@ -136,6 +137,7 @@ pub use conn::{
 pub use error::{CloseReason, Error, Side};
 pub use gotalk_macros::{notification, service};
 pub use handlers::Handlers;
+pub use reconnect::{Reconnecting, ReconnectingBuilder, WhileDisconnected};
 pub use service::{
     FromSock, JsonResults, JsonSender, RegistrationError, Service, StreamIn, StreamOut,
 };

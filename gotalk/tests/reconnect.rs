@@ -1,0 +1,158 @@
+//! `Reconnecting`: a client that connects again when its server restarts, with the same
+//! handlers and its on-connect hook, and calls that wait for the next connection or fail
+//! at once while there is none.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use gotalk::{Config, Error, Reconnecting, Server, WhileDisconnected};
+use tokio::time::timeout;
+
+mod support;
+use support::{client_handlers, server_handlers, SECOND};
+
+async fn serve(addr: SocketAddr) -> gotalk::Listening<SocketAddr> {
+    Server::new(Config::accepting().handlers(server_handlers()))
+        .listen_tcp(addr)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn it_connects_again_when_the_server_restarts() {
+    let server = serve("127.0.0.1:0".parse().unwrap()).await;
+    let addr = server.local_addr();
+    let connects = Arc::new(AtomicUsize::new(0));
+    let counted = connects.clone();
+    let client = Reconnecting::tcp([addr], Config::dialling().handlers(client_handlers()))
+        .on_connect(move |sock| {
+            let counted = counted.clone();
+            async move {
+                // What a client would do to sign in: a call on the new connection.
+                let _: String = sock.request("greet", "again").await?;
+                counted.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        })
+        .backoff(Duration::from_millis(20), Duration::from_millis(200))
+        .while_disconnected(WhileDisconnected::Wait(SECOND * 5))
+        .start();
+
+    // The server calls the client's own handler back: the handlers are the client's.
+    let n: i64 = client
+        .sock()
+        .await
+        .unwrap()
+        .request("ask-client", &20)
+        .await
+        .unwrap();
+    assert_eq!(n, 41);
+    assert_eq!(connects.load(Ordering::SeqCst), 1);
+
+    server.shutdown().await;
+    let deadline = tokio::time::Instant::now() + SECOND * 5;
+    while client.connected() {
+        assert!(tokio::time::Instant::now() < deadline, "the client saw the close");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A call made while the server is down waits for the next connection.
+    let waiting = tokio::spawn(async move {
+        let sock = client.sock().await?;
+        let n: i64 = sock.request("ask-client", &1).await?;
+        Ok::<_, Error>((n, client))
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let server = serve(addr).await;
+    let (n, client) = timeout(SECOND * 10, waiting)
+        .await
+        .expect("answered once the server is back")
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 3, "same handlers on the new connection");
+    assert_eq!(connects.load(Ordering::SeqCst), 2, "the hook ran again");
+    assert!(client.connected());
+
+    client.close();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!client.connected(), "closed, and not reconnecting");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn fail_fast_says_why_while_disconnected() {
+    // Nothing listens here.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free);
+    let client = Reconnecting::tcp([addr], Config::dialling())
+        .backoff(Duration::from_millis(20), Duration::from_millis(50))
+        .while_disconnected(WhileDisconnected::FailFast)
+        .start();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = client.sock().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotConnected {
+                last_failure: Some(_)
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("not connected (reconnecting; the last attempt failed:"),
+        "{err}"
+    );
+
+    // A bounded wait fails the same way once it passes.
+    let client = Reconnecting::tcp([addr], Config::dialling())
+        .while_disconnected(WhileDisconnected::Wait(Duration::from_millis(100)))
+        .start();
+    assert!(matches!(
+        client.sock().await,
+        Err(Error::NotConnected { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_failing_hook_is_a_failed_attempt_and_addresses_are_tried_in_turn() {
+    let server = serve("127.0.0.1:0".parse().unwrap()).await;
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nobody = free.local_addr().unwrap();
+    drop(free);
+    let tries = Arc::new(AtomicUsize::new(0));
+    let counted = tries.clone();
+    let client = Reconnecting::tcp([nobody, server.local_addr()], Config::dialling())
+        .on_connect(move |_sock| {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    Err(Error::message("not yet"))
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .backoff(Duration::from_millis(10), Duration::from_millis(20))
+        .start();
+    let greeting: String = client
+        .sock()
+        .await
+        .unwrap()
+        .request("greet", "both")
+        .await
+        .unwrap();
+    assert_eq!(greeting, "Hello both");
+    assert_eq!(
+        tries.load(Ordering::SeqCst),
+        2,
+        "the first good connection was refused by the hook"
+    );
+}
