@@ -58,7 +58,10 @@ async fn it_connects_again_when_the_server_restarts() {
     server.shutdown().await;
     let deadline = tokio::time::Instant::now() + SECOND * 5;
     while client.connected() {
-        assert!(tokio::time::Instant::now() < deadline, "the client saw the close");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the client saw the close"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // A call made while the server is down waits for the next connection.
