@@ -39,6 +39,9 @@ use tokio::sync::mpsc;
 
 use crate::{sync::lock, Error, Sock};
 
+#[cfg(feature = "redis")]
+mod redis;
+
 /// Anything a notification can be sent to: one connection ([`Sock`]), the subscribers of
 /// a topic ([`Topic`]), or every connection of a [`Topics`] ([`Everyone`]). The generated
 /// notifiers take any of them.
@@ -81,6 +84,22 @@ struct Registry {
 struct Shared {
     queue: usize,
     registry: Mutex<Registry>,
+    /// Where publications go through Redis (feature `redis`), to come back to every node.
+    #[cfg(feature = "redis")]
+    relay: std::sync::OnceLock<(
+        mpsc::Sender<redis::Relayed>,
+        tokio_util::sync::CancellationToken,
+    )>,
+}
+
+#[cfg(feature = "redis")]
+impl Drop for Shared {
+    /// Stops the task that receives from Redis.
+    fn drop(&mut self) {
+        if let Some((_, stop)) = self.relay.get() {
+            stop.cancel();
+        }
+    }
 }
 
 /// Topics and their subscribers, in this process. Cheap to clone: clones share them.
@@ -123,8 +142,26 @@ impl Topics {
             shared: Arc::new(Shared {
                 queue: queue.max(1),
                 registry: Mutex::default(),
+                #[cfg(feature = "redis")]
+                relay: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Topics shared by every node connected to the Redis at `url` (feature `redis`, e.g.
+    /// `redis://127.0.0.1:6379/`): a publication on any node reaches the subscribers of
+    /// all of them. Each node still queues for its own connections as
+    /// [`with_queue`](Self::with_queue) says; publishing never waits on Redis either (up
+    /// to 4,096 publications wait for it; past that, and while Redis is away, they are
+    /// dropped and logged). Fails if Redis cannot be reached now; later outages are
+    /// reconnected with back-off.
+    #[cfg(feature = "redis")]
+    pub async fn redis(url: &str, queue: usize) -> Result<Self, Error> {
+        let topics = Self::with_queue(queue);
+        let stop = tokio_util::sync::CancellationToken::new();
+        let relay = redis::start(url, Arc::downgrade(&topics.shared), stop.clone()).await?;
+        let _ = topics.shared.relay.set((relay, stop));
+        Ok(topics)
     }
 
     /// Counts `sock` among [`everyone`](Self::everyone) (subscribing does too), until it
@@ -191,7 +228,9 @@ impl Topics {
 
     /// Queues notification `name` for every subscriber of `topic` (encoded once, sent by
     /// each connection's task in order) and returns how many it was queued for. Never
-    /// waits; a connection whose queue is full is closed instead.
+    /// waits; a connection whose queue is full is closed instead. Through Redis
+    /// ([`redis`](Self::redis)) it is delivered when Redis hands it back to every node,
+    /// and this returns 0.
     pub fn publish_raw(&self, topic: &str, name: &str, payload: Bytes) -> usize {
         self.deliver(Some(topic), name, payload)
     }
@@ -202,36 +241,21 @@ impl Topics {
     }
 
     fn deliver(&self, topic: Option<&str>, name: &str, payload: Bytes) -> usize {
-        let outgoing: Outgoing = (name.into(), payload);
-        let mut behind = Vec::new();
-        let mut queued = 0;
-        {
-            let registry = lock(&self.shared.registry);
-            let mut offer = |member: &Member| match member.queue.try_send(outgoing.clone()) {
-                Ok(()) => queued += 1,
-                Err(_) => behind.push(member.sock.clone()),
-            };
-            match topic {
-                Some(topic) => {
-                    for id in registry.topics.get(topic).into_iter().flatten() {
-                        if let Some(member) = registry.members.get(id) {
-                            offer(member);
-                        }
-                    }
-                }
-                None => registry.members.values().for_each(offer),
+        #[cfg(feature = "redis")]
+        if let Some((relay, _)) = self.shared.relay.get() {
+            // Delivered when Redis hands it back, on every node (this one included).
+            if relay
+                .try_send((redis::channel(topic), redis::message(name, &payload)))
+                .is_err()
+            {
+                tracing::warn!(
+                    "redis: {} publications wait for it; {name:?} dropped",
+                    redis::RELAY_QUEUE
+                );
             }
+            return 0;
         }
-        // Closed outside the lock: closing makes the connection's task take it.
-        for sock in behind {
-            tracing::warn!(
-                conn = sock.id(),
-                "closing: {} notifications wait for it (it stopped reading)",
-                self.shared.queue
-            );
-            sock.close();
-        }
-        queued
+        self.shared.deliver_here(topic, name, payload)
     }
 
     /// The member entry of `sock`, made (with its queue and task) on first use; `None` if
@@ -254,6 +278,43 @@ impl Topics {
             }
         });
         Some(member)
+    }
+}
+
+impl Shared {
+    /// Queues a notification for this process's subscribers of `topic` (`None`: every
+    /// connection), closing those whose queue is full; returns how many it was queued for.
+    fn deliver_here(&self, topic: Option<&str>, name: &str, payload: Bytes) -> usize {
+        let outgoing: Outgoing = (name.into(), payload);
+        let mut behind = Vec::new();
+        let mut queued = 0;
+        {
+            let registry = lock(&self.registry);
+            let mut offer = |member: &Member| match member.queue.try_send(outgoing.clone()) {
+                Ok(()) => queued += 1,
+                Err(_) => behind.push(member.sock.clone()),
+            };
+            match topic {
+                Some(topic) => {
+                    for id in registry.topics.get(topic).into_iter().flatten() {
+                        if let Some(member) = registry.members.get(id) {
+                            offer(member);
+                        }
+                    }
+                }
+                None => registry.members.values().for_each(offer),
+            }
+        }
+        // Closed outside the lock: closing makes the connection's task take it.
+        for sock in behind {
+            tracing::warn!(
+                conn = sock.id(),
+                "closing: {} notifications wait for it (it stopped reading)",
+                self.queue
+            );
+            sock.close();
+        }
+        queued
     }
 }
 
