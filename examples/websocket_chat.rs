@@ -15,10 +15,9 @@
 //! A model of fan-out, on `gotalk::Topics`: a page that joins a room subscribes to its
 //! topic, a message goes to the room's topic and a new room to every page, through the
 //! generated notifier (`EventsNotifier::message(&topics.topic(..), msg)`). A publication
-//! never waits for any page: each page has a bounded queue of notifications that a task of
-//! its own sends in order, and a page whose queue is full (it stopped reading, or reads far
-//! slower than the others) is disconnected, so one slow page costs the others nothing and
-//! the server at most `PAGE_QUEUE` notifications.
+//! never waits for any page: it goes into each page's write queue, and a page whose queue
+//! is full (it stopped reading, or reads far slower than the others: 4 MiB behind) is
+//! disconnected, so one slow page costs the others nothing.
 
 use std::{
     collections::BTreeMap,
@@ -36,8 +35,6 @@ use api::{ChatMessage, EventsNotifier, Rooms, RoomsService};
 const HISTORY: usize = 100;
 /// Rooms there may be at most.
 const MAX_ROOMS: usize = 100;
-/// Notifications that may wait for one page before it counts as gone.
-const PAGE_QUEUE: usize = 256;
 
 struct Chat {
     rooms: Mutex<BTreeMap<String, Vec<ChatMessage>>>,
@@ -133,7 +130,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rooms = ["lobby", "rust", "random"].map(|r| (r.to_string(), Vec::new()));
     let chat = Chat {
         rooms: Mutex::new(rooms.into()),
-        pages: Topics::with_queue(PAGE_QUEUE),
+        pages: Topics::new(),
     };
     let config = Config::accepting().handlers(Handlers::new().with(RoomsService::new(chat)));
     let endpoint = ws::Endpoint::new(config);

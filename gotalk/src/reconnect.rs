@@ -173,9 +173,8 @@ impl Reconnecting {
     pub async fn sock(&self) -> Result<Sock, Error> {
         let mut current = self.shared.current.subscribe();
         let ready = |s: &Option<Sock>| s.as_ref().is_some_and(|s| !s.is_closed());
-        if let Some(sock) = current.borrow().as_ref().filter(|s| !s.is_closed()) {
-            return Ok(sock.clone());
-        }
+        // `timeout` polls the wait once before its deadline: an open connection is
+        // returned at once, whatever the policy.
         let wait = match self.shared.options.while_disconnected {
             WhileDisconnected::FailFast => Duration::ZERO,
             WhileDisconnected::Wait(wait) => wait,

@@ -320,7 +320,7 @@ fn js_docs(out: &mut String, docs: &str, indent: &str) {
     let _ = writeln!(out, "{indent}/**");
     for line in docs.lines() {
         let line = line.replace("*/", "*\\/");
-        let _ = writeln!(out, "{indent} * {}", line.trim_end()).map(|_| ());
+        let _ = writeln!(out, "{indent} * {}", line.trim_end());
     }
     let _ = writeln!(out, "{indent} */");
 }

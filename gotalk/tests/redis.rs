@@ -5,26 +5,12 @@
 //!     cargo test -p gotalk --features redis --test redis
 #![cfg(feature = "redis")]
 
-use std::{net::SocketAddr, process::Stdio, time::Duration};
+use std::{process::Stdio, time::Duration};
 
-use gotalk::{Config, Error, Handlers, Listening, Sock, Topics};
-use tokio::{sync::mpsc, time::timeout};
+use gotalk::Topics;
 
 mod support;
-use support::{start, SECOND};
-
-#[gotalk::notification]
-pub trait Feed {
-    async fn news(&self, text: String);
-}
-
-struct Collect(mpsc::UnboundedSender<String>);
-
-impl Feed for Collect {
-    async fn news(&self, text: String) {
-        let _ = self.0.send(text);
-    }
-}
+use support::feed::{next, server, subscriber, FeedNotifier};
 
 /// A redis-server of its own, on a free port of 127.0.0.1, gone with the test.
 struct Redis {
@@ -68,43 +54,14 @@ impl Drop for Redis {
     }
 }
 
-/// A node: a server whose `subscribe` puts the caller on the topic it names.
-async fn node(topics: &Topics) -> Listening<SocketAddr> {
-    let mut handlers = Handlers::new();
-    let t = topics.clone();
-    handlers.handle_with_sock("subscribe", move |sock: Sock, topic: String| {
-        let t = t.clone();
-        async move {
-            t.subscribe(&sock, &topic);
-            Ok::<_, Error>(())
-        }
-    });
-    start(Config::accepting().handlers(handlers)).await
-}
-
-async fn subscriber(addr: SocketAddr, topic: &str) -> (Sock, mpsc::UnboundedReceiver<String>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let config = Config::dialling().handlers(Handlers::new().with(FeedService::new(Collect(tx))));
-    let sock = gotalk::tcp::connect_with(addr, config).await.unwrap();
-    sock.request::<_, ()>("subscribe", &topic).await.unwrap();
-    (sock, rx)
-}
-
-async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
-    timeout(SECOND * 5, rx.recv())
-        .await
-        .expect("a notification comes")
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_publication_on_one_node_reaches_the_subscribers_of_both() {
     let redis = Redis::start().await;
     let (one, two) = (
-        Topics::redis(&redis.url, 64).await.unwrap(),
-        Topics::redis(&redis.url, 64).await.unwrap(),
+        Topics::redis(&redis.url).await.unwrap(),
+        Topics::redis(&redis.url).await.unwrap(),
     );
-    let (node_one, node_two) = (node(&one).await, node(&two).await);
+    let (node_one, node_two) = (server(&one).await, server(&two).await);
     let (_a, mut a) = subscriber(node_one.local_addr(), "rust").await;
     let (_b, mut b) = subscriber(node_two.local_addr(), "rust").await;
     let (_c, mut c) = subscriber(node_two.local_addr(), "go").await;
@@ -128,7 +85,7 @@ async fn an_unreachable_redis_is_a_clear_error() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = free.local_addr().unwrap().port();
     drop(free);
-    let err = Topics::redis(&format!("redis://127.0.0.1:{port}/"), 8)
+    let err = Topics::redis(&format!("redis://127.0.0.1:{port}/"))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("redis"), "{err}");

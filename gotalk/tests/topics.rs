@@ -3,63 +3,14 @@
 
 use std::time::Duration;
 
-use gotalk::{Config, Error, Handlers, Sock, Topics};
-use tokio::{
-    io::AsyncWriteExt,
-    sync::mpsc,
-    time::{timeout, Instant},
-};
+use gotalk::Topics;
+use tokio::{io::AsyncWriteExt, net::TcpSocket, time::Instant};
 
 mod support;
-use support::{raw_peer, start, SECOND};
-
-#[gotalk::notification]
-pub trait Feed {
-    async fn news(&self, text: String);
-}
-
-/// Collects what a client is sent on `news`.
-struct Collect(mpsc::UnboundedSender<String>);
-
-impl Feed for Collect {
-    async fn news(&self, text: String) {
-        let _ = self.0.send(text);
-    }
-}
-
-/// A server whose `subscribe` operation subscribes the caller to the topic it names.
-async fn server(topics: &Topics) -> gotalk::Listening<std::net::SocketAddr> {
-    let mut handlers = Handlers::new();
-    let t = topics.clone();
-    handlers.handle_with_sock("subscribe", move |sock: Sock, topic: String| {
-        let t = t.clone();
-        async move {
-            t.subscribe(&sock, &topic);
-            Ok::<_, Error>(())
-        }
-    });
-    start(Config::accepting().handlers(handlers)).await
-}
-
-async fn client(
-    addr: std::net::SocketAddr,
-    topic: &str,
-) -> (Sock, mpsc::UnboundedReceiver<String>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let config = Config::dialling().handlers(Handlers::new().with(FeedService::new(Collect(tx))));
-    let sock = gotalk::tcp::connect_with(addr, config).await.unwrap();
-    if !topic.is_empty() {
-        sock.request::<_, ()>("subscribe", &topic).await.unwrap();
-    }
-    (sock, rx)
-}
-
-async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
-    timeout(SECOND * 5, rx.recv())
-        .await
-        .expect("a notification comes")
-        .unwrap()
-}
+use support::{
+    feed::{next, server, subscriber, FeedNotifier},
+    SECOND,
+};
 
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + SECOND * 5;
@@ -73,9 +24,9 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 async fn a_topic_reaches_its_subscribers_and_everyone_reaches_all() {
     let topics = Topics::new();
     let server = server(&topics).await;
-    let (_a, mut a) = client(server.local_addr(), "rust").await;
-    let (_b, mut b) = client(server.local_addr(), "rust").await;
-    let (_c, mut c) = client(server.local_addr(), "go").await;
+    let (_a, mut a) = subscriber(server.local_addr(), "rust").await;
+    let (_b, mut b) = subscriber(server.local_addr(), "rust").await;
+    let (_c, mut c) = subscriber(server.local_addr(), "go").await;
     assert_eq!(topics.subscribers("rust"), 2);
 
     FeedNotifier::news(&topics.topic("rust"), "1.85 is out".into())
@@ -96,8 +47,8 @@ async fn a_topic_reaches_its_subscribers_and_everyone_reaches_all() {
 async fn subscriptions_go_when_the_connection_closes_or_unsubscribes() {
     let topics = Topics::new();
     let server = server(&topics).await;
-    let (a, _rx) = client(server.local_addr(), "rust").await;
-    let (b, _rx2) = client(server.local_addr(), "rust").await;
+    let (a, _rx) = subscriber(server.local_addr(), "rust").await;
+    let (b, _rx2) = subscriber(server.local_addr(), "rust").await;
     until("both subscribed", || topics.subscribers("rust") == 2).await;
     a.close();
     until("a closed: one subscriber left", || {
@@ -114,13 +65,17 @@ async fn subscriptions_go_when_the_connection_closes_or_unsubscribes() {
 
 #[tokio::test]
 async fn a_peer_that_stops_reading_is_closed_and_stalls_nobody() {
-    let topics = Topics::with_queue(8);
+    let topics = Topics::new();
     let server = server(&topics).await;
-    let (_fast, mut fast) = client(server.local_addr(), "news").await;
-    // A raw peer that subscribes, then never reads a byte.
-    let mut slow = raw_peer(server.local_addr()).await;
+    let (_fast, mut fast) = subscriber(server.local_addr(), "news").await;
+    // A raw peer that subscribes, then never reads a byte. Its receive buffer is kept
+    // small, so that what stands between it and the server is the server's send buffer
+    // and the connection's write queue, not megabytes of the kernel's autotuning.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut slow = socket.connect(server.local_addr()).await.unwrap();
     let payload = "\"news\"";
-    slow.write_all(format!("r0001009subscribe{:08x}{payload}", payload.len()).as_bytes())
+    slow.write_all(format!("01r0001009subscribe{:08x}{payload}", payload.len()).as_bytes())
         .await
         .unwrap();
     until("the slow peer subscribed", || {
@@ -128,8 +83,9 @@ async fn a_peer_that_stops_reading_is_closed_and_stalls_nobody() {
     })
     .await;
 
-    // 64 KiB notifications, far more than TCP buffers and 8 queued hold: publishing never
-    // waits, the slow peer is closed, and the fast one gets every one, in order.
+    // 400 notifications of 64 KiB (25 MiB), far more than a 4 MiB send buffer and a
+    // 4 MiB write queue hold: publishing never waits, the slow peer is closed, and the fast one gets every
+    // one, in order.
     let text = "x".repeat(64 * 1024);
     for i in 0..400 {
         FeedNotifier::news(&topics.topic("news"), format!("{i} {text}"))

@@ -171,6 +171,17 @@ impl Sock {
             .await
     }
 
+    /// Queues a notification with a raw payload if the write queue has room for it now
+    /// (fewer than [`Limits::write_buffer`](crate::Limits::write_buffer) bytes wait):
+    /// `Ok(false)`, sending nothing, if the peer has not yet read enough of what it was
+    /// sent. For fan-out that must never wait on one slow peer ([`Topics`](crate::Topics)).
+    pub fn try_notify_raw(&self, name: &str, payload: impl Into<Bytes>) -> Result<bool, Error> {
+        match self.try_send(Header::Notification { name }, &payload.into()) {
+            Some(sent) => sent.map(|()| true),
+            None => Ok(false),
+        }
+    }
+
     /// Sends a heartbeat now with this side's load (see [`set_load`](Self::set_load)) and
     /// clock. Heartbeats also go out by themselves when
     /// [`Config::heartbeat_interval`](crate::Config::heartbeat_interval) is set.

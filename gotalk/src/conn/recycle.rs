@@ -10,13 +10,7 @@
 //! `RECYCLE_IDLE` is freed (a task sweeps the pool while it holds any), so a burst of
 //! large messages, or an attack, leaves no memory behind once it is over.
 
-use std::{
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Mutex, OnceLock,
-    },
-    time::Instant,
-};
+use std::{sync::Mutex, time::Instant};
 
 use bytes::BytesMut;
 
@@ -123,18 +117,13 @@ pub(crate) fn budget_spent() {
     if !cfg!(all(target_os = "linux", target_env = "gnu")) {
         return;
     }
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    // Milliseconds since the first call, plus one: 0 is "never".
-    let now = epoch.elapsed().as_millis() as u64 + 1;
-    let last = LAST.load(Ordering::Relaxed);
-    if (last != 0 && now.saturating_sub(last) < TRIM_UNDER_PRESSURE.as_millis() as u64)
-        || LAST
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
+    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
     {
-        return;
+        let mut last = lock(&LAST);
+        if last.is_some_and(|t| t.elapsed() < TRIM_UNDER_PRESSURE) {
+            return;
+        }
+        *last = Some(Instant::now());
     }
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn_blocking(return_freed_memory);

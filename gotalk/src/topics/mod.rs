@@ -1,11 +1,13 @@
 //! Topics: notifications to every connection subscribed to a name, or to every
 //! connection a [`Topics`] knows, without the publisher ever waiting for a peer.
 //!
-//! Each connection that joins gets a bounded queue and a task that sends its
-//! notifications in order; a publication is encoded once and queued for every subscriber.
-//! A connection whose queue is full (it stopped reading, or reads far slower than the
-//! publications come) is closed: one slow peer costs the others nothing and the process at
-//! most its queue. It forgets its subscriptions when it closes, whatever closed it.
+//! A publication goes straight into each subscriber's own write queue, without waiting
+//! (its payload encoded once; a large one is shared, not copied). A connection whose write queue is
+//! full ([`Limits::write_buffer`](crate::Limits::write_buffer) bytes, 4 MiB by default:
+//! it stopped reading, or reads far slower than the publications come) is closed instead:
+//! one slow peer costs the others nothing, and the process at most that many bytes for
+//! it, within its byte budget. A connection forgets its subscriptions when it closes,
+//! whatever closed it.
 //!
 //! The generated notifiers send to a topic as to one connection:
 //!
@@ -35,7 +37,6 @@ use std::{
 };
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 
 use crate::{sync::lock, Error, Sock};
 
@@ -64,11 +65,7 @@ impl Notify for Sock {
     }
 }
 
-/// A notification on its way: its name and payload, shared by every queue.
-type Outgoing = (Arc<str>, Bytes);
-
 struct Member {
-    queue: mpsc::Sender<Outgoing>,
     sock: Sock,
     topics: HashSet<Arc<str>>,
 }
@@ -81,23 +78,20 @@ struct Registry {
     topics: HashMap<Arc<str>, HashSet<u64>>,
 }
 
+#[derive(Default)]
 struct Shared {
-    queue: usize,
     registry: Mutex<Registry>,
     /// Where publications go through Redis (feature `redis`), to come back to every node.
     #[cfg(feature = "redis")]
-    relay: std::sync::OnceLock<(
-        mpsc::Sender<redis::Relayed>,
-        tokio_util::sync::CancellationToken,
-    )>,
+    relay: std::sync::OnceLock<redis::Relay>,
 }
 
 #[cfg(feature = "redis")]
 impl Drop for Shared {
     /// Stops the task that receives from Redis.
     fn drop(&mut self) {
-        if let Some((_, stop)) = self.relay.get() {
-            stop.cancel();
+        if let Some(relay) = self.relay.get() {
+            relay.stop();
         }
     }
 }
@@ -120,47 +114,28 @@ impl fmt::Debug for Topics {
         f.debug_struct("Topics")
             .field("connections", &registry.members.len())
             .field("topics", &registry.topics.len())
-            .field("queue", &self.shared.queue)
             .finish()
     }
 }
 
 impl Topics {
-    /// Notifications that may wait for one connection by default before it is closed.
-    pub const DEFAULT_QUEUE: usize = 256;
-
-    /// Topics whose connections may each have [`DEFAULT_QUEUE`](Self::DEFAULT_QUEUE)
-    /// notifications waiting.
+    /// Topics of this process.
     pub fn new() -> Self {
-        Self::with_queue(Self::DEFAULT_QUEUE)
-    }
-
-    /// Topics whose connections may each have `queue` notifications waiting (at least 1);
-    /// a connection with a full queue is closed.
-    pub fn with_queue(queue: usize) -> Self {
         Self {
-            shared: Arc::new(Shared {
-                queue: queue.max(1),
-                registry: Mutex::default(),
-                #[cfg(feature = "redis")]
-                relay: std::sync::OnceLock::new(),
-            }),
+            shared: Arc::default(),
         }
     }
 
     /// Topics shared by every node connected to the Redis at `url` (feature `redis`, e.g.
     /// `redis://127.0.0.1:6379/`): a publication on any node reaches the subscribers of
-    /// all of them. Each node still queues for its own connections as
-    /// [`with_queue`](Self::with_queue) says; publishing never waits on Redis either (up
-    /// to 4,096 publications wait for it; past that, and while Redis is away, they are
-    /// dropped and logged). Fails if Redis cannot be reached now; later outages are
-    /// reconnected with back-off.
+    /// all of them. Publishing never waits on Redis either: up to 16 MiB of publications
+    /// wait for it; past that, and while Redis is away, they are dropped and logged. Fails
+    /// if Redis cannot be reached now; later outages are reconnected with back-off.
     #[cfg(feature = "redis")]
-    pub async fn redis(url: &str, queue: usize) -> Result<Self, Error> {
-        let topics = Self::with_queue(queue);
-        let stop = tokio_util::sync::CancellationToken::new();
-        let relay = redis::start(url, Arc::downgrade(&topics.shared), stop.clone()).await?;
-        let _ = topics.shared.relay.set((relay, stop));
+    pub async fn redis(url: &str) -> Result<Self, Error> {
+        let topics = Self::new();
+        let relay = redis::start(url, Arc::downgrade(&topics.shared)).await?;
+        let _ = topics.shared.relay.set(relay);
         Ok(topics)
     }
 
@@ -226,9 +201,9 @@ impl Topics {
         }
     }
 
-    /// Queues notification `name` for every subscriber of `topic` (encoded once, sent by
-    /// each connection's task in order) and returns how many it was queued for. Never
-    /// waits; a connection whose queue is full is closed instead. Through Redis
+    /// Queues notification `name` in the write queue of every subscriber of `topic` and
+    /// returns how many it was queued for. Never waits; a connection whose write queue is
+    /// full is closed instead. Through Redis
     /// ([`redis`](Self::redis)) it is delivered when Redis hands it back to every node,
     /// and this returns 0.
     pub fn publish_raw(&self, topic: &str, name: &str, payload: Bytes) -> usize {
@@ -242,37 +217,26 @@ impl Topics {
 
     fn deliver(&self, topic: Option<&str>, name: &str, payload: Bytes) -> usize {
         #[cfg(feature = "redis")]
-        if let Some((relay, _)) = self.shared.relay.get() {
+        if let Some(relay) = self.shared.relay.get() {
             // Delivered when Redis hands it back, on every node (this one included).
-            if relay
-                .try_send((redis::channel(topic), redis::message(name, &payload)))
-                .is_err()
-            {
-                tracing::warn!(
-                    "redis: {} publications wait for it; {name:?} dropped",
-                    redis::RELAY_QUEUE
-                );
-            }
+            relay.publish(topic, name, &payload);
             return 0;
         }
         self.shared.deliver_here(topic, name, payload)
     }
 
-    /// The member entry of `sock`, made (with its queue and task) on first use; `None` if
-    /// the connection is closed already.
+    /// The member entry of `sock`, made on first use (with a task that forgets it when it
+    /// closes); `None` if the connection is closed already.
     fn member<'r>(&self, registry: &'r mut Registry, sock: &Sock) -> Option<&'r mut Member> {
         if sock.is_closed() {
             return None;
         }
         let member = registry.members.entry(sock.id()).or_insert_with(|| {
-            let (queue, rx) = mpsc::channel(self.shared.queue);
-            tokio::spawn(send_in_order(
+            tokio::spawn(forget_when_closed(
                 sock.clone(),
-                rx,
                 Arc::downgrade(&self.shared),
             ));
             Member {
-                queue,
                 sock: sock.clone(),
                 topics: HashSet::new(),
             }
@@ -283,17 +247,19 @@ impl Topics {
 
 impl Shared {
     /// Queues a notification for this process's subscribers of `topic` (`None`: every
-    /// connection), closing those whose queue is full; returns how many it was queued for.
+    /// connection), closing those whose write queue is full; returns how many it was
+    /// queued for.
     fn deliver_here(&self, topic: Option<&str>, name: &str, payload: Bytes) -> usize {
-        let outgoing: Outgoing = (name.into(), payload);
-        let mut behind = Vec::new();
+        let (mut behind, mut closed) = (Vec::new(), Vec::new());
         let mut queued = 0;
         {
             let registry = lock(&self.registry);
-            let mut offer = |member: &Member| match member.queue.try_send(outgoing.clone()) {
-                Ok(()) => queued += 1,
-                Err(_) => behind.push(member.sock.clone()),
-            };
+            let mut offer =
+                |member: &Member| match member.sock.try_notify_raw(name, payload.clone()) {
+                    Ok(true) => queued += 1,
+                    Ok(false) => behind.push(member.sock.clone()),
+                    Err(_) => closed.push(member.sock.id()),
+                };
             match topic {
                 Some(topic) => {
                     for id in registry.topics.get(topic).into_iter().flatten() {
@@ -306,15 +272,33 @@ impl Shared {
             }
         }
         // Closed outside the lock: closing makes the connection's task take it.
-        for sock in behind {
+        for sock in &behind {
             tracing::warn!(
                 conn = sock.id(),
-                "closing: {} notifications wait for it (it stopped reading)",
-                self.queue
+                "closing: its write queue is full (it stopped reading)"
             );
             sock.close();
         }
+        // Forgotten now: a closed connection may take a while to finish closing (its
+        // writer waits out the write timeout), and is sent nothing meanwhile.
+        if !(behind.is_empty() && closed.is_empty()) {
+            let mut registry = lock(&self.registry);
+            for id in behind.iter().map(Sock::id).chain(closed) {
+                registry.forget(id);
+            }
+        }
         queued
+    }
+}
+
+impl Registry {
+    /// Forgets a connection and its subscriptions.
+    fn forget(&mut self, id: u64) {
+        if let Some(member) = self.members.remove(&id) {
+            for topic in member.topics {
+                remove_subscriber(self, &topic, id);
+            }
+        }
     }
 }
 
@@ -327,35 +311,13 @@ fn remove_subscriber(registry: &mut Registry, topic: &str, id: u64) {
     }
 }
 
-/// One connection's task: sends its queued notifications in order until it closes, then
-/// forgets it.
-async fn send_in_order(
-    sock: Sock,
-    mut queue: mpsc::Receiver<Outgoing>,
-    shared: std::sync::Weak<Shared>,
-) {
-    loop {
-        tokio::select! {
-            next = queue.recv() => match next {
-                Some((name, payload)) => {
-                    if sock.notify_raw(&name, payload).await.is_err() {
-                        break;
-                    }
-                }
-                None => break,
-            },
-            _ = sock.closed() => break,
-        }
-    }
+/// Forgets a connection's subscriptions once it closes.
+async fn forget_when_closed(sock: Sock, shared: std::sync::Weak<Shared>) {
+    sock.closed().await;
     let Some(shared) = shared.upgrade() else {
         return;
     };
-    let mut registry = lock(&shared.registry);
-    if let Some(member) = registry.members.remove(&sock.id()) {
-        for topic in member.topics {
-            remove_subscriber(&mut registry, &topic, sock.id());
-        }
-    }
+    lock(&shared.registry).forget(sock.id());
 }
 
 /// The subscribers of one topic, as a target for notifications ([`Topics::topic`]).

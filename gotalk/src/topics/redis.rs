@@ -3,37 +3,73 @@
 //!
 //! Channels are `gotalk:topic:<topic>` and `gotalk:everyone`; a message is the
 //! notification's name length (three hex digits), its name, then its payload. One
-//! connection publishes (fed by a bounded queue, so publishing never waits on Redis
-//! either) and one subscribes to `gotalk:*`; either reconnects by itself, with back-off,
-//! when Redis goes away. Publications made while Redis is away are lost (and logged).
+//! connection publishes (fed by a queue of at most `RELAY_BYTES`, so publishing never
+//! waits on Redis either) and one subscribes to `gotalk:*`; either reconnects by itself,
+//! with back-off, when Redis goes away. Publications made while Redis is away are lost
+//! (and logged).
 
 use std::{
     io,
-    sync::{Arc, Weak},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Weak,
+    },
     time::Duration,
 };
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use crate::Error;
 
-/// Publications that may wait for Redis before new ones are dropped.
-pub(super) const RELAY_QUEUE: usize = 4096;
+/// Bytes of publications that may wait for Redis before new ones are dropped.
+const RELAY_BYTES: usize = 16 * 1024 * 1024;
 
 const PREFIX: &str = "gotalk:";
 
 /// A publication on its way to Redis: its channel and message.
-pub(super) type Relayed = (String, Bytes);
+type Relayed = (String, Bytes);
+
+/// This node's way to Redis: the queue its publisher reads, the bytes waiting in it, and
+/// the stop of its subscriber.
+pub(super) struct Relay {
+    queue: mpsc::UnboundedSender<Relayed>,
+    waiting: Arc<AtomicUsize>,
+    stop: CancellationToken,
+}
+
+impl Relay {
+    /// Queues a publication for Redis, or drops it (logged) if `RELAY_BYTES` wait already.
+    pub(super) fn publish(&self, topic: Option<&str>, name: &str, payload: &[u8]) {
+        let message = message(name, payload);
+        let size = message.len();
+        if self.waiting.fetch_add(size, Ordering::AcqRel) + size > RELAY_BYTES {
+            self.waiting.fetch_sub(size, Ordering::AcqRel);
+            tracing::warn!(
+                "redis: {RELAY_BYTES} bytes of publications wait for it; {name:?} dropped"
+            );
+            return;
+        }
+        if self.queue.send((channel(topic), message)).is_err() {
+            self.waiting.fetch_sub(size, Ordering::AcqRel);
+        }
+    }
+
+    /// Stops the subscriber (the publisher stops when the queue goes).
+    pub(super) fn stop(&self) {
+        self.stop.cancel();
+    }
+}
 
 fn redis_error(e: redis::RedisError) -> Error {
     Error::Io(Arc::new(io::Error::other(format!("redis: {e}"))))
 }
 
 /// The channel of `topic` (`None`: everyone).
-pub(super) fn channel(topic: Option<&str>) -> String {
+fn channel(topic: Option<&str>) -> String {
     match topic {
         Some(topic) => format!("{PREFIX}topic:{topic}"),
         None => format!("{PREFIX}everyone"),
@@ -41,7 +77,7 @@ pub(super) fn channel(topic: Option<&str>) -> String {
 }
 
 /// The message of notification `name` with `payload`.
-pub(super) fn message(name: &str, payload: &[u8]) -> Bytes {
+fn message(name: &str, payload: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(3 + name.len() + payload.len());
     out.extend_from_slice(format!("{:03x}", name.len()).as_bytes());
     out.extend_from_slice(name.as_bytes());
@@ -67,21 +103,22 @@ fn parse(channel: &str, message: &[u8]) -> Option<(Option<String>, String, Bytes
 
 /// Connects to Redis (both connections, so that subscriptions are live on return) and
 /// starts the tasks that relay publications out and deliveries in.
-pub(super) async fn start(
-    url: &str,
-    shared: Weak<Shared>,
-    stop: tokio_util::sync::CancellationToken,
-) -> Result<mpsc::Sender<Relayed>, Error> {
+pub(super) async fn start(url: &str, shared: Weak<Shared>) -> Result<Relay, Error> {
     let client = redis::Client::open(url).map_err(redis_error)?;
     let publisher = client
         .get_multiplexed_async_connection()
         .await
         .map_err(redis_error)?;
     let subscriber = subscribe(&client).await.map_err(redis_error)?;
-    let (tx, rx) = mpsc::channel(RELAY_QUEUE);
-    tokio::spawn(publish(client.clone(), publisher, rx));
-    tokio::spawn(receive(client, subscriber, shared, stop));
-    Ok(tx)
+    let (queue, rx) = mpsc::unbounded_channel();
+    let (waiting, stop) = (Arc::new(AtomicUsize::new(0)), CancellationToken::new());
+    tokio::spawn(publish(client.clone(), publisher, rx, waiting.clone()));
+    tokio::spawn(receive(client, subscriber, shared, stop.clone()));
+    Ok(Relay {
+        queue,
+        waiting,
+        stop,
+    })
 }
 
 async fn subscribe(client: &redis::Client) -> redis::RedisResult<redis::aio::PubSub> {
@@ -101,7 +138,8 @@ async fn back_off(failures: &mut u32) {
 async fn publish(
     client: redis::Client,
     mut conn: redis::aio::MultiplexedConnection,
-    mut queue: mpsc::Receiver<Relayed>,
+    mut queue: mpsc::UnboundedReceiver<Relayed>,
+    waiting: Arc<AtomicUsize>,
 ) {
     let mut failures = 0;
     while let Some((channel, message)) = queue.recv().await {
@@ -110,6 +148,7 @@ async fn publish(
             .arg(message.as_ref())
             .query_async(&mut conn)
             .await;
+        waiting.fetch_sub(message.len(), Ordering::AcqRel);
         let Err(e) = sent else {
             failures = 0;
             continue;
@@ -136,7 +175,7 @@ async fn receive(
     client: redis::Client,
     mut pubsub: redis::aio::PubSub,
     shared: Weak<Shared>,
-    stop: tokio_util::sync::CancellationToken,
+    stop: CancellationToken,
 ) {
     let mut failures = 0;
     loop {

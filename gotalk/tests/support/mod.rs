@@ -16,6 +16,8 @@ use tokio::{
     time::timeout,
 };
 
+pub mod feed;
+
 pub const SECOND: Duration = Duration::from_secs(1);
 
 /// The operations of a test server:
