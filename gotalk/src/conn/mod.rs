@@ -8,44 +8,42 @@
 //! | how is a request answered? | `respond.rs` (handlers, panics, replies) |
 //! | when is a peer's request refused? | `admission.rs` |
 //! | what bounds does the peer meet? | `limits.rs`, and `budget.rs` for bytes held |
+//! | who runs the connection? | `driver.rs`: one task reads, then writes |
 //! | how are messages read and routed? | `reader.rs` |
 //! | who writes, and when? | `outbox.rs` (the picture is below) |
 //! | how do stream chunks flow, bounded? | `chunks.rs`, `streams.rs` |
 //! | what does a handler receive and return? | `handler.rs` |
 //!
-//! # Who writes
+//! # One task per connection
 //!
-//! Everything that goes out is framed into one queue, the [`Outbox`](outbox::Outbox).
-//! Exactly one party at a time holds its *writer role* (an atomic flag) and only that
-//! party takes bytes from the queue and writes them, so bytes leave in the order they were
-//! queued:
+//! Everything that goes out is framed into one queue, the [`Outbox`](outbox::Outbox),
+//! and only the connection's task takes bytes from it and writes them, so bytes leave in
+//! the order they were queued:
 //!
 //! ```text
 //!   callers, handlers,            ┌──────── outbox ────────┐
 //!   refusals, heartbeats  ──push──▶ small frames │ big Bytes├──┐
-//!                                 └────────────────────────┘  │ taken by the holder
-//!                                                             │ of the writer role
-//!          ┌──────────────────────────────────────────────────┴──────────┐
-//!          ▼                                                             ▼
-//!   the reader task, inline                                  the writer task
-//!   (`Outbox::flush_inline`)                                 (`outbox::run_writer`)
-//!   when a read finds nothing more to read: it writes        woken when something is
-//!   what the batch of requests it just handled produced,     queued outside a reader's
-//!   as far as the socket takes it without waiting;           batch, or left over by it;
-//!   what is left goes to the writer task.                    waits out blocked writes,
-//!                                                            sends heartbeats.
+//!                                 └────────────────────────┘  │
+//!          ┌──────────────────────────────────────────────────┘
+//!          ▼
+//!   the connection's task (`driver.rs`), each time it runs:
+//!     1. its timer: read timeout, write timeout, heartbeat;
+//!     2. read and route everything the peer sent, as far as it can without waiting;
+//!        handlers that answer at once queue their results on the way;
+//!     3. write what is queued, in as few writes as the socket takes.
 //! ```
 //!
-//! While the reader handles a batch it has said so (`begin_batch`), so queuing wakes no
-//! one: the reader flushes at the end of the batch itself, one write for the whole batch
-//! and no task switch. Whenever the reader is about to wait for anything else it first
-//! hands over (`end_batch`), so queued answers never wait on the reader.
+//! Queuing during steps 1 and 2 wakes no one: step 3 takes it, one write for a whole
+//! batch of answers and no task switch. Queuing from anywhere else (a spawned handler, a
+//! caller on another task) wakes the task. While reading waits for something other than
+//! the socket (room in a budget or a consumer's buffer), writing goes on.
 
 mod admission;
 mod budget;
 mod call;
 mod chunks;
 mod config;
+mod driver;
 mod handler;
 mod limits;
 mod outbox;
@@ -85,7 +83,7 @@ use crate::{
 };
 use admission::Admission;
 use budget::{Budgets, Held};
-use outbox::{Outbox, PushError, WriterExit, WriterParams};
+use outbox::{Outbox, PushError};
 use pending::Pending;
 use signal::Signal;
 
@@ -162,17 +160,25 @@ impl Sock {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let (r, w) = tokio::io::split(stream);
-        Self::from_halves(r, w, peer, config)
+        let sock = Self::new(peer.into(), config);
+        tokio::spawn(driver::run(sock.clone(), stream));
+        sock
     }
 
-    /// Like [`adopt`](Self::adopt), for a stream already split into its two halves
-    /// (e.g. `TcpStream::into_split`, which needs no lock between them).
+    /// Like [`adopt`](Self::adopt), for a stream already split into its two halves.
     pub fn from_halves<R, W>(reader: R, writer: W, peer: impl Into<String>, config: Config) -> Sock
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
+        let halves = driver::Halves {
+            read: reader,
+            write: writer,
+        };
+        Self::adopt(halves, peer, config)
+    }
+
+    fn new(peer: String, config: Config) -> Sock {
         let budgets = Arc::new(Budgets::new(
             config.limits.held_bytes_limit(),
             config.shared_budget.as_ref().map(|b| b.0.clone()),
@@ -180,7 +186,7 @@ impl Sock {
         let sock = Sock {
             inner: Arc::new(Inner {
                 id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
-                peer: peer.into(),
+                peer,
                 outbox: Outbox::new(config.limits.write_buffer, budgets.clone()),
                 budgets,
                 pending: Pending::default(),
@@ -197,32 +203,7 @@ impl Sock {
         tracing::debug!(conn = sock.inner.id, peer = %sock.inner.peer, "connection open");
         // The version goes out first, without waiting for the peer's (as the reference).
         sock.inner.outbox.push_version(VERSION);
-        // The writer task writes, and so does the reader when a batch of requests it read
-        // produced answers (see "Who writes" above); the lock is only taken by whoever
-        // holds the outbox's writer role.
-        let writer = Arc::new(Mutex::new(writer));
-        sock.spawn_writer(writer.clone());
-        tokio::spawn(reader::run(sock.clone(), reader, writer));
         sock
-    }
-
-    fn spawn_writer<W: AsyncWrite + Unpin + Send + 'static>(&self, writer: Arc<Mutex<W>>) {
-        let sock = self.clone();
-        tokio::spawn(async move {
-            let inner = &sock.inner;
-            let params = WriterParams {
-                heartbeat_interval: inner.config.heartbeat_interval,
-                write_timeout: inner.config.limits.write_timeout,
-            };
-            let exit = outbox::run_writer(&inner.outbox, &writer, params, || {
-                let _ = sock.send_heartbeat();
-            })
-            .await;
-            if let WriterExit::Failed(e) = exit {
-                sock.close_with(CloseReason::Io(Arc::new(e)));
-            }
-            inner.finished.set();
-        });
     }
 
     /// A process-unique number for this connection (it appears in logs as `conn`).
@@ -266,6 +247,15 @@ impl Sock {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Looks into the handlers without cloning them (on every request).
+    fn with_handlers<R>(&self, f: impl FnOnce(&Handlers) -> R) -> R {
+        f(&self
+            .inner
+            .handlers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Attaches a value of type `T` to this connection (replacing an earlier one), for
@@ -471,8 +461,8 @@ impl Sock {
         &self.inner.config
     }
 
-    fn closing(&self) -> &Signal {
-        &self.inner.closing
+    fn finished(&self) -> &Signal {
+        &self.inner.finished
     }
 }
 

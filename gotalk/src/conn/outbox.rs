@@ -1,7 +1,6 @@
-//! The write side of a connection: a shared queue that producers frame messages into,
-//! drained by whoever holds the writer role (the writer task, or the reader flushing a
-//! batch inline; see the picture in the `conn` module docs) in as few (vectored) writes
-//! as the stream takes.
+//! The write side of a connection: a shared queue that producers frame messages into
+//! ([`Outbox`]), and the [`Writer`] that the connection's task drains it with, in as few
+//! (vectored) writes as the stream takes (see the picture in the `conn` module docs).
 //!
 //! Three ways in, one meaning each: [`Outbox::push_now`] queues whatever is queued
 //! already (the connection's own small answers: the version, refusals, protocol errors,
@@ -10,11 +9,11 @@
 //!
 //! Small messages are framed straight into one growing `BytesMut`, so a burst of results
 //! becomes one syscall; payloads of [`COPY_LIMIT`] bytes or more are queued as their own
-//! `Bytes` and written without being copied.
+//! `Bytes` and written without being copied. The writer swaps that buffer for its own
+//! empty one and writes from it, so small messages cost no allocation on their way out.
 
 use std::{
     collections::VecDeque,
-    future::poll_fn,
     io::IoSlice,
     pin::{pin, Pin},
     sync::{
@@ -22,11 +21,11 @@ use std::{
         Arc, Mutex,
     },
     task::{Context, Poll},
-    time::Duration,
 };
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::{io::AsyncWrite, sync::Notify, time::Instant};
+use futures_util::task::AtomicWaker;
+use tokio::{io::AsyncWrite, sync::Notify};
 
 use super::budget::Budgets;
 use crate::{
@@ -66,25 +65,20 @@ impl PushError {
 
 pub(crate) struct Outbox {
     queue: Mutex<Queue>,
-    /// Who writes now: the writer task, or the reader flushing what a batch of requests
-    /// produced. Only its holder takes from the queue, so bytes go out in order.
-    writing: AtomicBool,
-    /// Set while the reader handles a batch of input and will flush at its end: queuing
-    /// then need not wake the writer task (a wake-up and a task switch per batch saved).
-    reader_flushes: AtomicBool,
-    /// Bytes were written but the stream must still be flushed (e.g. TLS).
-    flush_pending: AtomicBool,
-    /// Wakes the writer when something was queued.
-    wake_writer: Notify,
-    /// Wakes producers waiting for room after a write.
+    /// Set while the connection's task is in a poll that writes before it returns:
+    /// queuing then need not wake it (a wake-up and a second poll per batch saved).
+    driving: AtomicBool,
+    /// The connection's task, woken when something is queued (or the outbox closes).
+    task: AtomicWaker,
+    /// Bytes queued or being written.
+    queued: AtomicUsize,
+    /// Wakes producers waiting for room after a write, if there are any.
     room: Notify,
+    room_waiters: AtomicUsize,
     /// Producers that respect backpressure wait while this many bytes are queued.
     limit: usize,
     /// Counts the queued bytes as held by the connection.
     budgets: Arc<Budgets>,
-    /// Bytes written of the first queued buffer, which an inline flush left partly
-    /// written: its memory is only freed whole, so they stay counted until it is.
-    partly_written: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -93,8 +87,6 @@ struct Queue {
     chunks: VecDeque<Bytes>,
     /// Where small messages are framed.
     tail: BytesMut,
-    /// Bytes queued or being written.
-    queued: usize,
     closed: bool,
 }
 
@@ -102,14 +94,13 @@ impl Outbox {
     pub(crate) fn new(limit: usize, budgets: Arc<Budgets>) -> Self {
         Self {
             queue: Mutex::default(),
-            writing: AtomicBool::new(false),
-            reader_flushes: AtomicBool::new(false),
-            flush_pending: AtomicBool::new(false),
-            wake_writer: Notify::new(),
+            driving: AtomicBool::new(false),
+            task: AtomicWaker::new(),
+            queued: AtomicUsize::new(0),
             room: Notify::new(),
+            room_waiters: AtomicUsize::new(0),
             limit,
             budgets,
-            partly_written: AtomicUsize::new(0),
         }
     }
 
@@ -117,10 +108,8 @@ impl Outbox {
     pub(crate) fn push_version(&self, version: &[u8; 2]) {
         let mut q = lock(&self.queue);
         q.tail.extend_from_slice(version);
-        q.queued += version.len();
+        self.queued.fetch_add(version.len(), Ordering::SeqCst);
         self.budgets.hold(version.len());
-        drop(q);
-        self.wake_writer.notify_one();
     }
 
     /// Frames a message into the queue now, however full it is. For small answers the
@@ -164,7 +153,7 @@ impl Outbox {
             _ => q.tail.extend_from_slice(payload),
         }
         let framed = header.encoded_len() + payload.len();
-        q.queued += framed;
+        self.queued.fetch_add(framed, Ordering::SeqCst);
         self.budgets.hold(framed);
         Ok(())
     }
@@ -173,7 +162,7 @@ impl Outbox {
     pub(crate) fn try_push(&self, header: Header<'_>, payload: &Bytes) -> Result<bool, PushError> {
         header.check(payload.len()).map_err(PushError::Encode)?;
         let mut q = lock(&self.queue);
-        if q.queued >= self.limit && !q.closed {
+        if self.queued.load(Ordering::SeqCst) >= self.limit && !q.closed {
             return Ok(false);
         }
         self.frame(&mut q, header, payload, Some(payload))?;
@@ -191,19 +180,20 @@ impl Outbox {
     ) -> Result<(), PushError> {
         // One lock when there is room (almost always).
         while !self.try_push(header, payload)? {
-            self.wait_below(self.limit).await;
+            self.wait_for_room().await;
         }
         Ok(())
     }
 
     /// Waits until fewer than `limit` bytes are queued (or the outbox is closed).
-    pub(crate) async fn wait_below(&self, limit: usize) {
+    async fn wait_for_room(&self) {
         // Checked before and after registering for a wake-up: the first check is the
         // common case and costs no `Notified`.
-        while !self.is_below(limit) {
+        while !self.has_room() {
+            let _waiting = RoomWaiter::new(&self.room_waiters);
             let mut room = pin!(self.room.notified());
             room.as_mut().enable();
-            if self.is_below(limit) {
+            if self.has_room() {
                 return;
             }
             room.await;
@@ -212,285 +202,241 @@ impl Outbox {
 
     /// Bytes queued or being written.
     pub(crate) fn queued(&self) -> usize {
-        lock(&self.queue).queued
+        self.queued.load(Ordering::SeqCst)
     }
 
     /// Whether fewer than `limit` bytes are queued (or the outbox is closed).
-    pub(crate) fn is_below(&self, limit: usize) -> bool {
-        let q = lock(&self.queue);
-        q.queued < limit || q.closed
+    fn has_room(&self) -> bool {
+        self.queued() < self.limit || lock(&self.queue).closed
     }
 
     /// Lets the writer drain what is queued, then stop. Later pushes fail.
     pub(crate) fn close(&self) {
         lock(&self.queue).closed = true;
-        self.wake_writer.notify_one();
+        self.task.wake();
         self.room.notify_waiters();
-    }
-
-    /// Moves everything queued into `batch`; returns whether the outbox is closed.
-    fn take(&self, batch: &mut VecDeque<Bytes>) -> bool {
-        let mut q = lock(&self.queue);
-        batch.append(&mut q.chunks);
-        if !q.tail.is_empty() {
-            batch.push_back(q.tail.split().freeze());
-        }
-        q.closed
     }
 
     /// Records that `n` bytes were written and `freed` bytes of buffers are done with,
-    /// wakes waiting producers, and frees a large idle buffer so idle connections stay
-    /// small.
+    /// and wakes waiting producers.
     fn written(&self, n: usize, freed: usize) {
-        {
-            let mut q = lock(&self.queue);
-            q.queued -= n;
-            self.budgets.release(freed);
-            if q.queued == 0 && q.tail.capacity() > KEEP_CAPACITY {
-                q.tail = BytesMut::new();
-            }
+        self.queued.fetch_sub(n, Ordering::SeqCst);
+        self.budgets.release(freed);
+        // Either this sees a waiter, or the waiter sees the lower count (see
+        // `wait_for_room`: it counts itself before it looks).
+        if self.room_waiters.load(Ordering::SeqCst) > 0 {
+            self.room.notify_waiters();
         }
-        self.room.notify_waiters();
     }
 
-    /// Wakes the writer task for what was just queued, unless the reader flushes soon.
+    /// Wakes the connection's task for what was just queued, unless it writes soon anyway.
     fn wake(&self) {
-        if !self.reader_flushes.load(Ordering::Acquire) {
-            self.wake_writer.notify_one();
+        if !self.driving.load(Ordering::SeqCst) {
+            self.task.wake();
         }
     }
 
-    /// The reader starts handling a batch of input; it calls `flush_inline` at its end.
-    pub(crate) fn begin_batch(&self) {
-        self.reader_flushes.store(true, Ordering::Release);
+    /// The connection's task starts a poll: it registers to be woken, and queuing wakes
+    /// nobody until [`writes_next`](Self::writes_next).
+    pub(crate) fn begin_poll(&self, cx: &Context<'_>) {
+        self.task.register(cx.waker());
+        self.driving.store(true, Ordering::SeqCst);
     }
 
-    /// The reader stops short of flushing (it is about to wait): the writer task takes
-    /// over whatever is queued.
-    pub(crate) fn end_batch(&self) {
-        self.reader_flushes.store(false, Ordering::Release);
-        self.wake_writer.notify_one();
+    /// The connection's task is about to take what is queued and write it, and may then
+    /// return from its poll: from here on queuing wakes it. (A message queued before
+    /// this is taken by the write that follows.)
+    pub(crate) fn writes_next(&self) {
+        self.driving.store(false, Ordering::SeqCst);
     }
 
-    /// Writes what is queued right now from the reader's turn, as far as the stream takes
-    /// it without waiting; whatever is left (or a flush the stream still needs) goes back
-    /// to the writer task. Does nothing if the writer task is writing: it takes the rest.
-    pub(crate) fn flush_inline<W: AsyncWrite + Unpin>(&self, io: &Mutex<W>, cx: &mut Context<'_>) {
-        self.reader_flushes.store(false, Ordering::Release);
-        if !self.try_acquire() {
-            return;
+    /// Frees small buffers an idle connection holds (called when it has been quiet).
+    pub(crate) fn shrink_idle(&self) {
+        let mut q = lock(&self.queue);
+        if q.tail.is_empty() {
+            q.tail = BytesMut::new();
         }
-        // Usually all there is is small messages in `tail`: one buffer, and no `VecDeque`
-        // to allocate (and keep, per connection).
-        let mut batch = VecDeque::new();
-        {
-            let mut q = lock(&self.queue);
-            if q.chunks.is_empty() {
-                if !q.tail.is_empty() {
-                    batch = VecDeque::from([q.tail.split().freeze()]);
-                }
-            } else {
-                drop(q);
-                self.take(&mut batch);
+    }
+}
+
+/// Counts a producer waiting for room while it lives.
+struct RoomWaiter<'a>(&'a AtomicUsize);
+
+impl<'a> RoomWaiter<'a> {
+    fn new(waiters: &'a AtomicUsize) -> Self {
+        waiters.fetch_add(1, Ordering::SeqCst);
+        Self(waiters)
+    }
+}
+
+impl Drop for RoomWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What the writer did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Written {
+    /// Everything queued was written; more wakes the connection's task.
+    Idle,
+    /// The stream takes no more now; it wakes the task when it does.
+    Blocked,
+    /// The outbox was closed, everything queued was written and the stream shut down.
+    Finished,
+}
+
+/// Drains an [`Outbox`] into a stream. It belongs to the connection's task, the only one
+/// that writes, so bytes leave in the order they were queued.
+#[derive(Default)]
+pub(crate) struct Writer {
+    /// Buffers taken from the queue and not yet written (the front one maybe in part);
+    /// `tail` follows them.
+    batch: VecDeque<Bytes>,
+    /// Bytes written of the front buffer of `batch`: its memory is only freed whole, so
+    /// they stay counted until it is.
+    partly_written: usize,
+    /// Small messages taken from the queue by swapping buffers, and how much of them
+    /// is written.
+    tail: BytesMut,
+    tail_written: usize,
+    /// Bytes were written but the stream must still be flushed (e.g. TLS).
+    must_flush: bool,
+    /// Bytes were written since [`take_progress`](Self::take_progress) last looked.
+    progressed: bool,
+    /// The outbox was closed when the writer last took from it: nothing more comes.
+    closed: bool,
+}
+
+impl Writer {
+    /// Writes what is queued as far as the stream takes it now.
+    pub(crate) fn poll_write<S: AsyncWrite + ?Sized>(
+        &mut self,
+        outbox: &Outbox,
+        mut io: Pin<&mut S>,
+        cx: &mut Context<'_>,
+    ) -> std::io::Result<Written> {
+        // One take per call: anything queued after it wakes the task, which calls again.
+        let mut took = false;
+        loop {
+            if !took && self.tail_written == self.tail.len() {
+                self.take(outbox);
+                took = true;
             }
-        }
-        let mut flushed = true;
-        let mut partly_written = self.partly_written.load(Ordering::Acquire);
-        {
-            let mut io = lock(io);
-            while !batch.is_empty() {
-                match poll_write_once(Pin::new(&mut *io), &batch, cx) {
-                    Poll::Ready(Ok(n)) if n > 0 => {
-                        let freed = advance(&mut batch, n, &mut partly_written);
-                        self.written(n, freed);
+            while !self.batch.is_empty() || self.tail_written < self.tail.len() {
+                match self.poll_write_once(io.as_mut(), cx) {
+                    Poll::Ready(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+                    Poll::Ready(Ok(n)) => {
+                        let freed = self.advance(n);
+                        outbox.written(n, freed);
+                        self.must_flush = true;
+                        self.progressed = true;
                     }
-                    // Errors and blocked writes are the writer task's to handle.
-                    _ => break,
+                    Poll::Ready(Err(e)) => return Err(e),
+                    Poll::Pending => return Ok(Written::Blocked),
                 }
             }
-            if batch.is_empty() {
-                flushed = matches!(Pin::new(&mut *io).poll_flush(cx), Poll::Ready(Ok(())));
-            }
-        }
-        self.partly_written.store(partly_written, Ordering::Release);
-        if !batch.is_empty() {
-            let mut q = lock(&self.queue);
-            while let Some(bytes) = batch.pop_back() {
-                q.chunks.push_front(bytes);
-            }
-        } else if !flushed {
-            self.flush_pending.store(true, Ordering::Release);
-        }
-        self.release();
-    }
-
-    fn try_acquire(&self) -> bool {
-        self.writing
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    }
-
-    /// Gives up the writer role; wakes the writer task if anything is left to do (queued
-    /// while the role was held, or a close).
-    fn release(&self) {
-        self.writing.store(false, Ordering::Release);
-        let work = {
-            let q = lock(&self.queue);
-            !q.chunks.is_empty() || !q.tail.is_empty() || q.closed
-        };
-        if work || self.flush_pending.load(Ordering::Acquire) {
-            self.wake_writer.notify_one();
-        }
-    }
-}
-
-/// What the writer task needs besides the stream.
-pub(crate) struct WriterParams {
-    pub heartbeat_interval: Option<Duration>,
-    /// A batch that makes no progress for this long means the peer stopped reading.
-    pub write_timeout: Option<Duration>,
-}
-
-/// Why the writer stopped.
-pub(crate) enum WriterExit {
-    /// The outbox was closed and everything queued was written.
-    Drained,
-    /// Writing failed.
-    Failed(std::io::Error),
-}
-
-/// Writes everything queued until the outbox is closed and drained. Sends a heartbeat
-/// whenever the interval passes (`heartbeat` frames one).
-pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(
-    outbox: &Outbox,
-    io: &Mutex<W>,
-    params: WriterParams,
-    heartbeat: impl Fn(),
-) -> WriterExit {
-    let mut batch = VecDeque::new();
-    let mut ticker = params.heartbeat_interval.map(|every| {
-        let mut t = tokio::time::interval_at(Instant::now() + every, every);
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        t
-    });
-    loop {
-        // Registered before looking at the queue, so a wake-up in between is not lost.
-        let mut notified = pin!(outbox.wake_writer.notified());
-        notified.as_mut().enable();
-        if outbox.try_acquire() {
-            let closed = outbox.take(&mut batch);
-            let must_flush = outbox.flush_pending.swap(false, Ordering::AcqRel);
-            if !batch.is_empty() || must_flush {
-                let n: usize = batch.iter().map(Bytes::len).sum();
-                if let Err(e) = write_batch(io, &mut batch, params.write_timeout).await {
-                    return WriterExit::Failed(e);
-                }
-                // The whole batch went out: every buffer in it is done with.
-                let freed = n + outbox.partly_written.swap(0, Ordering::AcqRel);
-                outbox.written(n, freed);
-                outbox.release();
+            if !took {
                 continue;
             }
-            outbox.writing.store(false, Ordering::Release);
-            if closed {
-                break;
+            if self.must_flush {
+                match io.as_mut().poll_flush(cx) {
+                    Poll::Ready(flushed) => flushed?,
+                    Poll::Pending => return Ok(Written::Blocked),
+                }
+                self.must_flush = false;
+            }
+            if !self.closed {
+                return Ok(Written::Idle);
+            }
+            // The peer may already be gone; what mattered was written.
+            return Ok(match io.poll_shutdown(cx) {
+                Poll::Ready(_) => Written::Finished,
+                Poll::Pending => Written::Blocked,
+            });
+        }
+    }
+
+    /// Takes everything queued (the writer has written its own buffer).
+    fn take(&mut self, outbox: &Outbox) {
+        self.tail.clear();
+        self.tail_written = 0;
+        if self.tail.capacity() > KEEP_CAPACITY {
+            self.tail = BytesMut::new();
+        }
+        let mut q = lock(&outbox.queue);
+        if q.chunks.is_empty() {
+            // Small messages only (the usual case): the buffers trade places, no copy.
+            std::mem::swap(&mut q.tail, &mut self.tail);
+        } else {
+            self.batch.append(&mut q.chunks);
+            if !q.tail.is_empty() {
+                self.batch.push_back(q.tail.split().freeze());
             }
         }
-        match ticker.as_mut() {
-            Some(t) => tokio::select! {
-                () = notified => {}
-                _ = t.tick() => heartbeat(),
-            },
-            None => notified.await,
-        }
+        self.closed = q.closed;
     }
-    match poll_fn(|cx| Pin::new(&mut *lock(io)).poll_shutdown(cx)).await {
-        Ok(()) => WriterExit::Drained,
-        // The peer may already be gone; what mattered was written.
-        Err(_) => WriterExit::Drained,
-    }
-}
 
-/// One write of as much of `batch` as one (vectored) write takes. The slices are built
-/// on the stack for each call, so they live in no future.
-fn poll_write_once<W: AsyncWrite + Unpin>(
-    io: Pin<&mut W>,
-    batch: &VecDeque<Bytes>,
-    cx: &mut Context<'_>,
-) -> Poll<std::io::Result<usize>> {
-    if batch.len() == 1 || !io.is_write_vectored() {
-        io.poll_write(cx, &batch[0])
-    } else {
+    /// One write of as much as one (vectored) write takes. The slices are built on the
+    /// stack for each call, so they live in no future.
+    fn poll_write_once<S: AsyncWrite + ?Sized>(
+        &self,
+        io: Pin<&mut S>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<usize>> {
+        let tail = &self.tail[self.tail_written..];
+        let Some(front) = self.batch.front() else {
+            return io.poll_write(cx, tail);
+        };
+        if (self.batch.len() == 1 && tail.is_empty()) || !io.is_write_vectored() {
+            return io.poll_write(cx, front);
+        }
         let mut slices = [IoSlice::new(&[]); MAX_IOV];
-        let count = batch.len().min(MAX_IOV);
-        for (slot, buf) in slices.iter_mut().zip(batch.iter()) {
+        let buffers = self.batch.iter().map(|b| &b[..]).chain([tail]);
+        let mut count = 0;
+        for (slot, buf) in slices.iter_mut().zip(buffers.filter(|b| !b.is_empty())) {
             *slot = IoSlice::new(buf);
+            count += 1;
         }
         io.poll_write_vectored(cx, &slices[..count])
     }
-}
 
-/// Writes every buffer in `batch` with as few syscalls as the stream allows. A single
-/// write that makes no progress for `stall` means the peer stopped reading. (The timer
-/// is only registered when a write actually blocks.)
-async fn write_batch<W: AsyncWrite + Unpin>(
-    io: &Mutex<W>,
-    batch: &mut VecDeque<Bytes>,
-    stall: Option<Duration>,
-) -> std::io::Result<()> {
-    while !batch.is_empty() {
-        // The lock is only held within a poll: whoever holds the writer role (us) is the
-        // only one taking it.
-        let write = |cx: &mut Context<'_>| poll_write_once(Pin::new(&mut *lock(io)), batch, cx);
-        // Most writes complete at once: the clock is read and a timer armed (boxed, as
-        // it is rare) only for one that has to wait.
-        let n = match poll_fn(|cx| Poll::Ready(write(cx))).await {
-            Poll::Ready(n) => n?,
-            Poll::Pending => match stall {
-                Some(limit) => Box::pin(tokio::time::timeout(limit, poll_fn(write)))
-                    .await
-                    .map_err(|_| stalled(limit))??,
-                None => poll_fn(write).await?,
-            },
-        };
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
+    /// Takes `n` written bytes off the front; returns the bytes of buffers now done with
+    /// (a buffer of `batch` partly written still holds all its memory: its written part
+    /// waits in `partly_written` until it is done; the tail's capacity is the writer's
+    /// own, so its written bytes are done with at once).
+    fn advance(&mut self, mut n: usize) -> usize {
+        let mut freed = 0;
+        while n > 0 {
+            let Some(front) = self.batch.front_mut() else {
+                self.tail_written += n;
+                return freed + n;
+            };
+            if n >= front.len() {
+                n -= front.len();
+                freed += front.len() + std::mem::take(&mut self.partly_written);
+                self.batch.pop_front();
+            } else {
+                front.advance(n);
+                self.partly_written += n;
+                n = 0;
+            }
         }
-        advance(batch, n, &mut 0);
+        freed
     }
-    poll_fn(|cx| Pin::new(&mut *lock(io)).poll_flush(cx)).await
-}
 
-fn stalled(limit: Duration) -> std::io::Error {
-    std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        format!(
-            "the peer read nothing for {} ms (write timeout)",
-            limit.as_millis()
-        ),
-    )
-}
+    /// Whether bytes were written since the last call.
+    pub(crate) fn take_progress(&mut self) -> bool {
+        std::mem::take(&mut self.progressed)
+    }
 
-/// Takes `n` written bytes off the front of `batch`; returns the bytes of buffers now
-/// done with (a buffer partly written still holds all its memory: its written part waits
-/// in `partly_written` until it is done).
-fn advance(batch: &mut VecDeque<Bytes>, mut n: usize, partly_written: &mut usize) -> usize {
-    let mut freed = 0;
-    while n > 0 {
-        let Some(front) = batch.front_mut() else {
-            break;
-        };
-        if n >= front.len() {
-            n -= front.len();
-            freed += front.len() + std::mem::take(partly_written);
-            batch.pop_front();
-        } else {
-            front.advance(n);
-            *partly_written += n;
-            n = 0;
+    /// Frees the writer's own buffer if it is large, or if the connection is idle.
+    pub(crate) fn shrink(&mut self, idle: bool) {
+        if self.tail_written == self.tail.len() && (idle || self.tail.capacity() > KEEP_CAPACITY) {
+            self.tail = BytesMut::new();
+            self.tail_written = 0;
         }
     }
-    freed
 }
 
 #[cfg(test)]
@@ -499,6 +445,52 @@ mod tests {
 
     fn budgets() -> Arc<Budgets> {
         Arc::new(Budgets::new(usize::MAX, None))
+    }
+
+    fn noop() -> Context<'static> {
+        Context::from_waker(futures_util::task::noop_waker_ref())
+    }
+
+    /// A stream that takes at most `room` bytes, then blocks; it remembers the writes.
+    #[derive(Default)]
+    struct Sink {
+        written: Vec<u8>,
+        writes: usize,
+        room: usize,
+        shut_down: bool,
+    }
+
+    impl AsyncWrite for Sink {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let n = buf.len().min(self.room);
+            if n == 0 {
+                return Poll::Pending;
+            }
+            self.room -= n;
+            self.writes += 1;
+            self.written.extend_from_slice(&buf[..n]);
+            Poll::Ready(Ok(n))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            self.shut_down = true;
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn write(writer: &mut Writer, outbox: &Outbox, sink: &mut Sink) -> Written {
+        writer
+            .poll_write(outbox, Pin::new(sink), &mut noop())
+            .expect("the sink does not fail")
     }
 
     #[tokio::test]
@@ -515,23 +507,59 @@ mod tests {
             .push_when_room(Header::SingleResult { id: *b"0003" }, &big)
             .await
             .unwrap();
-        let mut batch = VecDeque::new();
-        assert!(!outbox.take(&mut batch));
+        let mut writer = Writer::default();
+        writer.take(&outbox);
+        assert!(!writer.closed);
         assert_eq!(
-            batch.len(),
+            writer.batch.len(),
             2,
             "two small frames and a header in one buffer, then the payload"
         );
-        assert_eq!(&batch[0][..], b"R0001000000011R0002000000012R000300004000");
         assert_eq!(
-            batch[1].as_ptr(),
+            &writer.batch[0][..],
+            b"R0001000000011R0002000000012R000300004000"
+        );
+        assert_eq!(
+            writer.batch[1].as_ptr(),
             big.as_ptr(),
             "large payload queued by reference"
         );
     }
 
-    #[tokio::test]
-    async fn writer_drains_then_stops_after_close() {
+    #[test]
+    fn small_messages_go_out_in_one_write_from_the_writers_own_buffer() {
+        let outbox = Outbox::new(1 << 20, budgets());
+        let mut writer = Writer::default();
+        let mut sink = Sink {
+            room: usize::MAX,
+            ..Sink::default()
+        };
+        for id in [*b"0001", *b"0002"] {
+            outbox.push_now(Header::SingleResult { id }, b"x").unwrap();
+        }
+        assert_eq!(write(&mut writer, &outbox, &mut sink), Written::Idle);
+        assert_eq!(sink.writes, 1);
+        assert_eq!(sink.written, b"R000100000001xR000200000001x");
+        assert_eq!(outbox.queued(), 0);
+        // The queue's buffer and the writer's trade places on every write: after the
+        // first two, messages are framed into one of the same two buffers every time,
+        // with no allocation either way.
+        let mut buffers = std::collections::HashSet::new();
+        for round in 0..6 {
+            outbox
+                .push_now(Header::SingleResult { id: *b"0003" }, b"y")
+                .unwrap();
+            if round >= 2 {
+                buffers.insert(lock(&outbox.queue).tail.as_ptr());
+            }
+            assert_eq!(write(&mut writer, &outbox, &mut sink), Written::Idle);
+        }
+        assert_eq!(buffers.len(), 2);
+        assert_eq!(sink.writes, 7);
+    }
+
+    #[test]
+    fn writer_drains_then_shuts_down_after_close() {
         let outbox = Outbox::new(1 << 20, budgets());
         outbox
             .push_now(
@@ -546,34 +574,45 @@ mod tests {
             outbox.push_now(Header::SingleResult { id: *b"0001" }, b""),
             Err(PushError::Closed)
         ));
-        let out = Mutex::new(Vec::new());
-        let params = WriterParams {
-            heartbeat_interval: None,
-            write_timeout: None,
+        let mut sink = Sink {
+            room: 4,
+            ..Sink::default()
         };
-        let exit = run_writer(&outbox, &out, params, || {}).await;
-        assert!(matches!(exit, WriterExit::Drained));
-        assert_eq!(*lock(&out), b"f00000002");
+        let mut writer = Writer::default();
+        assert_eq!(write(&mut writer, &outbox, &mut sink), Written::Blocked);
+        assert!(writer.take_progress());
+        assert!(!sink.shut_down);
+        sink.room = usize::MAX;
+        assert_eq!(write(&mut writer, &outbox, &mut sink), Written::Finished);
+        assert_eq!(sink.written, b"f00000002");
+        assert!(sink.shut_down);
     }
 
     #[test]
     fn a_partly_written_buffer_counts_as_held_until_it_is_done() {
-        let mut batch = VecDeque::from([Bytes::from(vec![1; 10]), Bytes::from(vec![2; 20])]);
-        let mut partly = 0;
+        let mut writer = Writer {
+            batch: VecDeque::from([Bytes::from(vec![1; 10]), Bytes::from(vec![2; 20])]),
+            tail: BytesMut::from(&[3u8; 5][..]),
+            ..Writer::default()
+        };
+        assert_eq!(writer.advance(15), 10, "the first is done");
         assert_eq!(
-            advance(&mut batch, 15, &mut partly),
-            10,
-            "the first is done"
+            writer.partly_written, 5,
+            "the second still holds all its memory"
         );
-        assert_eq!(partly, 5, "the second still holds all its memory");
-        assert_eq!(advance(&mut batch, 15, &mut partly), 20);
-        assert_eq!(partly, 0);
-        assert!(batch.is_empty());
+        assert_eq!(
+            writer.advance(17),
+            22,
+            "the second is done, and 2 of the tail"
+        );
+        assert_eq!(writer.partly_written, 0);
+        assert!(writer.batch.is_empty());
+        assert_eq!(writer.tail_written, 2);
     }
 
     #[tokio::test]
     async fn producers_wait_for_room() {
-        let outbox = std::sync::Arc::new(Outbox::new(10, budgets()));
+        let outbox = Arc::new(Outbox::new(10, budgets()));
         let payload = Bytes::from_static(b"0123456789");
         outbox
             .push_when_room(Header::SingleResult { id: *b"0001" }, &payload)
@@ -587,10 +626,14 @@ mod tests {
         });
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished(), "over the limit: the producer waits");
-        let mut batch = VecDeque::new();
-        outbox.take(&mut batch);
-        let n = batch.iter().map(Bytes::len).sum();
-        outbox.written(n, n);
+        let mut sink = Sink {
+            room: usize::MAX,
+            ..Sink::default()
+        };
+        assert_eq!(
+            write(&mut Writer::default(), &outbox, &mut sink),
+            Written::Idle
+        );
         waiting.await.unwrap().unwrap();
     }
 }

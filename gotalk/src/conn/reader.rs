@@ -1,25 +1,26 @@
-//! The read side of a connection: one task that reads big chunks, decodes every
-//! complete message in them (the version first, see `wire::Conversation`), and routes
-//! each: a request to admission and its handler (`admission.rs`, `respond.rs`), a result
-//! to the call waiting for it (`pending.rs`), a stream chunk to its consumer
-//! (`chunks.rs`), a notification to the connection's notification queue.
+//! The read side of a connection, polled by the connection's task (`driver.rs`): it
+//! reads big chunks, decodes every complete message in them (the version first, see
+//! `wire::Conversation`), and routes each: a request to admission and its handler
+//! (`admission.rs`, `respond.rs`), a result to the call waiting for it (`pending.rs`), a
+//! stream chunk to its consumer (`chunks.rs`), a notification to the connection's
+//! notification queue.
 //!
-//! Whenever it is about to wait for anything but the socket (room in a full stream
-//! buffer or notification queue, the peer reading what it is owed), it first hands the
-//! answers queued so far to the writer task (`Outbox::end_batch`).
+//! Reading stops while it must wait for anything but the socket: room in the byte
+//! budgets, in a full stream buffer or in the notification queue. Such a wait is a
+//! [`Wait`] the task polls instead of reading; writing goes on meanwhile.
 
 use std::{
-    future::poll_fn,
+    future::Future,
     mem::MaybeUninit,
-    pin::{pin, Pin},
-    sync::{Arc, Mutex},
+    pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
 
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::{
-    io::{AsyncRead, AsyncWrite, ReadBuf},
+    io::{AsyncRead, ReadBuf},
     time::Instant,
 };
 
@@ -43,9 +44,10 @@ use crate::{
 const READ_CHUNK: usize = 8 * 1024;
 /// Answers queued past this many bytes are written before reading on.
 const FLUSH_AT: usize = 64 * 1024;
-/// A read buffer this small is kept while the connection is quiet (so a connection that
-/// trades small messages one at a time does not allocate one per message); a larger one
-/// is freed as soon as a read finds nothing to read.
+/// A read buffer this small is kept between messages while the connection trades them
+/// (so one that trades small messages one at a time does not allocate one per message);
+/// a larger one is freed as soon as a read finds nothing to read, and this one once the
+/// connection has been quiet for a while (see [`Reader::quiet`]).
 const QUIET_CAPACITY: usize = 512;
 
 /// The state of a stream request the peer opened.
@@ -56,7 +58,31 @@ enum Incoming {
     Discard,
 }
 
-struct Reader {
+/// Something reading waits for (boxed: waiting is rare, and inline it would grow every
+/// connection), and what to do once it is over.
+type Wait = Pin<Box<dyn Future<Output = AfterWait> + Send>>;
+
+enum AfterWait {
+    Nothing,
+    /// The budget for the message being read, now held.
+    Held(usize),
+    /// The handler of this stream request stopped reading: drop the rest of its stream.
+    Discard(u32),
+    /// The caller reading this request's results dropped them: forget the request.
+    Forget(RequestId),
+}
+
+/// What a poll of the read side ended with.
+pub(super) enum ReadPoll {
+    /// Nothing more to read now: the stream or a wait wakes the task.
+    Pending,
+    /// Many answers are queued: write them, then poll again.
+    Write,
+    /// Reading is over, for this reason.
+    Done(CloseReason),
+}
+
+pub(super) struct Reader {
     sock: Sock,
     buf: BytesMut,
     conversation: Conversation,
@@ -70,63 +96,54 @@ struct Reader {
     buf_held: usize,
     incoming: IdMap<Incoming>,
     notifications: Notifications,
-}
-
-/// Runs the read side until the connection closes, then closes it with the reason.
-pub(super) async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
-    sock: Sock,
-    mut io: R,
-    writer: Arc<Mutex<W>>,
-) {
-    let mut reader = Reader {
-        sock: sock.clone(),
-        buf: BytesMut::new(),
-        conversation: Conversation::new(sock.limits().max_payload),
-        largest_message: 0,
-        buf_size: 0,
-        buf_held: 0,
-        incoming: IdMap::default(),
-        notifications: Notifications::default(),
-    };
-    let reason = tokio::select! {
-        biased;
-        reason = reader.read_all(&mut io, &writer) => reason,
-        () = sock.closing().wait() => CloseReason::Local,
-    };
-    let closed = Error::Closed(sock.close_reason().unwrap_or_else(|| reason.clone()));
-    for (_, stream) in reader.incoming.drain() {
-        if let Incoming::Open(tx) = stream {
-            tx.finish(Err(closed.clone()));
-        }
-    }
-    // A large buffer goes back to the pool, whose sweeper returns the memory later.
-    reader.buf.clear();
-    reader.release_buffer();
-    sock.budgets().update(&mut reader.buf_held, 0);
-    if matches!(reason, CloseReason::PeerClosed) {
-        // The peer ended its write side (a half-close, PROTOCOL.md 6): it can answer none
-        // of our calls any more, but the requests it sent before still run to completion
-        // and their results are written before the connection closes.
-        sock.outbox().end_batch();
-        sock.pending().close(closed);
-        sock.admission().drain(|| sock.is_closed()).await;
-    }
-    sock.close_with(reason);
+    wait: Option<Wait>,
+    /// When the read timeout passes unless a message comes first.
+    deadline: Option<Instant>,
+    /// A message was read since the last [`quiet`](Self::quiet).
+    traded: bool,
+    /// Answers were written on the reader's request ([`ReadPoll::Write`]) since it last
+    /// read: it asks once per read, so a peer that reads nothing cannot spin it.
+    asked_to_write: bool,
 }
 
 impl Reader {
-    async fn read_all<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    pub(super) fn new(sock: Sock) -> Self {
+        let limits = sock.limits();
+        Self {
+            conversation: Conversation::new(limits.max_payload),
+            deadline: limits.read_timeout.map(|t| Instant::now() + t),
+            sock,
+            buf: BytesMut::new(),
+            largest_message: 0,
+            buf_size: 0,
+            buf_held: 0,
+            incoming: IdMap::default(),
+            notifications: Notifications::default(),
+            wait: None,
+            traded: false,
+            asked_to_write: false,
+        }
+    }
+
+    /// When the read timeout passes unless a message comes first.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Reads and routes what the peer sent, as far as it can without waiting.
+    pub(super) fn poll_read<S: AsyncRead + ?Sized>(
         &mut self,
-        io: &mut R,
-        writer: &Mutex<W>,
-    ) -> CloseReason {
-        let sock = self.sock.clone();
-        let outbox = sock.outbox();
-        let read_timeout = sock.limits().read_timeout;
-        let far_future = Instant::now() + Duration::from_secs(86400 * 365);
-        let mut deadline = read_timeout.map_or(far_future, |t| Instant::now() + t);
-        let mut timer = pin!(tokio::time::sleep_until(deadline));
+        mut io: Pin<&mut S>,
+        cx: &mut Context<'_>,
+    ) -> ReadPoll {
         loop {
+            if let Some(wait) = &mut self.wait {
+                let Poll::Ready(after) = wait.as_mut().poll(cx) else {
+                    return ReadPoll::Pending;
+                };
+                self.wait = None;
+                self.after_wait(after);
+            }
             let mut decoded_any = false;
             let needed = loop {
                 let before = self.buf.len();
@@ -135,103 +152,156 @@ impl Reader {
                     Ok(Decoded::Message(msg)) => {
                         decoded_any = true;
                         self.largest_message = self.largest_message.max(before - self.buf.len());
-                        if let Err(reason) = self.route(msg).await {
-                            return reason;
+                        match self.route(msg) {
+                            Ok(None) => {}
+                            Ok(Some(wait)) => {
+                                self.wait = Some(wait);
+                                break None;
+                            }
+                            Err(reason) => return ReadPoll::Done(reason),
                         }
                     }
                     Err(DecodeError::Incomplete { needed }) => {
                         self.make_room(needed);
-                        break needed;
+                        break Some(needed);
                     }
                     Err(DecodeError::Version(e)) => {
-                        return Sock::protocol_error(ProtocolErrorCode::UNSUPPORTED, e.to_string());
+                        return ReadPoll::Done(Sock::protocol_error(
+                            ProtocolErrorCode::UNSUPPORTED,
+                            e.to_string(),
+                        ));
                     }
                     Err(DecodeError::Invalid(e)) => {
                         let bytes = wire::Preview::new(&self.buf, 32);
-                        return Sock::protocol_error(
+                        return ReadPoll::Done(Sock::protocol_error(
                             ProtocolErrorCode::INVALID,
                             format!("{e} in {:?}", bytes.to_string()),
-                        );
+                        ));
                     }
                 }
             };
-            // The read timeout counts from the last complete message (once per batch:
-            // reading the clock per message shows in profiles).
-            if let (true, Some(t)) = (decoded_any, read_timeout) {
-                deadline = Instant::now() + t;
-            }
-            // Answers are written from this task once there is nothing more to read right
-            // now (below), or sooner if a lot has piled up.
-            if outbox.queued() >= FLUSH_AT {
-                poll_fn(|cx| {
-                    outbox.flush_inline(writer, cx);
-                    Poll::Ready(())
-                })
-                .await;
-            }
-            // Budgets: between messages, read on only while this connection (and its
-            // server) may hold more; in a message, reserve all of it first. Waiting reads
-            // nothing, and TCP holds the peer back until bytes are released. (What we owe
-            // a peer that does not read counts too: the write queue is in the budget.)
-            let budgets = sock.budgets();
-            if decoded_any || self.buf.is_empty() {
-                // The reserved message was read whole (or none was begun): what follows
-                // needs a reservation of its own.
-                budgets.update(&mut self.buf_held, 0);
-            }
-            if self.buf.is_empty() {
-                if !budgets.has_room(1) {
-                    outbox.end_batch();
-                    self.shrink_buffer();
-                    Box::pin(budgets.wait_for_room(1)).await;
+            if decoded_any {
+                self.traded = true;
+                // The read timeout counts from the last complete message (once per
+                // batch: reading the clock per message shows in profiles).
+                if let Some(t) = self.sock.limits().read_timeout {
+                    self.deadline = Some(Instant::now() + t);
                 }
-            } else if needed <= self.buf_held {
-                budgets.update(&mut self.buf_held, needed);
-            } else if budgets.try_hold(needed - self.buf_held) {
-                self.buf_held = needed;
-            } else {
-                outbox.end_batch();
-                self.shrink_buffer();
-                Box::pin(budgets.hold_when_room(needed - self.buf_held)).await;
-                self.buf_held = needed;
-                self.make_room(needed);
             }
-            tokio::select! {
-                biased;
-                read = poll_fn(|cx| {
-                    let read = self.poll_read_some(Pin::new(&mut *io), cx);
-                    if read.is_pending() {
-                        // Nothing more to read now: what the handlers answered goes out,
-                        // from this task, in as few writes as possible.
-                        outbox.flush_inline(writer, cx);
-                    }
-                    read
-                }) => match read {
-                    Ok(0) => {
-                        if !self.buf.is_empty() {
-                            tracing::debug!(conn = sock.id(), "peer closed mid-message ({} bytes unparsed)", self.buf.len());
-                        }
-                        return CloseReason::PeerClosed;
-                    }
-                    Ok(_) => outbox.begin_batch(),
-                    Err(e) => return CloseReason::Io(Arc::new(e)),
-                },
-                () = &mut timer => {
-                    if Instant::now() >= deadline {
-                        let secs = read_timeout.unwrap_or_default().as_secs_f32();
-                        return Sock::protocol_error(
-                            ProtocolErrorCode::TIMEOUT,
-                            format!("no message for {secs} s"),
+            let Some(needed) = needed else {
+                continue;
+            };
+            // Answers go out once there is nothing more to read now (the task writes
+            // after this returns), or sooner if a lot has piled up.
+            if !self.asked_to_write && self.sock.outbox().queued() >= FLUSH_AT {
+                self.asked_to_write = true;
+                return ReadPoll::Write;
+            }
+            if let Some(wait) = self.reserve(decoded_any, needed) {
+                self.wait = Some(wait);
+                continue;
+            }
+            match self.poll_read_some(io.as_mut(), cx) {
+                Poll::Ready(Ok(0)) => {
+                    if !self.buf.is_empty() {
+                        tracing::debug!(
+                            conn = self.sock.id(),
+                            "peer closed mid-message ({} bytes unparsed)",
+                            self.buf.len()
                         );
                     }
-                    timer.as_mut().reset(deadline);
+                    return ReadPoll::Done(CloseReason::PeerClosed);
                 }
+                Poll::Ready(Ok(_)) => self.asked_to_write = false,
+                Poll::Ready(Err(e)) => return ReadPoll::Done(CloseReason::Io(Arc::new(e))),
+                Poll::Pending => return ReadPoll::Pending,
             }
         }
     }
 
+    /// Budgets: between messages, read on only while this connection (and its server)
+    /// may hold more; in a message, reserve all of it first. Waiting reads nothing, and
+    /// TCP holds the peer back until bytes are released. (What we owe a peer that does
+    /// not read counts too: the write queue is in the budget.) Returns what to wait for
+    /// before reading, if anything.
+    fn reserve(&mut self, decoded_any: bool, needed: usize) -> Option<Wait> {
+        let budgets = self.sock.budgets();
+        if decoded_any || self.buf.is_empty() {
+            // The reserved message was read whole (or none was begun): what follows
+            // needs a reservation of its own.
+            budgets.update(&mut self.buf_held, 0);
+        }
+        if self.buf.is_empty() {
+            if budgets.has_room(1) {
+                return None;
+            }
+            let budgets = budgets.clone();
+            self.shrink_buffer();
+            return Some(Box::pin(async move {
+                budgets.wait_for_room(1).await;
+                AfterWait::Nothing
+            }));
+        }
+        if needed <= self.buf_held {
+            budgets.update(&mut self.buf_held, needed);
+            return None;
+        }
+        if budgets.try_hold(needed - self.buf_held) {
+            self.buf_held = needed;
+            return None;
+        }
+        let budgets = budgets.clone();
+        let more = needed - self.buf_held;
+        self.shrink_buffer();
+        Some(Box::pin(async move {
+            budgets.hold_when_room(more).await;
+            AfterWait::Held(needed)
+        }))
+    }
+
+    fn after_wait(&mut self, after: AfterWait) {
+        match after {
+            AfterWait::Nothing => {}
+            AfterWait::Held(needed) => {
+                self.buf_held = needed;
+                self.make_room(needed);
+            }
+            AfterWait::Discard(k) => {
+                if let Some(stream) = self.incoming.get_mut(&k) {
+                    *stream = Incoming::Discard;
+                }
+            }
+            AfterWait::Forget(id) => {
+                self.sock.pending().remove(id);
+            }
+        }
+    }
+
+    /// The connection has been quiet for a while (its timer fired with no message read
+    /// since the last time): an empty read buffer is freed.
+    pub(super) fn quiet(&mut self) {
+        if !std::mem::take(&mut self.traded) && self.buf.is_empty() && self.wait.is_none() {
+            self.release_buffer();
+        }
+    }
+
+    /// Reading is over: open stream requests end with `closed`, the buffer is freed and
+    /// its budget released.
+    pub(super) fn finish(&mut self, closed: &Error) {
+        self.wait = None;
+        for (_, stream) in self.incoming.drain() {
+            if let Incoming::Open(tx) = stream {
+                tx.finish(Err(closed.clone()));
+            }
+        }
+        // A large buffer goes back to the pool, whose sweeper returns the memory later.
+        self.buf.clear();
+        self.release_buffer();
+        self.sock.budgets().update(&mut self.buf_held, 0);
+    }
+
     /// Hands one message to whoever deals with it.
-    async fn route(&mut self, msg: Message) -> Result<(), CloseReason> {
+    fn route(&mut self, msg: Message) -> Result<Option<Wait>, CloseReason> {
         let sock = &self.sock;
         if tracing::enabled!(tracing::Level::TRACE) {
             tracing::trace!(conn = sock.id(), "recv {msg}");
@@ -239,22 +309,16 @@ impl Reader {
         match msg {
             Message::SingleRequest { id, name, payload } => self.on_request(id, name, payload),
             Message::StreamRequest { id, name, payload } => {
-                return self.on_stream_request(id, name, payload)
+                self.on_stream_request(id, name, payload)?
             }
-            Message::StreamRequestPart { id, payload } => {
-                return self.on_stream_part(id, payload).await
-            }
+            Message::StreamRequestPart { id, payload } => return self.on_stream_part(id, payload),
             Message::SingleResult { id, payload } => self.on_result(id, Outcome::Result(payload)),
             Message::StreamResult { id, payload } if payload.is_empty() => {
                 self.on_result(id, Outcome::End)
             }
             Message::StreamResult { id, payload } => match sock.pending().stream_sender(id) {
-                Some(tx) => {
-                    if self.send_chunk(&tx, payload).await.is_err() {
-                        // The caller dropped its `ResultStream`: later parts are dropped.
-                        self.sock.pending().remove(id);
-                    }
-                }
+                // If the caller dropped its `ResultStream`, later parts are dropped.
+                Some(tx) => return Ok(self.send_chunk(tx, payload, AfterWait::Forget(id))),
                 None => self.on_result(id, Outcome::Part(payload)),
             },
             Message::ErrorResult { id, payload } => {
@@ -270,7 +334,9 @@ impl Reader {
                 let wait = Duration::from_millis(u64::from(wait_ms));
                 self.on_result(id, Outcome::Failed(Error::Retry { wait, reason }));
             }
-            Message::Notification { name, payload } => self.on_notification(name, payload).await,
+            Message::Notification { name, payload } => {
+                return Ok(self.on_notification(name, payload))
+            }
             Message::Heartbeat { load, time } => {
                 if let Some(hook) = &sock.config().on_heartbeat {
                     hook(sock, super::HeartbeatInfo { load, time });
@@ -284,7 +350,7 @@ impl Reader {
                 })
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     fn on_result(&self, id: RequestId, outcome: Outcome) {
@@ -299,7 +365,7 @@ impl Reader {
 
     fn on_request(&mut self, id: RequestId, op: Name, payload: Bytes) {
         let sock = &self.sock;
-        let handler = sock.handlers().request(&op).cloned();
+        let handler = sock.with_handlers(|h| h.request(&op).cloned());
         let (running, handler) = match sock.admission().admit(sock, Kind::Single, &op, handler) {
             Ok(admitted) => admitted,
             Err(refusal) => return refusal.send(sock, id),
@@ -334,7 +400,7 @@ impl Reader {
                 "too many open stream requests",
             ));
         }
-        let handler = sock.handlers().stream(&op).cloned();
+        let handler = sock.with_handlers(|h| h.stream(&op).cloned());
         let (running, handler) = match sock.admission().admit(sock, Kind::Stream, &op, handler) {
             Ok(admitted) => admitted,
             Err(refusal) => {
@@ -359,7 +425,11 @@ impl Reader {
         Ok(())
     }
 
-    async fn on_stream_part(&mut self, id: RequestId, payload: Bytes) -> Result<(), CloseReason> {
+    fn on_stream_part(
+        &mut self,
+        id: RequestId,
+        payload: Bytes,
+    ) -> Result<Option<Wait>, CloseReason> {
         let k = key(id);
         let Some(stream) = self.incoming.get_mut(&k) else {
             return Err(Sock::protocol_error(
@@ -373,41 +443,25 @@ impl Reader {
         if payload.is_empty() {
             // The end of the request stream; dropping the sender ends the handler's chunks.
             self.incoming.remove(&k);
-            return Ok(());
+            return Ok(None);
         }
         let Incoming::Open(tx) = stream else {
-            return Ok(());
+            return Ok(None);
         };
+        // If the handler stopped reading, the rest of its stream is dropped.
         let tx = tx.clone();
-        if self.send_chunk(&tx, payload).await.is_err() {
-            // The handler stopped reading: the rest of its stream is dropped.
-            self.incoming.insert(k, Incoming::Discard);
-        }
-        Ok(())
+        Ok(self.send_chunk(tx, payload, AfterWait::Discard(k)))
     }
 
-    /// Hands a stream chunk to its consumer, waiting (and so reading nothing more) while
-    /// the consumer has its `stream_buffer` full.
-    async fn send_chunk(&self, tx: &ChunkSender, chunk: Bytes) -> Result<(), chunks::Gone> {
-        match tx.try_send(chunk) {
-            Ok(()) => Ok(()),
-            Err(Err(gone)) => Err(gone),
-            Err(Ok(chunk)) => {
-                self.sock.outbox().end_batch();
-                Box::pin(tx.send(chunk)).await
-            }
-        }
-    }
-
-    async fn on_notification(&mut self, name: Name, payload: Bytes) {
+    fn on_notification(&mut self, name: Name, payload: Bytes) -> Option<Wait> {
         let sock = &self.sock;
-        let Some(handler) = sock.handlers().notification(&name).cloned() else {
+        let Some(handler) = sock.with_handlers(|h| h.notification(&name).cloned()) else {
             tracing::debug!(
                 conn = sock.id(),
                 "ignoring notification {:?}: no handler",
                 name.as_str()
             );
-            return;
+            return None;
         };
         let held = payload.len().max(READ_CHUNK);
         let notification = Notification {
@@ -415,9 +469,32 @@ impl Reader {
             name,
             payload,
         };
-        if let Err(full) = self.notifications.try_push(handler, notification, held) {
-            self.sock.outbox().end_batch();
+        let full = self
+            .notifications
+            .try_push(handler, notification, held)
+            .err()?;
+        Some(Box::pin(async move {
             full.wait().await;
+            AfterWait::Nothing
+        }))
+    }
+
+    /// Hands a stream chunk to its consumer; if the consumer has its `stream_buffer`
+    /// full, reading waits (and so reads nothing more) until it has room. `gone` is what
+    /// to do if the consumer is gone.
+    fn send_chunk(&mut self, tx: ChunkSender, chunk: Bytes, gone: AfterWait) -> Option<Wait> {
+        match tx.try_send(chunk) {
+            Ok(()) => None,
+            Err(Err(chunks::Gone)) => {
+                self.after_wait(gone);
+                None
+            }
+            Err(Ok(chunk)) => Some(Box::pin(async move {
+                match tx.send(chunk).await {
+                    Ok(()) => AfterWait::Nothing,
+                    Err(chunks::Gone) => gone,
+                }
+            })),
         }
     }
 
@@ -462,9 +539,9 @@ impl Reader {
     /// absent one reads through a chunk on the stack and keeps only what arrived; either is
     /// freed (unless it is at most `QUIET_CAPACITY`) when there is nothing to read. So an idle
     /// connection holds a few bytes of read buffer, a busy one reads straight into its own.
-    fn poll_read_some<R: AsyncRead + Unpin>(
+    fn poll_read_some<S: AsyncRead + ?Sized>(
         &mut self,
-        io: Pin<&mut R>,
+        io: Pin<&mut S>,
         cx: &mut Context<'_>,
     ) -> Poll<std::io::Result<usize>> {
         let buf = &mut self.buf;
@@ -487,7 +564,7 @@ impl Reader {
             Poll::Ready(Ok(())) => chunk.filled(),
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => {
-                if buf.capacity() > QUIET_CAPACITY {
+                if buf.capacity() > QUIET_CAPACITY || !self.traded {
                     self.release_buffer();
                 }
                 return Poll::Pending;

@@ -195,10 +195,8 @@ pub(super) struct QueueFull {
 impl QueueFull {
     /// Queues the notification once there is room (or drops it if the task is gone).
     pub(super) async fn wait(self) {
-        // Boxed: waiting for room is rare, and inline it would grow every reader by the
-        // size of the send future.
         if let Err(mpsc::error::SendError((_, notification, bytes))) =
-            Box::pin(self.queue.send(self.item)).await
+            self.queue.send(self.item).await
         {
             notification.sock.budgets().release(bytes);
         }

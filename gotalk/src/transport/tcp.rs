@@ -34,8 +34,7 @@ fn start(stream: TcpStream, peer: &Peer, config: Config) -> Sock {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!("cannot set TCP_NODELAY: {e}");
     }
-    let (r, w) = stream.into_split();
-    Sock::from_halves(r, w, peer.to_string(), config)
+    Sock::adopt(stream, peer.to_string(), config)
 }
 
 impl Accept for TcpListener {

@@ -32,8 +32,7 @@ pub async fn serve(path: impl AsRef<Path>, handlers: Handlers) -> Result<(), Err
 }
 
 fn start(stream: UnixStream, peer: &Peer, config: Config) -> Sock {
-    let (r, w) = stream.into_split();
-    Sock::from_halves(r, w, peer.to_string(), config)
+    Sock::adopt(stream, peer.to_string(), config)
 }
 
 impl Accept for UnixListener {

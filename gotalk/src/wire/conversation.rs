@@ -6,14 +6,14 @@
 
 use std::fmt;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 
 use super::{parse, parse_version, Invalid, Message, ParseError, VersionError, VERSION};
 
 /// One direction of a conversation: the peer's two-byte version first, then messages.
 ///
 /// ```
-/// use bytes::BytesMut;
+/// use bytes::{Buf, BytesMut};
 /// use gotalk::wire::{Conversation, Decoded, DecodeError};
 ///
 /// let mut conversation = Conversation::new(1024);
@@ -92,7 +92,7 @@ impl Conversation {
         if !self.version_seen {
             return match parse_version(buf) {
                 Ok(()) => {
-                    let _ = buf.split_to(VERSION.len());
+                    buf.advance(VERSION.len());
                     self.version_seen = true;
                     Ok(Decoded::Version)
                 }

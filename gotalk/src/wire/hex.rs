@@ -1,20 +1,36 @@
 //! Fixed-width hexadecimal numbers: read in either case, written lower-case.
 
+/// The value of each byte as a hex digit; `NOT_HEX` for bytes that are not one.
+static DIGIT: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+const NOT_HEX: u8 = 0x10;
+
 /// Parses a fixed-width hex field. `None` if any byte is not a hex digit.
 #[inline]
 pub(crate) fn parse(field: &[u8]) -> Option<u32> {
     debug_assert!(field.len() <= 8);
+    // Branch-free: every header has an 8-digit size, read on every message.
     let mut value = 0u32;
+    let mut seen = 0u8;
     for &b in field {
-        let digit = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            b'A'..=b'F' => b - b'A' + 10,
-            _ => return None,
-        };
-        value = (value << 4) | u32::from(digit);
+        let digit = DIGIT[usize::from(b)];
+        seen |= digit;
+        value = (value << 4) | u32::from(digit & 0xf);
     }
-    Some(value)
+    (seen & NOT_HEX == 0).then_some(value)
 }
 
 /// Writes `value` as exactly `dst.len()` lower-case hex digits. The caller makes sure it fits.
@@ -40,6 +56,10 @@ mod tests {
         assert_eq!(parse(b"0g"), None);
         assert_eq!(parse(b" 1"), None);
         assert_eq!(parse(b"+1"), None);
+        assert_eq!(parse(b"0123456789abcdef"[..8].as_ref()), Some(0x0123_4567));
+        for b in 0..=255u8 {
+            assert_eq!(parse(&[b]).is_some(), b.is_ascii_hexdigit(), "byte {b}");
+        }
     }
 
     #[test]

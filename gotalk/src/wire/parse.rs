@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::{hex, Message, MessageType, Name, ProtocolErrorCode, RequestId, VERSION};
 
@@ -265,11 +265,25 @@ pub fn parse(buf: &mut BytesMut, max_payload: u32) -> Result<Message, ParseError
     if buf.len() < total {
         return Err(ParseError::Incomplete { needed: total });
     }
-    let frame = buf.split_to(total).freeze();
-    let payload = frame.slice(p.header_len..);
+    // Only what is kept is split off, one reference count each: the name (if the
+    // message has one) and the payload (if it is not empty); the rest is skipped.
+    let (start, end) = p.name;
+    let name = if end > start {
+        buf.advance(start);
+        let name = buf.split_to(end - start).freeze();
+        buf.advance(p.header_len - end);
+        name
+    } else {
+        buf.advance(p.header_len);
+        Bytes::new()
+    };
+    let payload = match p.payload_len {
+        0 => Bytes::new(),
+        len => buf.split_to(len).freeze(),
+    };
     // SAFETY: `parse_header` checked that the name is UTF-8 (else `NameNotUtf8`), and its
     // length came from three hex digits (at most 4095).
-    let name = || unsafe { Name::from_checked(frame.slice(p.name.0..p.name.1)) };
+    let name = || unsafe { Name::from_checked(name) };
     let id = p.id;
     Ok(match p.kind {
         MessageType::SingleRequest => Message::SingleRequest {
