@@ -10,7 +10,7 @@
 use std::{
     future::{poll_fn, Future},
     pin::{pin, Pin},
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
@@ -38,6 +38,8 @@ pub(super) async fn run<S: AsyncRead + AsyncWrite + Send>(sock: Sock, io: S) {
         next_heartbeat: heartbeat.map(|every| Instant::now() + every),
         stalled_until: None,
         timer_armed: false,
+        rearm: true,
+        timer_waker: sock.timer_waker(),
         sock,
     };
     poll_fn(|cx| driver.poll(io.as_mut(), timer.as_mut(), cx)).await;
@@ -54,6 +56,10 @@ struct Driver {
     stalled_until: Option<Instant>,
     /// Whether the timer is set to a deadline (else nothing is due, ever).
     timer_armed: bool,
+    /// A deadline may have come sooner than the timer's (or the timer fired).
+    rearm: bool,
+    /// What the timer wakes: notes that it fired, then wakes the task.
+    timer_waker: Waker,
 }
 
 enum Reading {
@@ -73,8 +79,14 @@ impl Driver {
         cx: &mut Context<'_>,
     ) -> Poll<()> {
         self.sock.outbox().begin_poll(cx);
-        if self.timer_armed && timer.as_mut().poll(cx).is_ready() && self.on_timer() {
-            return Poll::Ready(());
+        if self.timer_armed && self.sock.outbox().take_timer_fired() {
+            let mut timer_cx = Context::from_waker(&self.timer_waker);
+            if timer.as_mut().poll(&mut timer_cx).is_ready() {
+                if self.on_timer() {
+                    return Poll::Ready(());
+                }
+                self.rearm = true;
+            }
         }
         if self.poll_reading(io.as_mut(), cx) {
             return Poll::Ready(());
@@ -84,7 +96,9 @@ impl Driver {
         if self.after_write(written) {
             return Poll::Ready(());
         }
-        self.arm(timer, cx);
+        if self.rearm {
+            self.arm(timer);
+        }
         Poll::Pending
     }
 
@@ -152,6 +166,7 @@ impl Driver {
                 self.writer.shrink(false);
             }
             Ok(Written::Blocked) => {
+                self.rearm |= self.stalled_until.is_none();
                 if self.writer.take_progress() || self.stalled_until.is_none() {
                     self.stalled_until =
                         self.sock.limits().write_timeout.map(|t| Instant::now() + t);
@@ -219,7 +234,8 @@ impl Driver {
     }
 
     /// Sets the timer to the earliest deadline, and registers it.
-    fn arm(&mut self, mut timer: Pin<&mut Sleep>, cx: &mut Context<'_>) {
+    fn arm(&mut self, mut timer: Pin<&mut Sleep>) {
+        self.rearm = false;
         let read = match self.reading {
             Reading::Open => self.reader.deadline(),
             _ => None,
@@ -233,14 +249,14 @@ impl Driver {
             return;
         };
         // Kept at an earlier deadline (it looks again when it fires), so that a read
-        // timeout moved on by every message costs no timer reset. Polled again only when
-        // reset: the poll at the start of this turn registered it otherwise.
+        // timeout moved on by every message costs no timer reset.
         if !self.timer_armed || next < timer.deadline() || timer.is_elapsed() {
             timer.as_mut().reset(next);
             self.timer_armed = true;
-            if timer.as_mut().poll(cx).is_ready() {
-                // Due already: poll again at once.
-                cx.waker().wake_by_ref();
+            let mut timer_cx = Context::from_waker(&self.timer_waker);
+            if timer.as_mut().poll(&mut timer_cx).is_ready() {
+                // Due already: look at it at once.
+                self.timer_waker.wake_by_ref();
             }
         }
     }

@@ -130,6 +130,8 @@ struct Inner {
     /// budgets (shared with the outbox, which counts what it queues).
     budgets: Arc<Budgets>,
     handlers: RwLock<Handlers>,
+    /// Counts the changes of `handlers`, so that a cached handler knows it is stale.
+    handlers_version: AtomicU64,
     /// Its limits are the connection's limits.
     config: Config,
     /// Set once the connection is closing.
@@ -192,6 +194,7 @@ impl Sock {
                 pending: Pending::default(),
                 admission: Admission::default(),
                 handlers: RwLock::new(config.handlers.clone()),
+                handlers_version: AtomicU64::new(0),
                 config,
                 closing: Signal::default(),
                 finished: Signal::default(),
@@ -238,6 +241,12 @@ impl Sock {
             .handlers
             .write()
             .unwrap_or_else(PoisonError::into_inner) = handlers;
+        self.inner.handlers_version.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Changes whenever the handlers are replaced.
+    fn handlers_version(&self) -> u64 {
+        self.inner.handlers_version.load(Ordering::SeqCst)
     }
 
     /// The handlers answering this connection's peer.
@@ -463,6 +472,24 @@ impl Sock {
 
     fn finished(&self) -> &Signal {
         &self.inner.finished
+    }
+
+    /// The waker the connection's timer is polled with (see `Wake for Inner`).
+    fn timer_waker(&self) -> std::task::Waker {
+        std::task::Waker::from(self.inner.clone())
+    }
+}
+
+/// The waker of the connection's timer: it notes that the timer fired and wakes the
+/// connection's task, which so polls its timer only when it fired (or was reset), not
+/// on every turn.
+impl std::task::Wake for Inner {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.outbox.timer_fired();
     }
 }
 

@@ -70,6 +70,8 @@ pub(crate) struct Outbox {
     driving: AtomicBool,
     /// The connection's task, woken when something is queued (or the outbox closes).
     task: AtomicWaker,
+    /// The connection's timer fired (see [`timer_fired`](Self::timer_fired)).
+    timer_fired: AtomicBool,
     /// Bytes queued or being written.
     queued: AtomicUsize,
     /// Wakes producers waiting for room after a write, if there are any.
@@ -96,6 +98,7 @@ impl Outbox {
             queue: Mutex::default(),
             driving: AtomicBool::new(false),
             task: AtomicWaker::new(),
+            timer_fired: AtomicBool::new(false),
             queued: AtomicUsize::new(0),
             room: Notify::new(),
             room_waiters: AtomicUsize::new(0),
@@ -141,9 +144,9 @@ impl Outbox {
         if q.closed {
             return Err(PushError::Closed);
         }
-        header
-            .encode(payload.len(), &mut q.tail)
-            .map_err(PushError::Encode)?;
+        debug_assert!(header.check(payload.len()).is_ok());
+        // Checked by the caller (`Header::check`).
+        header.encode_checked(payload.len() as u32, &mut q.tail);
         match shared {
             Some(bytes) if bytes.len() >= COPY_LIMIT => {
                 let framed = q.tail.split().freeze();
@@ -248,6 +251,17 @@ impl Outbox {
     /// this is taken by the write that follows.)
     pub(crate) fn writes_next(&self) {
         self.driving.store(false, Ordering::SeqCst);
+    }
+
+    /// The connection's timer fired: wakes its task, which then looks at the timer.
+    pub(crate) fn timer_fired(&self) {
+        self.timer_fired.store(true, Ordering::SeqCst);
+        self.task.wake();
+    }
+
+    /// Whether the timer fired since the last call.
+    pub(crate) fn take_timer_fired(&self) -> bool {
+        self.timer_fired.load(Ordering::Relaxed) && self.timer_fired.swap(false, Ordering::SeqCst)
     }
 
     /// Frees small buffers an idle connection holds (called when it has been quiet).

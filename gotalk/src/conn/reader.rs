@@ -27,7 +27,7 @@ use tokio::{
 use super::{
     admission::Kind,
     chunks::{self, ChunkSender},
-    handler::{Notification, Request, StreamRequest},
+    handler::{Notification, Request, RequestFn, StreamRequest},
     limits::{LINGERING_STREAMS, RECYCLE_MIN_SIZE, UNRESERVED_READ},
     pending::{key, IdMap, Outcome},
     recycle,
@@ -72,6 +72,13 @@ enum AfterWait {
     Forget(RequestId),
 }
 
+/// The handler a request named `op` found, while the handlers were at `version`.
+struct LastRequest {
+    op: Box<str>,
+    version: u64,
+    handler: RequestFn,
+}
+
 /// What a poll of the read side ended with.
 pub(super) enum ReadPoll {
     /// Nothing more to read now: the stream or a wait wakes the task.
@@ -97,6 +104,9 @@ pub(super) struct Reader {
     incoming: IdMap<Incoming>,
     notifications: Notifications,
     wait: Option<Wait>,
+    /// The handler of the last request (boxed: a connection that makes none holds a
+    /// pointer).
+    last_request: Option<Box<LastRequest>>,
     /// When the read timeout passes unless a message comes first.
     deadline: Option<Instant>,
     /// A message was read since the last [`quiet`](Self::quiet).
@@ -120,6 +130,7 @@ impl Reader {
             incoming: IdMap::default(),
             notifications: Notifications::default(),
             wait: None,
+            last_request: None,
             traded: false,
             asked_to_write: false,
         }
@@ -364,8 +375,8 @@ impl Reader {
     }
 
     fn on_request(&mut self, id: RequestId, op: Name, payload: Bytes) {
+        let handler = self.request_handler(&op);
         let sock = &self.sock;
-        let handler = sock.with_handlers(|h| h.request(&op).cloned());
         let (running, handler) = match sock.admission().admit(sock, Kind::Single, &op, handler) {
             Ok(admitted) => admitted,
             Err(refusal) => return refusal.send(sock, id),
@@ -378,6 +389,26 @@ impl Reader {
             payload,
         };
         dispatch(sock.clone(), id, running, handler(request), held);
+    }
+
+    /// The handler for a request named `op`. The last one looked up is kept while the
+    /// handlers stay the same: most peers call one operation many times, and this saves
+    /// a lock and a lookup per request.
+    fn request_handler(&mut self, op: &Name) -> Option<RequestFn> {
+        let version = self.sock.handlers_version();
+        if let Some(last) = &self.last_request {
+            if last.version == version && *last.op == *op.as_str() {
+                return Some(last.handler.clone());
+            }
+        }
+        let handler = self.sock.with_handlers(|h| h.request(op).cloned())?;
+        self.last_request = Some(Box::new(LastRequest {
+            // Copied: a slice of the read buffer would keep the buffer alive.
+            op: op.as_str().into(),
+            version,
+            handler: handler.clone(),
+        }));
+        Some(handler)
     }
 
     fn on_stream_request(

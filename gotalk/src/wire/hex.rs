@@ -33,6 +33,25 @@ pub(crate) fn parse(field: &[u8]) -> Option<u32> {
     (seen & NOT_HEX == 0).then_some(value)
 }
 
+/// [`parse`] for a field whose width is known when compiling (unrolled).
+#[inline]
+pub(crate) fn parse_fixed<const N: usize>(field: &[u8; N]) -> Option<u32> {
+    parse(field)
+}
+
+/// `value` as eight lower-case hex digits, all at once: each nibble is spread into a
+/// byte of its own, then turned into its digit (every header has an 8-digit field).
+#[inline]
+pub(crate) fn eight_digits(value: u32) -> [u8; 8] {
+    let x = u64::from(value);
+    let x = ((x & 0xffff_0000) << 16) | (x & 0xffff);
+    let x = ((x & 0x0000_ff00_0000_ff00) << 8) | (x & 0x0000_00ff_0000_00ff);
+    let x = ((x & 0x00f0_00f0_00f0_00f0) << 4) | (x & 0x000f_000f_000f_000f);
+    // 1 in each byte whose nibble is 10 or more: those become `a`..`f`, not `:`..`?`.
+    let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    (x + 0x3030_3030_3030_3030 + letters * u64::from(b'a' - b'0' - 10)).to_be_bytes()
+}
+
 /// Writes `value` as exactly `dst.len()` lower-case hex digits. The caller makes sure it fits.
 #[inline]
 pub(crate) fn write(dst: &mut [u8], mut value: u32) {
@@ -59,6 +78,18 @@ mod tests {
         assert_eq!(parse(b"0123456789abcdef"[..8].as_ref()), Some(0x0123_4567));
         for b in 0..=255u8 {
             assert_eq!(parse(&[b]).is_some(), b.is_ascii_hexdigit(), "byte {b}");
+        }
+    }
+
+    #[test]
+    fn eight_digits_at_once_are_the_digits_one_by_one() {
+        let mut values = vec![0, 1, 9, 10, 15, 16, 0xffff_ffff, 0x0123_4567, 0x89ab_cdef];
+        values.extend((0..32).map(|shift| 1u32 << shift));
+        values.extend((0..1000u32).map(|i| i.wrapping_mul(0x9e37_79b9)));
+        for value in values {
+            let mut one_by_one = [0u8; 8];
+            write(&mut one_by_one, value);
+            assert_eq!(eight_digits(value), one_by_one, "{value:#x}");
         }
     }
 

@@ -115,6 +115,7 @@ pub fn parse_version(buf: &[u8]) -> Result<(), VersionError> {
 }
 
 /// The fields of a header, located in the buffer.
+#[cfg_attr(test, derive(Debug, PartialEq, Eq))]
 struct Parsed {
     kind: MessageType,
     id: RequestId,
@@ -195,7 +196,66 @@ impl Cursor<'_> {
     }
 }
 
+/// Reads the first `N` bytes at `at`, if they are there.
+#[inline]
+fn field<const N: usize>(buf: &[u8], at: usize) -> Option<&[u8; N]> {
+    buf.get(at..at + N)?.try_into().ok()
+}
+
+/// The common case quickly: the complete header of a request, a result or a notification,
+/// with an ASCII name and a valid size. Anything else (an incomplete or invalid header,
+/// the rarer types) is `None` and goes through [`Cursor`], which tells exactly what is
+/// missing or wrong.
+#[inline]
+fn parse_header_fast(buf: &[u8], max_payload: u32) -> Option<Parsed> {
+    // The name as `start..end` (as `Cursor::name` has it; `0..0` for none), and where the
+    // size follows.
+    let (kind, id, name, size_at) = match *buf.first()? {
+        b'r' | b's' => {
+            let len = hex::parse_fixed(field::<3>(buf, 5)?)? as usize;
+            let kind = MessageType::from_byte(buf[0])?;
+            (kind, *field::<4>(buf, 1)?, (8, 8 + len), 8 + len)
+        }
+        b'R' | b'S' | b'E' | b'p' => {
+            let kind = MessageType::from_byte(buf[0])?;
+            (kind, *field::<4>(buf, 1)?, (0, 0), 5)
+        }
+        b'n' => {
+            let len = hex::parse_fixed(field::<3>(buf, 1)?)? as usize;
+            (MessageType::Notification, [0; 4], (4, 4 + len), 4 + len)
+        }
+        _ => return None,
+    };
+    if !buf.get(name.0..name.1)?.is_ascii() {
+        return None;
+    }
+    let size = hex::parse_fixed(field::<8>(buf, size_at)?)?;
+    if size > max_payload {
+        return None;
+    }
+    Some(Parsed {
+        kind,
+        id,
+        name,
+        wait_ms: 0,
+        load: 0,
+        time: 0,
+        code: 0,
+        header_len: size_at + 8,
+        payload_len: size as usize,
+    })
+}
+
 fn parse_header(buf: &[u8], max_payload: u32) -> Result<Parsed, ParseError> {
+    match parse_header_fast(buf, max_payload) {
+        Some(parsed) => Ok(parsed),
+        None => parse_header_careful(buf, max_payload),
+    }
+}
+
+/// Reads a header field by field, so that an incomplete header says how many bytes it
+/// needs and an invalid one what is wrong with it as soon as the bytes show it.
+fn parse_header_careful(buf: &[u8], max_payload: u32) -> Result<Parsed, ParseError> {
     let Some(&type_byte) = buf.first() else {
         return Err(ParseError::Incomplete { needed: 1 });
     };
@@ -265,21 +325,22 @@ pub fn parse(buf: &mut BytesMut, max_payload: u32) -> Result<Message, ParseError
     if buf.len() < total {
         return Err(ParseError::Incomplete { needed: total });
     }
-    // Only what is kept is split off, one reference count each: the name (if the
-    // message has one) and the payload (if it is not empty); the rest is skipped.
+    // One split for the message; the name (if it has one) is split off it, the rest of
+    // the header skipped, and what remains is the payload.
     let (start, end) = p.name;
+    let mut frame = buf.split_to(total);
     let name = if end > start {
-        buf.advance(start);
-        let name = buf.split_to(end - start).freeze();
-        buf.advance(p.header_len - end);
+        frame.advance(start);
+        let name = frame.split_to(end - start).freeze();
+        frame.advance(p.header_len - end);
         name
     } else {
-        buf.advance(p.header_len);
+        frame.advance(p.header_len);
         Bytes::new()
     };
-    let payload = match p.payload_len {
-        0 => Bytes::new(),
-        len => buf.split_to(len).freeze(),
+    let payload = match frame.is_empty() {
+        true => Bytes::new(),
+        false => frame.freeze(),
     };
     // SAFETY: `parse_header` checked that the name is UTF-8 (else `NameNotUtf8`), and its
     // length came from three hex digits (at most 4095).
@@ -317,4 +378,53 @@ pub fn parse(buf: &mut BytesMut, max_payload: u32) -> Result<Message, ParseError
             code: ProtocolErrorCode(p.code),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever the fast path reads, the careful one reads the same; on every prefix of
+    /// every kind of message, and with every byte of them replaced by bytes that matter.
+    #[test]
+    fn the_fast_path_agrees_with_the_careful_one() {
+        let messages: [&[u8]; 12] = [
+            b"r0001005hello00000003abc",
+            b"s00ff000000000000",
+            b"pz00900000001x",
+            b"R000100000000",
+            b"S00010000000Fxxxxxxxxxxxxxxx",
+            b"E0001000000021x",
+            b"e00010000ffff00000000",
+            b"n004ping00000002hi",
+            "n006h\u{e9}llo00000000".as_bytes(),
+            b"h00ff0000abcd",
+            b"f00000003",
+            b"r0001fff",
+        ];
+        let replacements = [b'0', b'9', b'a', b'F', b'g', b'G', b' ', 0xff, b'r'];
+        let mut checked = 0;
+        for message in messages {
+            let mut variants = vec![message.to_vec()];
+            for at in 0..message.len() {
+                for &b in &replacements {
+                    let mut v = message.to_vec();
+                    v[at] = b;
+                    variants.push(v);
+                }
+            }
+            for v in &variants {
+                for end in 0..=v.len() {
+                    for max in [u32::MAX, 2] {
+                        let buf = &v[..end];
+                        if let Some(fast) = parse_header_fast(buf, max) {
+                            assert_eq!(Ok(fast), parse_header_careful(buf, max), "{buf:?}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000, "the fast path was taken {checked} times");
+    }
 }
