@@ -7,16 +7,22 @@
 //! cargo run --release --example bench_client -- --addr 127.0.0.1:1234 --conns 1 --inflight 64 --payload 16 --seconds 5
 //! ```
 //!
+//! `--payload typed` calls `Bench::sample` (`bench_ops.rs`) through the generated client
+//! instead: a small struct in and out, as JSON.
+//!
 //! Prints one line: `req/s=… MB/s=… p50=…µs p99=…µs p999=…µs` (see `loadgen.rs`). Each
 //! connection is driven by one task that keeps K requests outstanding, so the client
 //! costs little next to the server it measures. `BENCHMARKS.md` compares it with tarpc
 //! and a raw TCP baseline.
 
+#[path = "bench_ops.rs"]
+mod bench_ops;
 #[path = "loadgen.rs"]
 mod loadgen;
 
 use std::time::Instant;
 
+use bench_ops::{BenchClient, Sample};
 use bytes::Bytes;
 
 #[tokio::main]
@@ -40,15 +46,33 @@ async fn main() {
         .map(|sock| {
             let (args, payload) = (args.clone(), payload.clone());
             tokio::spawn(async move {
-                let hist = loadgen::drive(sock.clone(), args, payload, |sock: &gotalk::Sock, p| {
-                    let sock = sock.clone();
-                    async move {
-                        sock.request_raw("bytes", p)
-                            .await
-                            .map_err(|e| e.to_string())
-                    }
-                })
-                .await;
+                let hist = if args.typed {
+                    let sample = Sample::example();
+                    loadgen::drive(sock.clone(), args, payload, |sock: &gotalk::Sock, _| {
+                        let (sock, input) = (sock.clone(), sample.clone());
+                        async move {
+                            let out = BenchClient::sample(&sock, input)
+                                .await
+                                .map_err(|e| e.to_string())?;
+                            match out.id == Sample::example().id {
+                                true => Ok(loadgen::TYPED_JSON_BYTES),
+                                false => Err(format!("unexpected answer {out:?}")),
+                            }
+                        }
+                    })
+                    .await
+                } else {
+                    loadgen::drive(sock.clone(), args, payload, |sock: &gotalk::Sock, p| {
+                        let sock = sock.clone();
+                        async move {
+                            sock.request_raw("bytes", p)
+                                .await
+                                .map(|out| out.len())
+                                .map_err(|e| e.to_string())
+                        }
+                    })
+                    .await
+                };
                 sock.close();
                 hist
             })

@@ -13,6 +13,8 @@
 //! policy), with `--files DIR` served at `/` beside it. Set `RUST_LOG=gotalk=trace` to see
 //! every message.
 
+#[path = "bench_ops.rs"]
+mod bench_ops;
 #[path = "conformance_ops.rs"]
 mod conformance_ops;
 
@@ -63,7 +65,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if tcp.is_none() && limited.is_none() && unix.is_none() && ws.is_none() && tls.is_none() {
         tcp = Some("127.0.0.1:1234".to_owned());
     }
-    let config = Config::accepting().handlers(conformance_ops::handlers());
+    // The conformance operations, and the benchmarks' typed one.
+    let handlers =
+        conformance_ops::handlers().with(bench_ops::BenchService::new(bench_ops::Bencher));
+    let config = Config::accepting().handlers(handlers);
     let mut servers = Vec::new();
     if let Some(addr) = tcp {
         let server = Server::new(config.clone()).listen_tcp(&addr).await?;

@@ -4,8 +4,10 @@
 //!
 //! Arguments: `--addr HOST:PORT --conns C --inflight K --payload BYTES --seconds S`, or
 //! `--requests N` (in total) instead of `--seconds` for a fixed amount of work (e.g.
-//! under callgrind). Output: one line with `req/s=`, `MB/s=` (payload bytes one way),
-//! `p50=`, `p99=`, `p999=` (µs, HdrHistogram of every request).
+//! under callgrind). `--payload typed` is the typed workload: a small struct in and out
+//! through the peer's generated client (`bench_ops.rs`), where the peer has one. Output:
+//! one line with `req/s=`, `MB/s=` (payload bytes one way), `p50=`, `p99=`, `p999=` (µs,
+//! HdrHistogram of every request).
 
 #![allow(dead_code)] // each client uses its own part
 
@@ -18,12 +20,17 @@ use bytes::Bytes;
 use futures_util::{stream::FuturesUnordered, StreamExt};
 use hdrhistogram::Histogram;
 
+/// The JSON of the typed workload's value, one way (`bench_ops::Sample::example`).
+pub const TYPED_JSON_BYTES: usize = 40;
+
 #[derive(Clone, Debug)]
 pub struct Args {
     pub addr: String,
     pub conns: usize,
     pub inflight: usize,
     pub payload: usize,
+    /// The typed workload (`--payload typed`) instead of raw payloads.
+    pub typed: bool,
     pub seconds: f64,
     pub requests: Option<u64>,
 }
@@ -46,13 +53,14 @@ impl Args {
 
 pub fn parse_args(program: &str) -> Args {
     let usage = format!(
-        "usage: {program} --addr HOST:PORT [--conns C] [--inflight K] [--payload BYTES] [--seconds S | --requests N]"
+        "usage: {program} --addr HOST:PORT [--conns C] [--inflight K] [--payload BYTES|typed] [--seconds S | --requests N]"
     );
     let mut args = Args {
         addr: String::new(),
         conns: 1,
         inflight: 64,
         payload: 16,
+        typed: false,
         seconds: 5.0,
         requests: None,
     };
@@ -76,6 +84,10 @@ pub fn parse_args(program: &str) -> Args {
             "--addr" => args.addr = value.clone(),
             "--conns" => args.conns = value.parse().unwrap_or_else(|e| bad(&e)),
             "--inflight" => args.inflight = value.parse().unwrap_or_else(|e| bad(&e)),
+            "--payload" if value == "typed" => {
+                args.typed = true;
+                args.payload = TYPED_JSON_BYTES;
+            }
             "--payload" => args.payload = value.parse().unwrap_or_else(|e| bad(&e)),
             "--seconds" => args.seconds = value.parse().unwrap_or_else(|e| bad(&e)),
             "--requests" => args.requests = Some(value.parse().unwrap_or_else(|e| bad(&e))),
@@ -101,7 +113,9 @@ pub async fn drive<C, F, Fut>(
 ) -> Result<Histogram<u64>, String>
 where
     F: Fn(&C, Bytes) -> Fut,
-    Fut: Future<Output = Result<Bytes, String>>,
+    // What came back: its length is checked against the payload's (a typed call checks
+    // its own answer and gives `payload.len()`).
+    Fut: Future<Output = Result<usize, String>>,
 {
     let (deadline, budget) = args.budget();
     let mut hist = histogram();
@@ -109,7 +123,7 @@ where
     // one starts (the clock shows in profiles of a load generator this busy).
     let timed = |payload: Bytes, start: Instant| {
         let fut = call(&conn, payload);
-        async move { fut.await.map(|out| (start, out.len())) }
+        async move { fut.await.map(|len| (start, len)) }
     };
     let mut started = 0u64;
     let mut running = FuturesUnordered::new();
@@ -165,11 +179,14 @@ pub async fn collect(
 pub fn report(peer: &str, args: &Args, hist: &Histogram<u64>, elapsed: Duration) {
     let secs = elapsed.as_secs_f64();
     let reqs = hist.len() as f64;
+    let payload = match args.typed {
+        true => "typed".to_owned(),
+        false => args.payload.to_string(),
+    };
     println!(
-        "peer={peer} conns={} inflight={} payload={} requests={} req/s={:.0} MB/s={:.1} p50={}µs p99={}µs p999={}µs",
+        "peer={peer} conns={} inflight={} payload={payload} requests={} req/s={:.0} MB/s={:.1} p50={}µs p99={}µs p999={}µs",
         args.conns,
         args.inflight,
-        args.payload,
         hist.len(),
         reqs / secs,
         reqs * args.payload as f64 / secs / 1e6,

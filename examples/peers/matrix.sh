@@ -7,14 +7,15 @@
 #   bash examples/peers/matrix.sh [SECONDS]          # default 3 s per cell
 #   PEERS="gotalk raw" WORKLOADS="1x64x16" bash examples/peers/matrix.sh
 #
-# A workload is CONNSxINFLIGHTxPAYLOAD. Raw result lines go to $OUT (default
-# target/bench-matrix.txt under CARGO_TARGET_DIR).
+# A workload is CONNSxINFLIGHTxPAYLOAD; a PAYLOAD of `typed` is the typed workload (a
+# small struct in and out through gotalk's and tarpc's generated clients; raw has none).
+# Raw result lines go to $OUT (default target/bench-matrix.txt under CARGO_TARGET_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 seconds="${1:-3}"
 peers="${PEERS:-raw tarpc gotalk}"
-workloads="${WORKLOADS:-1x1x16 1x64x16 16x16x16 1x64x1024 1x8x65536 1x4x1048576}"
+workloads="${WORKLOADS:-1x1x16 1x64x16 16x16x16 1x64x1024 1x8x65536 1x4x1048576 1x1xtyped 1x64xtyped}"
 server_cpu="${SERVER_CPU:-0}"
 client_cpu="${CLIENT_CPU:-1}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${HOME:-/tmp}/.cache/gotalk-rs-target}"
@@ -55,6 +56,7 @@ for peer in $peers; do start_server "$peer"; done
 for w in $workloads; do
     IFS=x read -r conns inflight payload <<<"$w"
     for peer in $peers; do
+        if [ "$payload" = typed ] && [ "$peer" = raw ]; then continue; fi
         line=$(taskset -c "$client_cpu" "$(client "$peer")" --addr "127.0.0.1:${port[$peer]}" \
             --conns "$conns" --inflight "$inflight" --payload "$payload" --seconds "$seconds")
         echo "$line" | tee -a "$out" >&2
@@ -68,7 +70,8 @@ awk -v peers="$peers" '
         return ""
     }
     {
-        p = field($0, "peer"); w = field($0, "conns") "×" field($0, "inflight") ", " field($0, "payload") " B"
+        size = field($0, "payload"); if (size ~ /^[0-9]+$/) size = size " B"
+        p = field($0, "peer"); w = field($0, "conns") "×" field($0, "inflight") ", " size
         if (!(w in seen)) { seen[w] = 1; order[++n] = w }
         rps[w, p] = field($0, "req/s"); mbs[w, p] = field($0, "MB/s"); p50[w, p] = field($0, "p50")
     }

@@ -2,19 +2,46 @@
 //! place where payloads become values and back, for the typed API, the generated code
 //! and `Reply`.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use std::cell::RefCell;
+
+use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::Error;
 
+/// Payloads up to this size are serialized into a buffer kept per thread and copied out
+/// at their exact size: one allocation per payload instead of two (a growing buffer, then
+/// the shared header `Bytes` needs for a buffer with room to spare).
+const COPY_OUT_LIMIT: usize = 4 * 1024;
+/// The kept buffer is freed when a payload made it grow past this.
+const KEEP_SCRATCH: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 /// Serializes `value` as the JSON payload of `op`.
 pub(crate) fn encode<T: Serialize + ?Sized>(op: &str, value: &T) -> Result<Bytes, Error> {
-    let mut writer = BytesMut::with_capacity(64).writer();
-    serde_json::to_writer(&mut writer, value).map_err(|e| Error::Encode {
+    let failed = |e: serde_json::Error| Error::Encode {
         op: op.to_owned(),
         message: e.to_string(),
-    })?;
-    Ok(writer.into_inner().freeze())
+    };
+    SCRATCH.with(|scratch| {
+        // A `Serialize` that serializes a payload itself finds the buffer in use.
+        let Ok(mut buf) = scratch.try_borrow_mut() else {
+            return serde_json::to_vec(value).map(Bytes::from).map_err(failed);
+        };
+        buf.clear();
+        let written = serde_json::to_writer(&mut *buf, value).map_err(failed);
+        let payload = match buf.len() {
+            n if n <= COPY_OUT_LIMIT => Bytes::copy_from_slice(&buf),
+            _ => Bytes::from(std::mem::take(&mut *buf)),
+        };
+        if buf.capacity() > KEEP_SCRATCH {
+            *buf = Vec::new();
+        }
+        written.map(|()| payload)
+    })
 }
 
 /// Deserializes the JSON payload of `op`. An empty payload reads as `null`, so `()` and

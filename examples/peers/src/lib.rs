@@ -11,11 +11,32 @@
 //!
 //! `matrix.sh` runs them all side by side.
 
-/// The tarpc service: the same echo as gotalk's `bytes`.
+/// The tarpc service: the same echo as gotalk's `bytes`, and the typed workload.
 #[tarpc::service]
 pub trait Echo {
     /// Echoes the payload.
     async fn bytes(payload: serde_bytes::ByteBuf) -> serde_bytes::ByteBuf;
+    /// Echoes the sample (as gotalk's `Bench::sample`, `examples/bench_ops.rs`).
+    async fn sample(input: Sample) -> Sample;
+}
+
+/// The typed workload's value, as `examples/bench_ops.rs` has it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Sample {
+    pub id: u64,
+    pub name: String,
+    pub ok: bool,
+}
+
+impl Sample {
+    /// The value every typed request carries.
+    pub fn example() -> Self {
+        Self {
+            id: 1_234_567,
+            name: "sample".into(),
+            ok: true,
+        }
+    }
 }
 
 /// The raw baseline's header: payload length and request ID, little-endian.

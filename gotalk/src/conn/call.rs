@@ -2,7 +2,11 @@
 //! results come back, with per-call options (timeout, retries). The typed forms of these
 //! calls (`request`, `notify`) are in `typed.rs`.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    future::poll_fn,
+    task::Poll,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use bytes::Bytes;
 
@@ -107,7 +111,9 @@ impl Sock {
     ) -> Result<Bytes, Error> {
         match timeout.or(self.limits().call_timeout) {
             None => self.request_once(op, payload).await,
-            Some(after) => tokio::time::timeout(after, self.request_once(op, payload))
+            // Boxed: a timer inline would make every call's future larger, with or without
+            // a timeout.
+            Some(after) => Box::pin(tokio::time::timeout(after, self.request_once(op, payload)))
                 .await
                 .unwrap_or_else(|_| {
                     Err(Error::Timeout {
@@ -123,11 +129,20 @@ impl Sock {
     /// forgets the request.
     async fn request_once(&self, op: &str, payload: &Bytes) -> Result<Bytes, Error> {
         let pending = self.pending();
-        let id = pending.register(Waiter::single())?;
+        // Registered with this task's waker, so that when the request goes out in this
+        // same poll (almost always) the result is not looked for before it can be there.
+        let id = poll_fn(|cx| Poll::Ready(pending.register(Waiter::single(cx.waker())))).await?;
         let mut guard = PendingGuard::new(pending, id);
-        self.send(Header::SingleRequest { id, name: op }, payload)
-            .await?;
-        let result = std::future::poll_fn(|cx| pending.poll_single(id, cx)).await;
+        let header = Header::SingleRequest { id, name: op };
+        let mut look = match self.try_send(header, payload) {
+            Some(sent) => sent.map(|()| false)?,
+            None => self.send(header, payload).await.map(|()| true)?,
+        };
+        let result = poll_fn(|cx| match std::mem::replace(&mut look, true) {
+            true => pending.poll_single(id, cx),
+            false => Poll::Pending,
+        })
+        .await;
         guard.disarm();
         result
     }

@@ -399,8 +399,13 @@ impl Sock {
         if let Some(sent) = self.try_send(header, payload) {
             return sent;
         }
-        let _waiting = Held::new(&self.inner.budgets, payload.len());
-        self.send_counted(header, payload).await
+        // Boxed: waiting for room is rare, and inline it would make every call's future
+        // (which users' futures contain, and move) larger.
+        Box::pin(async move {
+            let _waiting = Held::new(&self.inner.budgets, payload.len());
+            self.send_counted(header, payload).await
+        })
+        .await
     }
 
     /// [`send`](Self::send) for a payload its caller already counts as held.

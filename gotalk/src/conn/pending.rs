@@ -45,10 +45,10 @@ pub(crate) enum Slot {
 }
 
 impl Waiter {
-    /// A waiter for a single result.
-    pub(crate) fn single() -> Self {
+    /// A waiter for a single result, woken by `waker` when it arrives.
+    pub(crate) fn single(waker: &Waker) -> Self {
         Self::Single {
-            slot: Slot::Waiting(None),
+            slot: Slot::Waiting(Some(waker.clone())),
             parts: None,
         }
     }
@@ -311,9 +311,13 @@ mod tests {
     #[test]
     fn an_outstanding_id_is_skipped_after_wrap() {
         let pending = Pending::default();
-        let first = pending.register(Waiter::single()).unwrap();
+        let first = pending
+            .register(Waiter::single(futures_util::task::noop_waker_ref()))
+            .unwrap();
         lock(&pending.table).next = 0;
-        let second = pending.register(Waiter::single()).unwrap();
+        let second = pending
+            .register(Waiter::single(futures_util::task::noop_waker_ref()))
+            .unwrap();
         assert_eq!(first, *b"0000");
         assert_eq!(second, *b"0001");
     }
@@ -326,7 +330,9 @@ mod tests {
     #[test]
     fn a_stream_result_to_a_single_request_is_gathered() {
         let pending = Pending::default();
-        let id = pending.register(Waiter::single()).unwrap();
+        let id = pending
+            .register(Waiter::single(futures_util::task::noop_waker_ref()))
+            .unwrap();
         assert!(poll(&pending, id).is_pending());
         assert!(pending.deliver(id, Outcome::Part(Bytes::from_static(b"ab"))));
         assert!(pending.deliver(id, Outcome::Part(Bytes::from_static(b"c"))));
@@ -343,20 +349,26 @@ mod tests {
     #[test]
     fn close_fails_waiters_and_later_requests() {
         let pending = Pending::default();
-        let id = pending.register(Waiter::single()).unwrap();
+        let id = pending
+            .register(Waiter::single(futures_util::task::noop_waker_ref()))
+            .unwrap();
         assert!(poll(&pending, id).is_pending());
         pending.close(Error::Closed(crate::CloseReason::PeerClosed));
         assert!(matches!(
             poll(&pending, id),
             Poll::Ready(Err(Error::Closed(_)))
         ));
-        assert!(pending.register(Waiter::single()).is_err());
+        assert!(pending
+            .register(Waiter::single(futures_util::task::noop_waker_ref()))
+            .is_err());
     }
 
     #[test]
     fn a_result_delivered_before_close_is_still_taken() {
         let pending = Pending::default();
-        let id = pending.register(Waiter::single()).unwrap();
+        let id = pending
+            .register(Waiter::single(futures_util::task::noop_waker_ref()))
+            .unwrap();
         assert!(pending.deliver(id, Outcome::Result(Bytes::from_static(b"ok"))));
         pending.close(Error::Closed(crate::CloseReason::PeerClosed));
         assert!(matches!(poll(&pending, id), Poll::Ready(Ok(b)) if b == "ok"));

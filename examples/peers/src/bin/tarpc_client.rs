@@ -7,7 +7,7 @@ mod loadgen;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use gotalk_bench_peers::EchoClient;
+use gotalk_bench_peers::{EchoClient, Sample};
 use tarpc::{client, context, tokio_serde::formats::Bincode};
 
 #[tokio::main]
@@ -35,18 +35,27 @@ async fn main() {
         .into_iter()
         .map(|c| {
             let (args, payload) = (args.clone(), payload.clone());
+            let sample = Sample::example();
             tokio::spawn(loadgen::drive(
                 c,
-                args,
+                args.clone(),
                 payload,
-                |c: &EchoClient, p: Bytes| {
-                    let c = c.clone();
+                move |c: &EchoClient, p: Bytes| {
+                    let (c, sample) = (c.clone(), sample.clone());
+                    let typed = args.typed;
                     async move {
                         let mut ctx = context::current();
                         ctx.deadline = Instant::now() + Duration::from_secs(60);
+                        if typed {
+                            let out = c.sample(ctx, sample).await.map_err(|e| e.to_string())?;
+                            return match out.id == Sample::example().id {
+                                true => Ok(loadgen::TYPED_JSON_BYTES),
+                                false => Err(format!("unexpected answer {out:?}")),
+                            };
+                        }
                         c.bytes(ctx, serde_bytes::ByteBuf::from(p.to_vec()))
                             .await
-                            .map(|out| Bytes::from(out.into_vec()))
+                            .map(|out| out.len())
                             .map_err(|e| e.to_string())
                     }
                 },

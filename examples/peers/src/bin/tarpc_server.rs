@@ -1,8 +1,9 @@
-//! The tarpc server: `tarpc_server ADDR`, serving `Echo::bytes` over tarpc's tokio +
+//! The tarpc server: `tarpc_server ADDR`, serving `Echo::bytes` and `Echo::sample` (the
+//! typed workload) over tarpc's tokio +
 //! bincode transport, one spawned task per request as tarpc's examples do.
 
 use futures_util::{future, StreamExt};
-use gotalk_bench_peers::Echo;
+use gotalk_bench_peers::{Echo, Sample};
 use tarpc::{
     context,
     server::{self, Channel},
@@ -19,6 +20,10 @@ impl Echo for EchoServer {
         payload: serde_bytes::ByteBuf,
     ) -> serde_bytes::ByteBuf {
         payload
+    }
+
+    async fn sample(self, _: context::Context, input: Sample) -> Sample {
+        input
     }
 }
 
