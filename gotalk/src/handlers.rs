@@ -8,7 +8,7 @@ use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
 use crate::conn::{
-    Notification, NotificationFn, Reply, Request, RequestFn, StreamFn, StreamRequest,
+    HandlerBox, Notification, NotificationFn, Reply, Request, RequestFn, StreamFn, StreamRequest,
 };
 
 /// The handlers one side offers its peers: single-request, stream-request and notification
@@ -95,7 +95,16 @@ impl Handlers {
         F: Fn(Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Reply> + Send + 'static,
     {
-        let f: RequestFn = Arc::new(move |req| Box::pin(handler(req)));
+        let f: RequestFn = Arc::new(move |req, reuse: Option<HandlerBox>| {
+            let future = handler(req);
+            match reuse {
+                Some(mut memory) => {
+                    memory.set(future);
+                    memory
+                }
+                None => HandlerBox::new(future),
+            }
+        });
         self.registry().requests.insert(op.into(), f);
         self
     }

@@ -49,13 +49,6 @@ where
     }
 }
 
-fn options(timeout_ms: Option<u64>) -> CallOptions {
-    match timeout_ms {
-        Some(ms) => CallOptions::new().timeout(Duration::from_millis(ms)),
-        None => CallOptions::new(),
-    }
-}
-
 // The async helpers below are not generic: generated code encodes and decodes in
 // statements of their own, spanned on the user's types, so that a type missing a serde
 // trait is reported there (a generic async fn would report it at its `.await`).
@@ -77,8 +70,8 @@ pub async fn request(
     payload: Bytes,
     timeout_ms: Option<u64>,
 ) -> Result<Bytes, Error> {
-    sock.request_raw_with(op, payload, options(timeout_ms))
-        .await
+    let timeout = timeout_ms.map(Duration::from_millis);
+    sock.request_within(op, &payload, timeout).await
 }
 
 /// A single request whose results stream back.

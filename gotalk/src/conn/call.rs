@@ -71,12 +71,16 @@ impl Sock {
     ) -> Result<Bytes, Error> {
         let payload = payload.into();
         let timeout = options.timeout.or(self.limits().call_timeout);
+        if options.retries == 0 {
+            return self.request_within(op, &payload, timeout).await;
+        }
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let mut retries = options.retries;
         loop {
             let attempt = self.request_once(op, &payload);
+            // Timers boxed, as in `request_within`.
             let result = match deadline {
-                Some(deadline) => tokio::time::timeout_at(deadline, attempt)
+                Some(deadline) => Box::pin(tokio::time::timeout_at(deadline, attempt))
                     .await
                     .unwrap_or_else(|_| {
                         Err(Error::Timeout {
@@ -93,7 +97,7 @@ impl Sock {
                 {
                     retries -= 1;
                     tracing::debug!(conn = self.id(), op, ?wait, "retrying after RetryResult");
-                    tokio::time::sleep(wait).await;
+                    Box::pin(tokio::time::sleep(wait)).await;
                 }
                 other => return other,
             }

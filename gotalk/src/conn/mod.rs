@@ -71,7 +71,7 @@ pub use budget::SharedBudget;
 pub use call::CallOptions;
 pub use config::{Config, HeartbeatInfo};
 pub use handler::{BoxFuture, BoxStream, Notification, Reply, Request, StreamRequest};
-pub(crate) use handler::{NotificationFn, RequestFn, StreamFn};
+pub(crate) use handler::{HandlerBox, NotificationFn, RequestFn, StreamFn};
 pub use limits::Limits;
 pub use streams::{RequestChunks, ResultStream, StreamWriter};
 

@@ -27,7 +27,7 @@ use tokio::{
 use super::{
     admission::Kind,
     chunks::{self, ChunkSender},
-    handler::{Notification, Request, RequestFn, StreamRequest},
+    handler::{HandlerBox, Notification, Request, RequestFn, StreamRequest},
     limits::{LINGERING_STREAMS, RECYCLE_MIN_SIZE, UNRESERVED_READ},
     pending::{key, IdMap, Outcome},
     recycle,
@@ -107,6 +107,8 @@ pub(super) struct Reader {
     /// The handler of the last request (boxed: a connection that makes none holds a
     /// pointer).
     last_request: Option<Box<LastRequest>>,
+    /// The memory of the last request handler's future, if it answered at once.
+    handler_memory: Option<HandlerBox>,
     /// When the read timeout passes unless a message comes first.
     deadline: Option<Instant>,
     /// A message was read since the last [`quiet`](Self::quiet).
@@ -131,6 +133,7 @@ impl Reader {
             notifications: Notifications::default(),
             wait: None,
             last_request: None,
+            handler_memory: None,
             traded: false,
             asked_to_write: false,
         }
@@ -388,7 +391,8 @@ impl Reader {
             op,
             payload,
         };
-        dispatch(sock.clone(), id, running, handler(request), held);
+        let handler = handler(request, self.handler_memory.take());
+        self.handler_memory = dispatch(sock, id, running, handler, held);
     }
 
     /// The handler for a request named `op`. The last one looked up is kept while the
@@ -452,7 +456,7 @@ impl Reader {
             op,
         };
         // Its chunks count as held while they wait in its channel.
-        dispatch(sock.clone(), id, running, handler(request), 0);
+        dispatch(sock, id, running, handler(request), 0);
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 use std::{
     future::Future,
     panic::AssertUnwindSafe,
+    pin::Pin,
     task::{Context, Poll},
 };
 
@@ -14,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::{
     admission::Running,
-    handler::{BoxFuture, BoxStream, Notification, NotificationFn, Reply},
+    handler::{BoxStream, Notification, NotificationFn, Reply},
     limits::NOTIFICATION_QUEUE,
     Sock,
 };
@@ -32,28 +33,34 @@ use crate::{
 /// new task polls it again at once with its own waker, which is the one it must wake.
 /// A spawned handler holds `request_bytes` against the budgets until it is done (one that
 /// answers at once holds nothing: its request is gone before the next read).
-pub(super) fn dispatch(
-    sock: Sock,
+///
+/// A handler that answered at once is handed back, for its memory to be reused.
+pub(super) fn dispatch<H>(
+    sock: &Sock,
     id: RequestId,
     mut running: Running,
-    mut handler: BoxFuture<Reply>,
+    mut handler: H,
     request_bytes: usize,
-) {
+) -> Option<H>
+where
+    H: Future<Output = Reply> + Send + Unpin + 'static,
+{
     let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-    let reply = match std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(&mut cx)))
-    {
-        Ok(Poll::Ready(reply)) => reply,
-        Err(panic) => panicked(&panic),
-        Ok(Poll::Pending) => {
-            running.hold(request_bytes);
-            tokio::spawn(async move {
-                let reply = catch_panic(handler).await;
-                send_reply(&sock, id, reply).await;
-                drop(running);
-            });
-            return;
-        }
-    };
+    let reply =
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut handler).poll(&mut cx))) {
+            Ok(Poll::Ready(reply)) => reply,
+            Err(panic) => panicked(&panic),
+            Ok(Poll::Pending) => {
+                running.hold(request_bytes);
+                let sock = sock.clone();
+                tokio::spawn(async move {
+                    let reply = catch_panic(handler).await;
+                    send_reply(&sock, id, reply).await;
+                    drop(running);
+                });
+                return None;
+            }
+        };
     match Answer::new(id, reply) {
         Answer::Single(header, payload) => match sock.try_send(header, &payload) {
             Some(Ok(())) => {}
@@ -61,6 +68,7 @@ pub(super) fn dispatch(
             None => {
                 // Counted before the reader reads on, not once the task runs.
                 running.hold(payload.len());
+                let sock = sock.clone();
                 tokio::spawn(async move {
                     if let Err(e) = sock.send_counted(header, &payload).await {
                         tracing::debug!(conn = sock.id(), "result not sent: {e}");
@@ -70,6 +78,7 @@ pub(super) fn dispatch(
             }
         },
         Answer::Stream(parts) => {
+            let sock = sock.clone();
             let mut task = Box::pin(async move {
                 send_stream(&sock, id, parts).await;
                 drop(running);
@@ -79,6 +88,7 @@ pub(super) fn dispatch(
             }
         }
     }
+    Some(handler)
 }
 
 /// Runs a handler; a panic becomes an ErrorResult instead of taking anything down.
