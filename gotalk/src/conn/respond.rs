@@ -25,7 +25,8 @@ use crate::{
 };
 
 /// Runs a request's handler and sends its reply. The handler is first polled right here,
-/// on the reader's own turn, and a single reply that is ready is queued at once: most
+/// in the connection's task as it reads, and a single reply that is ready is queued at
+/// once (the task writes it after reading): most
 /// handlers answer without waiting, and then cost no task, no wake-up and no channel.
 /// Only a handler that must wait (or a reply that must) is moved to a task of its own.
 ///
