@@ -19,7 +19,7 @@ impl Sock {
         O: DeserializeOwned,
     {
         let payload = json::encode(op, input)?;
-        let result = self.request_within(op, &payload, None).await?;
+        let result = self.request_within(op, payload, None).await?;
         json::decode(op, &result)
     }
 

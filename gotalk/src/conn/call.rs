@@ -3,18 +3,15 @@
 //! calls (`request`, `notify`) are in `typed.rs`.
 
 use std::{
-    future::poll_fn,
-    task::Poll,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use bytes::Bytes;
 
-use super::{
-    chunks,
-    pending::{PendingGuard, Waiter},
-    ResultStream, Sock, StreamWriter,
-};
+use super::{chunks, pending::Waiter, ResultStream, Sock, StreamWriter};
 use crate::{
     wire::{Header, RequestId},
     Error,
@@ -58,8 +55,14 @@ impl Sock {
     ///
     /// An ErrorResult becomes [`Error::Remote`], a RetryResult [`Error::Retry`]. If the
     /// peer answers with a stream result, its parts are returned concatenated.
-    pub async fn request_raw(&self, op: &str, payload: impl Into<Bytes>) -> Result<Bytes, Error> {
-        self.request_within(op, &payload.into(), None).await
+    // Not an `async fn`: the future is `request_within`'s own, one layer (and its copy of
+    // the arguments) less in every call's future, which callers hold and move.
+    pub fn request_raw<'a>(
+        &'a self,
+        op: &'a str,
+        payload: impl Into<Bytes>,
+    ) -> impl Future<Output = Result<Bytes, Error>> + Send + 'a {
+        self.request_within(op, payload.into(), None)
     }
 
     /// [`request_raw`](Self::request_raw) with a timeout and automatic retries.
@@ -72,7 +75,7 @@ impl Sock {
         let payload = payload.into();
         let timeout = options.timeout.or(self.limits().call_timeout);
         if options.retries == 0 {
-            return self.request_within(op, &payload, timeout).await;
+            return self.request_within(op, payload, timeout).await;
         }
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let mut retries = options.retries;
@@ -110,9 +113,10 @@ impl Sock {
     pub(crate) async fn request_within(
         &self,
         op: &str,
-        payload: &Bytes,
+        payload: Bytes,
         timeout: Option<Duration>,
     ) -> Result<Bytes, Error> {
+        let payload = &payload;
         match timeout.or(self.limits().call_timeout) {
             None => self.request_once(op, payload).await,
             // Boxed: a timer inline would make every call's future larger, with or without
@@ -131,24 +135,13 @@ impl Sock {
     /// One request, one result: the ID is registered, the request queued, and the result
     /// taken from the pending table once the reader delivered it. Dropping the future
     /// forgets the request.
-    async fn request_once(&self, op: &str, payload: &Bytes) -> Result<Bytes, Error> {
-        let pending = self.pending();
-        // Registered with this task's waker, so that when the request goes out in this
-        // same poll (almost always) the result is not looked for before it can be there.
-        let id = poll_fn(|cx| Poll::Ready(pending.register(Waiter::single(cx.waker())))).await?;
-        let mut guard = PendingGuard::new(pending, id);
-        let header = Header::SingleRequest { id, name: op };
-        let mut look = match self.try_send(header, payload) {
-            Some(sent) => sent.map(|()| false)?,
-            None => self.send(header, payload).await.map(|()| true)?,
-        };
-        let result = poll_fn(|cx| match std::mem::replace(&mut look, true) {
-            true => pending.poll_single(id, cx),
-            false => Poll::Pending,
-        })
-        .await;
-        guard.disarm();
-        result
+    fn request_once<'a>(&'a self, op: &'a str, payload: &'a Bytes) -> RequestOnce<'a> {
+        RequestOnce {
+            sock: self,
+            op,
+            payload,
+            step: Step::Start,
+        }
     }
 
     /// Sends a single request and reads its results as a stream: a stream result gives one
@@ -213,5 +206,93 @@ impl Sock {
         self.outbox()
             .push_now(Header::Heartbeat { load, time }, b"")
             .map_err(|e| e.into_error(|| self.close_error()))
+    }
+}
+
+/// The future of one request and its result ([`Sock::request_once`]). Written by hand:
+/// every call holds one (and callers hold and move their calls), and as an `async fn`
+/// it was four times the size.
+struct RequestOnce<'a> {
+    sock: &'a Sock,
+    op: &'a str,
+    payload: &'a Bytes,
+    step: Step<'a>,
+}
+
+enum Step<'a> {
+    Start,
+    /// Waiting for room in the write queue (rare, so boxed).
+    Sending(
+        RequestId,
+        Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>,
+    ),
+    /// Sent; the result is looked for when the task is woken.
+    Waiting(RequestId),
+    Done,
+}
+
+impl Future for RequestOnce<'_> {
+    type Output = Result<Bytes, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let pending = this.sock.pending();
+        loop {
+            match &mut this.step {
+                Step::Start => {
+                    // Registered with this task's waker: when the request goes out in this
+                    // same poll (almost always) the result is not looked for before it can
+                    // be there.
+                    let id = match pending.register(Waiter::single(cx.waker())) {
+                        Ok(id) => id,
+                        Err(e) => return this.finish(Err(e)),
+                    };
+                    this.step = Step::Waiting(id);
+                    let header = Header::SingleRequest { id, name: this.op };
+                    match this.sock.try_send(header, this.payload) {
+                        Some(Ok(())) => return Poll::Pending,
+                        Some(Err(e)) => return this.finish(Err(e)),
+                        None => {
+                            let send = this.sock.send(header, this.payload);
+                            this.step = Step::Sending(id, Box::pin(send));
+                        }
+                    }
+                }
+                Step::Sending(id, send) => match send.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(())) => this.step = Step::Waiting(*id),
+                    Poll::Ready(Err(e)) => return this.finish(Err(e)),
+                },
+                Step::Waiting(id) => {
+                    let result = std::task::ready!(pending.poll_single(*id, cx));
+                    this.step = Step::Done;
+                    return Poll::Ready(result);
+                }
+                Step::Done => return Poll::Ready(Err(this.sock.close_error())),
+            }
+        }
+    }
+}
+
+impl RequestOnce<'_> {
+    /// Ends the call with `result`, forgetting its request.
+    fn finish(&mut self, result: Result<Bytes, Error>) -> Poll<Result<Bytes, Error>> {
+        self.forget();
+        Poll::Ready(result)
+    }
+
+    fn forget(&mut self) {
+        if let Step::Sending(id, _) | Step::Waiting(id) =
+            std::mem::replace(&mut self.step, Step::Done)
+        {
+            self.sock.pending().remove(id);
+        }
+    }
+}
+
+impl Drop for RequestOnce<'_> {
+    /// A call given up (a timeout, a dropped future) leaves nothing behind.
+    fn drop(&mut self) {
+        self.forget();
     }
 }

@@ -264,37 +264,6 @@ fn finish_stream(tx: &ChunkSender, outcome: Outcome) {
     }
 }
 
-/// Removes a waiter when its caller stops waiting (a timeout, a dropped future), so that
-/// cancelled calls leave nothing behind.
-pub(crate) struct PendingGuard<'a> {
-    pending: &'a Pending,
-    id: RequestId,
-    armed: bool,
-}
-
-impl<'a> PendingGuard<'a> {
-    pub(crate) fn new(pending: &'a Pending, id: RequestId) -> Self {
-        Self {
-            pending,
-            id,
-            armed: true,
-        }
-    }
-
-    /// The result arrived: the reader already removed the waiter.
-    pub(crate) fn disarm(&mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.pending.remove(self.id);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
