@@ -6,6 +6,11 @@
 #
 #   bash examples/peers/matrix.sh [SECONDS]          # default 3 s per cell
 #   PEERS="gotalk raw" WORKLOADS="1x64x16" bash examples/peers/matrix.sh
+#   ROUNDS=5 bash examples/peers/matrix.sh 1         # 5 alternating rounds, medians
+#
+# With ROUNDS > 1 every workload runs that many times for every peer in turn, and each
+# figure in the table is the median of its rounds (ratios too: the median of the
+# rounds' ratios), which steadies them on a machine whose speed drifts.
 #
 # A workload is CONNSxINFLIGHTxPAYLOAD; a PAYLOAD of `typed` is the typed workload (a
 # small struct in and out through gotalk's and tarpc's generated clients; raw has none).
@@ -55,27 +60,48 @@ for peer in $peers; do start_server "$peer"; done
 : >"$out"
 for w in $workloads; do
     IFS=x read -r conns inflight payload <<<"$w"
-    for peer in $peers; do
-        if [ "$payload" = typed ] && [ "$peer" = raw ]; then continue; fi
-        line=$(taskset -c "$client_cpu" "$(client "$peer")" --addr "127.0.0.1:${port[$peer]}" \
-            --conns "$conns" --inflight "$inflight" --payload "$payload" --seconds "$seconds")
-        echo "$line" | tee -a "$out" >&2
+    for round in $(seq "${ROUNDS:-1}"); do
+        for peer in $peers; do
+            if [ "$payload" = typed ] && [ "$peer" = raw ]; then continue; fi
+            line=$(taskset -c "$client_cpu" "$(client "$peer")" --addr "127.0.0.1:${port[$peer]}" \
+                --conns "$conns" --inflight "$inflight" --payload "$payload" --seconds "$seconds")
+            echo "round=$round $line" | tee -a "$out" >&2
+        done
     done
 done
 
-# One row per workload: each peer's req/s, MB/s and p50, then gotalk's ratios.
+# One row per workload: each peer's req/s, MB/s and p50, then gotalk's ratios; each the
+# median over the rounds.
 awk -v peers="$peers" '
-    function field(line, key,   re, m) {
+    function field(line, key) {
         if (match(line, key "=[^ ]+")) return substr(line, RSTART + length(key) + 1, RLENGTH - length(key) - 1)
         return ""
     }
+    function add(key, value) { if (value != "") { n_of[key]++; vals[key, n_of[key]] = value + 0 } }
+    function median(key,   n, i, j, t, a) {
+        n = n_of[key]; if (!n) return ""
+        for (i = 1; i <= n; i++) a[i] = vals[key, i]
+        for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
     {
         size = field($0, "payload"); if (size ~ /^[0-9]+$/) size = size " B"
-        p = field($0, "peer"); w = field($0, "conns") "×" field($0, "inflight") ", " size
+        p = field($0, "peer"); w = field($0, "conns") "×" field($0, "inflight") ", " size; r = field($0, "round")
         if (!(w in seen)) { seen[w] = 1; order[++n] = w }
-        rps[w, p] = field($0, "req/s"); mbs[w, p] = field($0, "MB/s"); p50[w, p] = field($0, "p50")
+        rps[w, p, r] = field($0, "req/s")
+        add(w SUBSEP p SUBSEP "rps", field($0, "req/s")); add(w SUBSEP p SUBSEP "mbs", field($0, "MB/s"))
+        add(w SUBSEP p SUBSEP "p50", field($0, "p50") + 0)
+        if (!((w, r) in round_seen)) { round_seen[w, r] = 1; rounds[w, ++nr[w]] = r }
     }
     END {
+        for (k = 1; k <= n; k++) {
+            w = order[k]
+            for (j = 1; j <= nr[w]; j++) {
+                r = rounds[w, j]; g = rps[w, "gotalk", r]
+                if (g != "" && rps[w, "raw", r] != "") add(w SUBSEP "vs raw", g / rps[w, "raw", r])
+                if (g != "" && rps[w, "tarpc", r] != "") add(w SUBSEP "vs tarpc", g / rps[w, "tarpc", r])
+            }
+        }
         np = split(peers, list, " ")
         header = "| workload |"; rule = "|---|"
         for (i = 1; i <= np; i++) { header = header " " list[i] " req/s | MB/s | p50 |"; rule = rule "---|---|---|" }
@@ -83,9 +109,13 @@ awk -v peers="$peers" '
         print header; print rule
         for (k = 1; k <= n; k++) {
             w = order[k]; row = "| " w " |"
-            for (i = 1; i <= np; i++) row = row " " rps[w, list[i]] " | " mbs[w, list[i]] " | " p50[w, list[i]] " |"
-            g = rps[w, "gotalk"]; r = rps[w, "raw"]; t = rps[w, "tarpc"]
-            row = row " " (g && r ? sprintf("%.2f", g / r) : "-") " | " (g && t ? sprintf("%.2f", g / t) : "-") " |"
+            for (i = 1; i <= np; i++) {
+                q = w SUBSEP list[i]
+                rs = median(q SUBSEP "rps"); mb = median(q SUBSEP "mbs"); pp = median(q SUBSEP "p50")
+                row = row " " (rs == "" ? "" : sprintf("%.0f", rs)) " | " (mb == "" ? "" : sprintf("%.1f", mb)) " | " (pp == "" ? "" : sprintf("%.0fµs", pp)) " |"
+            }
+            vr = median(w SUBSEP "vs raw"); vt = median(w SUBSEP "vs tarpc")
+            row = row " " (vr == "" ? "-" : sprintf("%.2f", vr)) " | " (vt == "" ? "-" : sprintf("%.2f", vt)) " |"
             print row
         }
     }' "$out"
