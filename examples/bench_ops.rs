@@ -6,26 +6,10 @@
 #![allow(dead_code)] // the server uses one half, the client the other
 
 use gotalk::Error;
-use serde::{Deserialize, Serialize};
 
-/// What the typed workload sends and gets back.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Sample {
-    pub id: u64,
-    pub name: String,
-    pub ok: bool,
-}
-
-impl Sample {
-    /// The value every typed request carries: `{"id":1234567,"name":"sample","ok":true}`.
-    pub fn example() -> Self {
-        Self {
-            id: 1_234_567,
-            name: "sample".into(),
-            ok: true,
-        }
-    }
-}
+#[path = "sample.rs"]
+mod sample;
+pub use sample::Sample;
 
 /// The benchmark service.
 #[gotalk::service]

@@ -20,24 +20,9 @@ pub trait Echo {
     async fn sample(input: Sample) -> Sample;
 }
 
-/// The typed workload's value, as `examples/bench_ops.rs` has it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Sample {
-    pub id: u64,
-    pub name: String,
-    pub ok: bool,
-}
-
-impl Sample {
-    /// The value every typed request carries.
-    pub fn example() -> Self {
-        Self {
-            id: 1_234_567,
-            name: "sample".into(),
-            ok: true,
-        }
-    }
-}
+#[path = "../../sample.rs"]
+mod sample;
+pub use sample::Sample;
 
 /// The raw baseline's header: payload length and request ID, little-endian.
 pub const RAW_HEADER: usize = 8;
