@@ -50,11 +50,12 @@ async fn main() {
                     let sample = Sample::example();
                     loadgen::drive(sock.clone(), args, payload, |sock: &gotalk::Sock, _| {
                         let (sock, input) = (sock.clone(), sample.clone());
+                        let id = input.id;
                         async move {
                             let out = BenchClient::sample(&sock, input)
                                 .await
                                 .map_err(|e| e.to_string())?;
-                            match out.id == Sample::example().id {
+                            match out.id == id {
                                 true => Ok(loadgen::TYPED_JSON_BYTES),
                                 false => Err(format!("unexpected answer {out:?}")),
                             }

@@ -268,6 +268,10 @@ fn finish_stream(tx: &ChunkSender, outcome: Outcome) {
 mod tests {
     use super::*;
 
+    fn waiter() -> Waiter {
+        Waiter::single(futures_util::task::noop_waker_ref())
+    }
+
     #[test]
     fn ids_are_printable_and_distinct() {
         assert_eq!(&id_for(0), b"0000");
@@ -280,13 +284,9 @@ mod tests {
     #[test]
     fn an_outstanding_id_is_skipped_after_wrap() {
         let pending = Pending::default();
-        let first = pending
-            .register(Waiter::single(futures_util::task::noop_waker_ref()))
-            .unwrap();
+        let first = pending.register(waiter()).unwrap();
         lock(&pending.table).next = 0;
-        let second = pending
-            .register(Waiter::single(futures_util::task::noop_waker_ref()))
-            .unwrap();
+        let second = pending.register(waiter()).unwrap();
         assert_eq!(first, *b"0000");
         assert_eq!(second, *b"0001");
     }
@@ -299,9 +299,7 @@ mod tests {
     #[test]
     fn a_stream_result_to_a_single_request_is_gathered() {
         let pending = Pending::default();
-        let id = pending
-            .register(Waiter::single(futures_util::task::noop_waker_ref()))
-            .unwrap();
+        let id = pending.register(waiter()).unwrap();
         assert!(poll(&pending, id).is_pending());
         assert!(pending.deliver(id, Outcome::Part(Bytes::from_static(b"ab"))));
         assert!(pending.deliver(id, Outcome::Part(Bytes::from_static(b"c"))));
@@ -318,26 +316,20 @@ mod tests {
     #[test]
     fn close_fails_waiters_and_later_requests() {
         let pending = Pending::default();
-        let id = pending
-            .register(Waiter::single(futures_util::task::noop_waker_ref()))
-            .unwrap();
+        let id = pending.register(waiter()).unwrap();
         assert!(poll(&pending, id).is_pending());
         pending.close(Error::Closed(crate::CloseReason::PeerClosed));
         assert!(matches!(
             poll(&pending, id),
             Poll::Ready(Err(Error::Closed(_)))
         ));
-        assert!(pending
-            .register(Waiter::single(futures_util::task::noop_waker_ref()))
-            .is_err());
+        assert!(pending.register(waiter()).is_err());
     }
 
     #[test]
     fn a_result_delivered_before_close_is_still_taken() {
         let pending = Pending::default();
-        let id = pending
-            .register(Waiter::single(futures_util::task::noop_waker_ref()))
-            .unwrap();
+        let id = pending.register(waiter()).unwrap();
         assert!(pending.deliver(id, Outcome::Result(Bytes::from_static(b"ok"))));
         pending.close(Error::Closed(crate::CloseReason::PeerClosed));
         assert!(matches!(poll(&pending, id), Poll::Ready(Ok(b)) if b == "ok"));

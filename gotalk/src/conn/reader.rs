@@ -572,8 +572,9 @@ impl Reader {
     /// Reads what the peer has sent into `buf`, without holding memory for a quiet
     /// connection: an empty buffer with room for a whole chunk reads directly, and a small or
     /// absent one reads through a chunk on the stack and keeps only what arrived; either is
-    /// freed (unless it is at most `QUIET_CAPACITY`) when there is nothing to read. So an idle
-    /// connection holds a few bytes of read buffer, a busy one reads straight into its own.
+    /// freed when there is nothing to read, unless it is at most `QUIET_CAPACITY` and the
+    /// connection has traded messages (see [`quiet`](Self::quiet)). So an idle connection
+    /// holds no read buffer, a busy one reads straight into its own.
     fn poll_read_some<S: AsyncRead + ?Sized>(
         &mut self,
         io: Pin<&mut S>,

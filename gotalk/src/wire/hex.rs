@@ -33,12 +33,6 @@ pub(crate) fn parse(field: &[u8]) -> Option<u32> {
     (seen & NOT_HEX == 0).then_some(value)
 }
 
-/// [`parse`] for a field whose width is known when compiling (unrolled).
-#[inline]
-pub(crate) fn parse_fixed<const N: usize>(field: &[u8; N]) -> Option<u32> {
-    parse(field)
-}
-
 /// `value` as eight lower-case hex digits, all at once: each nibble is spread into a
 /// byte of its own, then turned into its digit (every header has an 8-digit field).
 #[inline]

@@ -210,26 +210,26 @@ fn field<const N: usize>(buf: &[u8], at: usize) -> Option<&[u8; N]> {
 fn parse_header_fast(buf: &[u8], max_payload: u32) -> Option<Parsed> {
     // The name as `start..end` (as `Cursor::name` has it; `0..0` for none), and where the
     // size follows.
-    let (kind, id, name, size_at) = match *buf.first()? {
-        b'r' | b's' => {
-            let len = hex::parse_fixed(field::<3>(buf, 5)?)? as usize;
-            let kind = MessageType::from_byte(buf[0])?;
-            (kind, *field::<4>(buf, 1)?, (8, 8 + len), 8 + len)
+    let kind = MessageType::from_byte(*buf.first()?)?;
+    let (id, name, size_at) = match kind {
+        MessageType::SingleRequest | MessageType::StreamRequest => {
+            let len = hex::parse(field::<3>(buf, 5)?)? as usize;
+            (*field::<4>(buf, 1)?, (8, 8 + len), 8 + len)
         }
-        b'R' | b'S' | b'E' | b'p' => {
-            let kind = MessageType::from_byte(buf[0])?;
-            (kind, *field::<4>(buf, 1)?, (0, 0), 5)
-        }
-        b'n' => {
-            let len = hex::parse_fixed(field::<3>(buf, 1)?)? as usize;
-            (MessageType::Notification, [0; 4], (4, 4 + len), 4 + len)
+        MessageType::SingleResult
+        | MessageType::StreamResult
+        | MessageType::ErrorResult
+        | MessageType::StreamRequestPart => (*field::<4>(buf, 1)?, (0, 0), 5),
+        MessageType::Notification => {
+            let len = hex::parse(field::<3>(buf, 1)?)? as usize;
+            ([0; 4], (4, 4 + len), 4 + len)
         }
         _ => return None,
     };
     if !buf.get(name.0..name.1)?.is_ascii() {
         return None;
     }
-    let size = hex::parse_fixed(field::<8>(buf, size_at)?)?;
+    let size = hex::parse(field::<8>(buf, size_at)?)?;
     if size > max_payload {
         return None;
     }

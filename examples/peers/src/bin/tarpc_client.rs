@@ -47,8 +47,9 @@ async fn main() {
                         let mut ctx = context::current();
                         ctx.deadline = Instant::now() + Duration::from_secs(60);
                         if typed {
+                            let id = sample.id;
                             let out = c.sample(ctx, sample).await.map_err(|e| e.to_string())?;
-                            return match out.id == Sample::example().id {
+                            return match out.id == id {
                                 true => Ok(loadgen::TYPED_JSON_BYTES),
                                 false => Err(format!("unexpected answer {out:?}")),
                             };
