@@ -20,10 +20,38 @@ mod bench_ops;
 #[path = "loadgen.rs"]
 mod loadgen;
 
-use std::time::Instant;
+use std::{future::Future, time::Instant};
 
 use bench_ops::{BenchClient, Sample};
 use bytes::Bytes;
+
+/// The raw workload: the payload echoed by `bytes`.
+struct Raw(gotalk::Sock);
+
+impl loadgen::Call for Raw {
+    fn call(&self, payload: Bytes) -> impl Future<Output = Result<usize, String>> + Send {
+        let call = self.0.request_raw("bytes", payload);
+        async move { call.await.map(|out| out.len()).map_err(|e| e.to_string()) }
+    }
+}
+
+/// The typed workload: a `Sample` through the generated client.
+struct Typed(gotalk::Sock, Sample);
+
+impl loadgen::Call for Typed {
+    fn call(&self, _: Bytes) -> impl Future<Output = Result<usize, String>> + Send {
+        let input = self.1.clone();
+        let id = input.id;
+        let call = BenchClient::sample(&self.0, input);
+        async move {
+            match call.await {
+                Ok(out) if out.id == id => Ok(loadgen::TYPED_JSON_BYTES),
+                Ok(out) => Err(format!("unexpected answer {out:?}")),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    }
+}
 
 #[tokio::main]
 async fn main() {
@@ -47,32 +75,10 @@ async fn main() {
             let (args, payload) = (args.clone(), payload.clone());
             tokio::spawn(async move {
                 let hist = if args.typed {
-                    let sample = Sample::example();
-                    loadgen::drive(sock.clone(), args, payload, |sock: &gotalk::Sock, _| {
-                        let (sock, input) = (sock.clone(), sample.clone());
-                        let id = input.id;
-                        async move {
-                            let out = BenchClient::sample(&sock, input)
-                                .await
-                                .map_err(|e| e.to_string())?;
-                            match out.id == id {
-                                true => Ok(loadgen::TYPED_JSON_BYTES),
-                                false => Err(format!("unexpected answer {out:?}")),
-                            }
-                        }
-                    })
-                    .await
+                    let call = Typed(sock.clone(), Sample::example());
+                    loadgen::drive(call, args, payload).await
                 } else {
-                    loadgen::drive(sock.clone(), args, payload, |sock: &gotalk::Sock, p| {
-                        let sock = sock.clone();
-                        async move {
-                            sock.request_raw("bytes", p)
-                                .await
-                                .map(|out| out.len())
-                                .map_err(|e| e.to_string())
-                        }
-                    })
-                    .await
+                    loadgen::drive(Raw(sock.clone()), args, payload).await
                 };
                 sock.close();
                 hist

@@ -13,6 +13,10 @@
 
 use std::{
     future::Future,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex,
+    },
     time::{Duration, Instant},
 };
 
@@ -104,50 +108,51 @@ pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
 }
 
-/// Keeps `args.inflight` calls outstanding on one connection until the budget is spent.
-pub async fn drive<C, F, Fut>(
-    conn: C,
-    args: Args,
-    payload: Bytes,
-    call: F,
-) -> Result<Histogram<u64>, String>
-where
-    F: Fn(&C, Bytes) -> Fut,
-    // What came back: its length is checked against the payload's (a typed call checks
-    // its own answer and gives `payload.len()`).
-    Fut: Future<Output = Result<usize, String>>,
-{
+/// One call of the workload through a peer's client, borrowing the client as a user's
+/// code would (no clone per call).
+pub trait Call {
+    /// Sends `payload` (or the typed input) and gives the length of what came back: its
+    /// length is checked against the payload's (a typed call checks its own answer and
+    /// gives `payload.len()`).
+    fn call(&self, payload: Bytes) -> impl Future<Output = Result<usize, String>> + Send;
+}
+
+/// Keeps `args.inflight` calls outstanding on one connection until the budget is spent:
+/// that many workers, each making one call after another, as a user with `inflight`
+/// concurrent callers would. (Not a new future in a `FuturesUnordered` per call: that
+/// allocates a task and copies the call's future for every request, which the clients of
+/// every peer would pay and not the peers themselves.)
+pub async fn drive<C: Call>(conn: C, args: Args, payload: Bytes) -> Result<Histogram<u64>, String> {
     let (deadline, budget) = args.budget();
-    let mut hist = histogram();
-    // One clock read per request: the time a call completes is also the time the next
-    // one starts (the clock shows in profiles of a load generator this busy).
-    let timed = |payload: Bytes, start: Instant| {
-        let fut = call(&conn, payload);
-        async move { fut.await.map(|len| (start, len)) }
+    let started = AtomicU64::new(0);
+    // One histogram per connection, as the raw client has (one per worker would be a
+    // few hundred KiB each, and the cache misses would show in the figures).
+    let hist = Mutex::new(histogram());
+    let worker = || async {
+        // One clock read per request: the time a call completes is also the time the
+        // next one starts (the clock shows in profiles of a load generator this busy).
+        let mut start = Instant::now();
+        while start < deadline && started.fetch_add(1, Ordering::Relaxed) < budget {
+            let len = conn.call(payload.clone()).await?;
+            let now = Instant::now();
+            if len != payload.len() {
+                return Err(format!(
+                    "echo of {} bytes came back as {len}",
+                    payload.len()
+                ));
+            }
+            let micros = (now - start).as_micros().max(1) as u64;
+            hist.lock().expect("not poisoned").saturating_record(micros);
+            start = now;
+        }
+        Ok(())
     };
-    let mut started = 0u64;
-    let mut running = FuturesUnordered::new();
-    let now = Instant::now();
-    while started < budget.min(args.inflight as u64) {
-        running.push(timed(payload.clone(), now));
-        started += 1;
+    let mut workers: FuturesUnordered<_> = (0..args.inflight).map(|_| worker()).collect();
+    while let Some(done) = workers.next().await {
+        done?;
     }
-    while let Some(done) = running.next().await {
-        let (start, len) = done?;
-        let now = Instant::now();
-        if len != payload.len() {
-            return Err(format!(
-                "echo of {} bytes came back as {len}",
-                payload.len()
-            ));
-        }
-        hist.saturating_record((now - start).as_micros().max(1) as u64);
-        if started < budget && now < deadline {
-            running.push(timed(payload.clone(), now));
-            started += 1;
-        }
-    }
-    Ok(hist)
+    drop(workers);
+    Ok(hist.into_inner().expect("not poisoned"))
 }
 
 /// Waits for every connection's histogram and prints the report line; the first error

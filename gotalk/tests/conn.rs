@@ -371,6 +371,28 @@ async fn read_timeout_sends_protocol_error_3_and_closes() {
     );
 }
 
+/// The read timeout counts from the last message of a busy spell, and is never early
+/// (it is looked at every eighth of the limit: at most that late).
+#[tokio::test]
+async fn read_timeout_counts_from_the_last_message() {
+    let limit = Duration::from_millis(400);
+    let limits = Limits::default().read_timeout(Some(limit));
+    let server = start(Config::accepting().limits(limits)).await;
+    let mut raw = raw_peer(server.local_addr()).await;
+    // Messages for three limits' time (notifications nobody handles are still messages).
+    for _ in 0..24 {
+        raw.write_all(b"n004ping00000000").await.unwrap();
+        tokio::time::sleep(limit / 8).await;
+    }
+    raw.write_all(b"n004ping00000000").await.unwrap();
+    let last = tokio::time::Instant::now();
+    assert_eq!(read_to_end(&mut raw).await, b"f00000003");
+    let silence = last.elapsed();
+    assert!(silence >= limit, "closed after {silence:?} of silence");
+    // At most an eighth late, plus generous room for a slow machine.
+    assert!(silence < limit * 2, "closed after {silence:?} of silence");
+}
+
 #[tokio::test]
 async fn a_payload_over_the_limit_is_protocol_error_2() {
     let limits = Limits::default().max_payload(1024);

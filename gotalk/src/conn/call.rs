@@ -80,7 +80,7 @@ impl Sock {
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let mut retries = options.retries;
         loop {
-            let attempt = self.request_once(op, &payload);
+            let attempt = self.request_once(op, payload.clone());
             // Timers boxed, as in `request_within`.
             let result = match deadline {
                 Some(deadline) => Box::pin(tokio::time::timeout_at(deadline, attempt))
@@ -110,32 +110,31 @@ impl Sock {
     /// One request's result within `timeout`, or else [`Limits::call_timeout`].
     ///
     /// [`Limits::call_timeout`]: crate::Limits::call_timeout
-    pub(crate) async fn request_within(
-        &self,
-        op: &str,
+    // Not an `async fn`: its future would hold another copy of the arguments and of the
+    // call's state around `RequestOnce`.
+    pub(crate) fn request_within<'a>(
+        &'a self,
+        op: &'a str,
         payload: Bytes,
         timeout: Option<Duration>,
-    ) -> Result<Bytes, Error> {
-        let payload = &payload;
+    ) -> RequestWithin<'a> {
+        let call = self.request_once(op, payload);
         match timeout.or(self.limits().call_timeout) {
-            None => self.request_once(op, payload).await,
+            None => RequestWithin(Within::Untimed(call)),
             // Boxed: a timer inline would make every call's future larger, with or without
             // a timeout.
-            Some(after) => Box::pin(tokio::time::timeout(after, self.request_once(op, payload)))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Error::Timeout {
-                        op: op.to_owned(),
-                        after,
-                    })
-                }),
+            Some(after) => RequestWithin(Within::Timed {
+                call: Box::pin(tokio::time::timeout(after, call)),
+                op,
+                after,
+            }),
         }
     }
 
     /// One request, one result: the ID is registered, the request queued, and the result
     /// taken from the pending table once the reader delivered it. Dropping the future
     /// forgets the request.
-    fn request_once<'a>(&'a self, op: &'a str, payload: &'a Bytes) -> RequestOnce<'a> {
+    fn request_once<'a>(&'a self, op: &'a str, payload: Bytes) -> RequestOnce<'a> {
         RequestOnce {
             sock: self,
             op,
@@ -215,8 +214,38 @@ impl Sock {
 struct RequestOnce<'a> {
     sock: &'a Sock,
     op: &'a str,
-    payload: &'a Bytes,
+    payload: Bytes,
     step: Step<'a>,
+}
+
+/// The future of [`Sock::request_within`]: a call, with its timer if it has one.
+pub(crate) struct RequestWithin<'a>(Within<'a>);
+
+enum Within<'a> {
+    Untimed(RequestOnce<'a>),
+    Timed {
+        call: Pin<Box<tokio::time::Timeout<RequestOnce<'a>>>>,
+        op: &'a str,
+        after: Duration,
+    },
+}
+
+impl Future for RequestWithin<'_> {
+    type Output = Result<Bytes, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().0 {
+            Within::Untimed(call) => Pin::new(call).poll(cx),
+            Within::Timed { call, op, after } => match call.as_mut().poll(cx) {
+                Poll::Ready(Ok(result)) => Poll::Ready(result),
+                Poll::Ready(Err(_)) => Poll::Ready(Err(Error::Timeout {
+                    op: (*op).to_owned(),
+                    after: *after,
+                })),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
 }
 
 enum Step<'a> {
@@ -249,11 +278,12 @@ impl Future for RequestOnce<'_> {
                     };
                     this.step = Step::Waiting(id);
                     let header = Header::SingleRequest { id, name: this.op };
-                    match this.sock.try_send(header, this.payload) {
+                    match this.sock.try_send(header, &this.payload) {
                         Some(Ok(())) => return Poll::Pending,
                         Some(Err(e)) => return this.finish(Err(e)),
                         None => {
-                            let send = this.sock.send(header, this.payload);
+                            let (sock, payload) = (this.sock, this.payload.clone());
+                            let send = async move { sock.send(header, &payload).await };
                             this.step = Step::Sending(id, Box::pin(send));
                         }
                     }

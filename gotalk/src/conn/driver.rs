@@ -96,7 +96,10 @@ impl Driver {
         if self.after_write(written) {
             return Poll::Ready(());
         }
-        if self.rearm {
+        // The read timeout's next look comes sooner after a quiet spell.
+        let sooner = |d: Instant| !self.timer_armed || d < timer.deadline();
+        let reading = matches!(self.reading, Reading::Open);
+        if self.rearm || (reading && self.reader.deadline().is_some_and(sooner)) {
             self.arm(timer);
         }
         Poll::Pending
@@ -204,8 +207,7 @@ impl Driver {
             self.finish(CloseReason::Io(std::sync::Arc::new(stalled(limit))));
             return true;
         }
-        if matches!(self.reading, Reading::Open) && self.reader.deadline().is_some_and(|d| d <= now)
-        {
+        if matches!(self.reading, Reading::Open) && self.reader.timed_out(now) {
             let secs = self
                 .sock
                 .limits()

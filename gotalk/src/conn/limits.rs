@@ -38,7 +38,9 @@ pub struct Limits {
     pub retry_wait: RangeInclusive<Duration>,
     /// Close the connection with protocol error 3 when no complete message arrives for
     /// this long. Default: 30 s on accepted connections ([`Config::accepting`]), none on
-    /// dialled ones ([`Config::dialling`]), as the reference.
+    /// dialled ones ([`Config::dialling`]), as the reference. A busy connection is looked
+    /// at every eighth of this (the clock is not read for every message), so it closes
+    /// between this long and ⁹⁄₈ of it after the last message, never sooner.
     ///
     /// [`Config::accepting`]: crate::Config::accepting
     /// [`Config::dialling`]: crate::Config::dialling

@@ -48,6 +48,7 @@ mod handler;
 mod limits;
 mod outbox;
 mod pending;
+mod read_timeout;
 mod reader;
 mod recycle;
 mod respond;

@@ -1,8 +1,12 @@
 //! Our outstanding requests: who waits for the result with which request ID.
+//!
+//! The IDs are ours, so the table needs no hashing: an ID is a counter, and its waiter
+//! sits at the counter modulo the table's size (a power of two). An ID whose slot is taken
+//! (by a request still outstanding since the counter last passed it) is skipped, and the
+//! table doubles when half full, so it holds at most four slots per outstanding request.
+//! A result whose ID is not in its slot, or is not one of our IDs at all, finds nobody.
 
 use std::{
-    collections::HashMap,
-    hash::{BuildHasherDefault, Hasher},
     sync::Mutex,
     task::{Context, Poll, Waker},
 };
@@ -16,14 +20,36 @@ use crate::{sync::lock, wire::RequestId, Error};
 /// well in traces; 64⁴ ≈ 16.7 M of them before the counter wraps.
 const ID_ALPHABET: &[u8; 64] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
 
-/// The numeric key of a request ID.
-pub(crate) fn key(id: RequestId) -> u32 {
-    u32::from_be_bytes(id)
-}
+/// The counter values are 24 bits, four digits of six.
+const COUNTER_MASK: u32 = 0x00ff_ffff;
 
 fn id_for(counter: u32) -> RequestId {
     let digit = |shift: u32| ID_ALPHABET[((counter >> shift) & 63) as usize];
     [digit(18), digit(12), digit(6), digit(0)]
+}
+
+/// The value of each byte as a digit of an ID; `NOT_A_DIGIT` for other bytes.
+static ID_DIGIT: [u8; 256] = {
+    let mut table = [NOT_A_DIGIT; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[ID_ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+const NOT_A_DIGIT: u8 = 0x40;
+
+/// The counter an ID was made from (`id_for`'s inverse); `None` for an ID we never make.
+fn counter_of(id: RequestId) -> Option<u32> {
+    let mut counter = 0u32;
+    let mut seen = 0u8;
+    for b in id {
+        let digit = ID_DIGIT[usize::from(b)];
+        seen |= digit;
+        counter = (counter << 6) | u32::from(digit & 63);
+    }
+    (seen & NOT_A_DIGIT == 0).then_some(counter)
 }
 
 /// Who waits for a result.
@@ -54,26 +80,6 @@ impl Waiter {
     }
 }
 
-/// A cheap hash for request-ID keys (the map is per connection and the keys are ours).
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-pub(crate) type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
-
 #[derive(Default)]
 pub(crate) struct Pending {
     table: Mutex<Table>,
@@ -81,10 +87,47 @@ pub(crate) struct Pending {
 
 #[derive(Default)]
 struct Table {
-    waiters: IdMap<Waiter>,
+    /// Each outstanding request's counter and waiter, at the counter modulo the length
+    /// (a power of two, or zero before the first request).
+    slots: Vec<Option<(u32, Waiter)>>,
+    /// How many slots are taken.
+    taken: usize,
     next: u32,
     /// Set once the connection closed: later requests fail at once with it.
     closed: Option<Error>,
+}
+
+impl Table {
+    /// The slot of `id`, if `id` is outstanding.
+    fn slot(&mut self, id: RequestId) -> Option<&mut Option<(u32, Waiter)>> {
+        let counter = counter_of(id)?;
+        let mask = self.slots.len().checked_sub(1)?;
+        let slot = &mut self.slots[counter as usize & mask];
+        match slot {
+            Some((c, _)) if *c == counter => Some(slot),
+            _ => None,
+        }
+    }
+
+    fn get(&mut self, id: RequestId) -> Option<&mut Waiter> {
+        self.slot(id)?.as_mut().map(|(_, waiter)| waiter)
+    }
+
+    fn remove(&mut self, id: RequestId) -> Option<Waiter> {
+        let (_, waiter) = self.slot(id)?.take()?;
+        self.taken -= 1;
+        Some(waiter)
+    }
+
+    /// Doubles the table. Counters that differ modulo the old length differ modulo the
+    /// new one, so every waiter finds a free slot.
+    fn grow(&mut self) {
+        let len = (self.slots.len() * 2).max(8);
+        let old = std::mem::replace(&mut self.slots, (0..len).map(|_| None).collect());
+        for (counter, waiter) in old.into_iter().flatten() {
+            self.slots[counter as usize & (len - 1)] = Some((counter, waiter));
+        }
+    }
 }
 
 /// What a result message means for a waiter.
@@ -106,28 +149,33 @@ impl Pending {
         if let Some(e) = &table.closed {
             return Err(e.clone());
         }
+        if table.taken * 2 >= table.slots.len() {
+            table.grow();
+        }
+        let mask = table.slots.len() - 1;
         loop {
-            let id = id_for(table.next);
-            table.next = table.next.wrapping_add(1) & 0x00ff_ffff;
-            if let std::collections::hash_map::Entry::Vacant(slot) = table.waiters.entry(key(id)) {
-                slot.insert(waiter);
-                return Ok(id);
+            let counter = table.next;
+            table.next = counter.wrapping_add(1) & COUNTER_MASK;
+            let slot = &mut table.slots[counter as usize & mask];
+            if slot.is_none() {
+                *slot = Some((counter, waiter));
+                table.taken += 1;
+                return Ok(id_for(counter));
             }
-            // After a wrap the ID may still be outstanding: take the next one.
+            // Taken by a request still outstanding: take the next counter.
         }
     }
 
     /// Forgets a waiter (its caller gave up). Returns whether it was still waiting.
     pub(crate) fn remove(&self, id: RequestId) -> bool {
-        lock(&self.table).waiters.remove(&key(id)).is_some()
+        lock(&self.table).remove(id).is_some()
     }
 
     /// Delivers a result message. Returns `false` if nobody waits for this ID (a caller
     /// that gave up, or a peer answering a request we never sent).
     pub(crate) fn deliver(&self, id: RequestId, outcome: Outcome) -> bool {
         let mut table = lock(&self.table);
-        let k = key(id);
-        let Some(waiter) = table.waiters.get_mut(&k) else {
+        let Some(waiter) = table.get(id) else {
             return false;
         };
         match (waiter, outcome) {
@@ -164,7 +212,7 @@ impl Pending {
             // registered when the reader looked (a peer answering before being asked).
             (Waiter::Stream { .. }, Outcome::Part(_)) => return false,
             (Waiter::Stream { .. }, outcome) => {
-                if let Some(Waiter::Stream { tx }) = table.waiters.remove(&k) {
+                if let Some(Waiter::Stream { tx }) = table.remove(id) {
                     drop(table);
                     finish_stream(&tx, outcome);
                 }
@@ -175,7 +223,7 @@ impl Pending {
 
     /// The channel of a caller reading results as a stream, to send it a part.
     pub(crate) fn stream_sender(&self, id: RequestId) -> Option<ChunkSender> {
-        match lock(&self.table).waiters.get(&key(id)) {
+        match lock(&self.table).get(id) {
             Some(Waiter::Stream { tx }) => Some(tx.clone()),
             _ => None,
         }
@@ -188,8 +236,7 @@ impl Pending {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Bytes, Error>> {
         let mut table = lock(&self.table);
-        let k = key(id);
-        match table.waiters.get_mut(&k) {
+        match table.get(id) {
             Some(Waiter::Single {
                 slot: Slot::Waiting(waker),
                 ..
@@ -203,7 +250,7 @@ impl Pending {
             Some(Waiter::Single {
                 slot: Slot::Done(_),
                 ..
-            }) => match table.waiters.remove(&k) {
+            }) => match table.remove(id) {
                 Some(Waiter::Single {
                     slot: Slot::Done(result),
                     ..
@@ -224,19 +271,22 @@ impl Pending {
             let mut table = lock(&self.table);
             table.closed = Some(error.clone());
             // Results already delivered stay for their callers to take.
-            let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut table.waiters)
-                .into_iter()
-                .partition(|(_, w)| {
-                    matches!(
+            let mut waiting = Vec::new();
+            for slot in &mut table.slots {
+                if let Some((_, w)) = slot {
+                    if !matches!(
                         w,
                         Waiter::Single {
                             slot: Slot::Done(_),
                             ..
                         }
-                    )
-                });
-            table.waiters.extend(done);
-            waiting.into_iter().map(|(_, w)| w).collect()
+                    ) {
+                        waiting.extend(slot.take().map(|(_, w)| w));
+                    }
+                }
+            }
+            table.taken -= waiting.len();
+            waiting
         };
         for waiter in waiters {
             match waiter {
@@ -252,7 +302,7 @@ impl Pending {
     }
 
     pub(crate) fn len(&self) -> usize {
-        lock(&self.table).waiters.len()
+        lock(&self.table).taken
     }
 }
 
@@ -279,6 +329,50 @@ mod tests {
         assert_eq!(&id_for(63), b"000_");
         assert_eq!(&id_for(64), b"0010");
         assert_eq!(&id_for(0x00ff_ffff), b"____");
+    }
+
+    #[test]
+    fn ids_read_back_as_their_counters() {
+        for counter in [0, 1, 63, 64, 4095, 0x12_3456, COUNTER_MASK] {
+            assert_eq!(counter_of(id_for(counter)), Some(counter));
+        }
+        assert_eq!(counter_of(*b"00 0"), None);
+        assert_eq!(counter_of(*b"\xff000"), None);
+    }
+
+    #[test]
+    fn results_for_ids_not_outstanding_find_nobody() {
+        let pending = Pending::default();
+        let id = pending.register(waiter()).unwrap();
+        let answer = || Outcome::Result(Bytes::from_static(b"x"));
+        assert!(!pending.deliver(*b"zz z", answer()), "not one of our IDs");
+        assert!(!pending.deliver(id_for(1), answer()), "never sent");
+        // Same slot, another counter: a result for a request long gone.
+        assert!(!pending.deliver(id_for(8), answer()));
+        assert!(pending.deliver(id, answer()));
+    }
+
+    #[test]
+    fn waiters_survive_growth_and_a_long_outstanding_one_keeps_the_table_small() {
+        let pending = Pending::default();
+        let long = pending.register(waiter()).unwrap();
+        let many: Vec<_> = (0..100)
+            .map(|_| pending.register(waiter()).unwrap())
+            .collect();
+        for &id in &many {
+            assert!(pending.deliver(id, Outcome::Result(Bytes::from_static(b"ok"))));
+            assert!(matches!(poll(&pending, id), Poll::Ready(Ok(_))));
+        }
+        // A million short requests pass while one stays outstanding: its slot is skipped,
+        // and the table does not grow for it.
+        for _ in 0..1_000_000 {
+            let id = pending.register(waiter()).unwrap();
+            assert!(pending.remove(id));
+        }
+        assert_eq!(pending.len(), 1);
+        assert!(lock(&pending.table).slots.len() <= 256);
+        assert!(pending.deliver(long, Outcome::Result(Bytes::from_static(b"late"))));
+        assert!(matches!(poll(&pending, long), Poll::Ready(Ok(b)) if b == "late"));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::{
 };
 
 use bytes::{BufMut, Bytes, BytesMut};
+use rustc_hash::FxHashMap;
 use tokio::{
     io::{AsyncRead, ReadBuf},
     time::Instant,
@@ -29,7 +30,8 @@ use super::{
     chunks::{self, ChunkSender},
     handler::{HandlerBox, Notification, Request, RequestFn, StreamRequest},
     limits::{LINGERING_STREAMS, RECYCLE_MIN_SIZE, UNRESERVED_READ},
-    pending::{key, IdMap, Outcome},
+    pending::Outcome,
+    read_timeout::ReadTimeout,
     recycle,
     respond::{dispatch, Notifications},
     RequestChunks, Sock,
@@ -39,6 +41,11 @@ use crate::{
     wire::{self, Conversation, DecodeError, Decoded, Message, Name, ProtocolErrorCode, RequestId},
     Error,
 };
+
+/// The numeric key of a request ID.
+fn key(id: RequestId) -> u32 {
+    u32::from_be_bytes(id)
+}
 
 /// How much to read at least at a time.
 const READ_CHUNK: usize = 8 * 1024;
@@ -74,7 +81,7 @@ enum AfterWait {
 
 /// The handler a request named `op` found, while the handlers were at `version`.
 struct LastRequest {
-    op: Box<str>,
+    op: Name,
     version: u64,
     handler: RequestFn,
 }
@@ -101,7 +108,9 @@ pub(super) struct Reader {
     /// The budget reserved for the message being read: all of it, from its header on
     /// (see `budget.rs`); nothing between messages.
     buf_held: usize,
-    incoming: IdMap<Incoming>,
+    /// The peer's open stream requests by ID (at most `max_stream_requests` and
+    /// `LINGERING_STREAMS`, so a peer choosing colliding IDs cannot make it slow).
+    incoming: FxHashMap<u32, Incoming>,
     notifications: Notifications,
     wait: Option<Wait>,
     /// The handler of the last request (boxed: a connection that makes none holds a
@@ -109,8 +118,7 @@ pub(super) struct Reader {
     last_request: Option<Box<LastRequest>>,
     /// The memory of the last request handler's future, if it answered at once.
     handler_memory: Option<HandlerBox>,
-    /// When the read timeout passes unless a message comes first.
-    deadline: Option<Instant>,
+    timeout: ReadTimeout,
     /// A message was read since the last [`quiet`](Self::quiet).
     traded: bool,
     /// Answers were written on the reader's request ([`ReadPoll::Write`]) since it last
@@ -123,13 +131,13 @@ impl Reader {
         let limits = sock.limits();
         Self {
             conversation: Conversation::new(limits.max_payload),
-            deadline: limits.read_timeout.map(|t| Instant::now() + t),
+            timeout: ReadTimeout::new(limits.read_timeout, Instant::now()),
             sock,
             buf: BytesMut::new(),
             largest_message: 0,
             buf_size: 0,
             buf_held: 0,
-            incoming: IdMap::default(),
+            incoming: FxHashMap::default(),
             notifications: Notifications::default(),
             wait: None,
             last_request: None,
@@ -139,9 +147,14 @@ impl Reader {
         }
     }
 
-    /// When the read timeout passes unless a message comes first.
+    /// When the connection's timer should look at the read timeout next.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.timeout.due()
+    }
+
+    /// The timer fired at `now`: whether the read timeout passed.
+    pub(super) fn timed_out(&mut self, now: Instant) -> bool {
+        self.timeout.timed_out(now)
     }
 
     /// Reads and routes what the peer sent, as far as it can without waiting.
@@ -161,7 +174,16 @@ impl Reader {
             let mut decoded_any = false;
             let needed = loop {
                 let before = self.buf.len();
-                match self.conversation.decode(&mut self.buf) {
+                // The name of the last request is not split off the buffer again.
+                let version = self.sock.handlers_version();
+                let last = self.last_request.as_deref();
+                let known = |op: &str| match last {
+                    Some(last) if last.version == version && last.op.as_str() == op => {
+                        Some(last.op.clone())
+                    }
+                    _ => None,
+                };
+                match self.conversation.decode_with(&mut self.buf, known) {
                     Ok(Decoded::Version) => {}
                     Ok(Decoded::Message(msg)) => {
                         decoded_any = true;
@@ -196,11 +218,8 @@ impl Reader {
             };
             if decoded_any {
                 self.traded = true;
-                // The read timeout counts from the last complete message (once per
-                // batch: reading the clock per message shows in profiles).
-                if let Some(t) = self.sock.limits().read_timeout {
-                    self.deadline = Some(Instant::now() + t);
-                }
+                // The read timeout counts from the last complete message.
+                self.timeout.on_messages();
             }
             let Some(needed) = needed else {
                 continue;
@@ -401,14 +420,14 @@ impl Reader {
     fn request_handler(&mut self, op: &Name) -> Option<RequestFn> {
         let version = self.sock.handlers_version();
         if let Some(last) = &self.last_request {
-            if last.version == version && *last.op == *op.as_str() {
+            if last.version == version && last.op == *op {
                 return Some(last.handler.clone());
             }
         }
         let handler = self.sock.with_handlers(|h| h.request(op).cloned())?;
         self.last_request = Some(Box::new(LastRequest {
             // Copied: a slice of the read buffer would keep the buffer alive.
-            op: op.as_str().into(),
+            op: Name::copy_of(op),
             version,
             handler: handler.clone(),
         }));

@@ -8,7 +8,9 @@ use std::fmt;
 
 use bytes::{Buf, BytesMut};
 
-use super::{parse, parse_version, Invalid, Message, ParseError, VersionError, VERSION};
+use super::{
+    parse::parse_with, parse_version, Invalid, Message, Name, ParseError, VersionError, VERSION,
+};
 
 /// One direction of a conversation: the peer's two-byte version first, then messages.
 ///
@@ -89,6 +91,17 @@ impl Conversation {
     /// Takes the version or one message from the front of `buf`.
     #[inline]
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, DecodeError> {
+        self.decode_with(buf, |_| None)
+    }
+
+    /// [`decode`](Self::decode), where `known` may give a message's name from elsewhere
+    /// (see `parse_with`).
+    #[inline]
+    pub(crate) fn decode_with(
+        &mut self,
+        buf: &mut BytesMut,
+        known: impl FnOnce(&str) -> Option<Name>,
+    ) -> Result<Decoded, DecodeError> {
         if !self.version_seen {
             return match parse_version(buf) {
                 Ok(()) => {
@@ -102,7 +115,7 @@ impl Conversation {
                 Err(e) => Err(DecodeError::Version(e)),
             };
         }
-        match parse(buf, self.max_payload) {
+        match parse_with(buf, self.max_payload, known) {
             Ok(msg) => Ok(Decoded::Message(msg)),
             Err(ParseError::Incomplete { needed }) => Err(DecodeError::Incomplete { needed }),
             Err(ParseError::Invalid(e)) => Err(DecodeError::Invalid(e)),

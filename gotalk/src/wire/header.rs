@@ -120,6 +120,17 @@ impl<'a> Header<'a> {
                 out[5..].copy_from_slice(&size_digits);
                 dst.extend_from_slice(&out);
             }
+            // Requests with names of up to 48 bytes (nearly all): from the stack too.
+            Self::SingleRequest { id, name } | Self::StreamRequest { id, name }
+                if name.len() <= SHORT_NAME =>
+            {
+                let mut out = [type_byte; 16 + SHORT_NAME];
+                out[1..5].copy_from_slice(&id);
+                out[5..8].copy_from_slice(&three_digits(name.len()));
+                out[8..8 + name.len()].copy_from_slice(name.as_bytes());
+                out[8 + name.len()..len].copy_from_slice(&size_digits);
+                dst.extend_from_slice(&out[..len]);
+            }
             Self::SingleRequest { id, name } | Self::StreamRequest { id, name } => {
                 let rest = begin(dst, type_byte, len);
                 rest[..4].copy_from_slice(&id);
@@ -152,6 +163,16 @@ impl<'a> Header<'a> {
 
 /// Appends a header of `len` bytes starting with `type_byte` to `dst`; returns the rest
 /// of it, to be filled in.
+/// The longest name [`Header::encode_checked`] writes through the stack.
+const SHORT_NAME: usize = 48;
+
+/// A name's length as its three hex digits.
+#[inline]
+fn three_digits(len: usize) -> [u8; 3] {
+    let [.., a, b, c] = hex::eight_digits(len as u32);
+    [a, b, c]
+}
+
 fn begin(dst: &mut BytesMut, type_byte: u8, len: usize) -> &mut [u8] {
     let start = dst.len();
     dst.put_bytes(b'0', len);

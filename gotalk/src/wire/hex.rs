@@ -33,6 +33,33 @@ pub(crate) fn parse(field: &[u8]) -> Option<u32> {
     (seen & NOT_HEX == 0).then_some(value)
 }
 
+/// An eight-digit hex field, all digits at once (every header has one, read on every
+/// message). `None` if any byte is not a hex digit.
+#[inline]
+pub(crate) fn parse8(field: &[u8; 8]) -> Option<u32> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The first digit in the top byte.
+    let x = u64::from_be_bytes(*field);
+    if x & HIGH != 0 {
+        return None;
+    }
+    // The high bit of each byte that is in `lo..=hi` (for bytes below 0x80, so that the
+    // additions carry into no other byte).
+    let within = |v: u64, lo: u64, hi: u64| (v + (0x80 - lo) * ONES) & !(v + (0x7f - hi) * ONES);
+    let digits = within(x, b'0'.into(), b'9'.into());
+    // Setting 0x20 makes `A`..`F` into `a`..`f`, and nothing else into them.
+    let letters = within(x | (0x20 * ONES), b'a'.into(), b'f'.into());
+    if (digits | letters) & HIGH != HIGH {
+        return None;
+    }
+    // Each byte's value, then pairs, quads and halves joined.
+    let nibbles = (x & (0x0f * ONES)) + 9 * ((letters & HIGH) >> 7);
+    let x = (nibbles | (nibbles >> 4)) & 0x00ff_00ff_00ff_00ff;
+    let x = (x | (x >> 8)) & 0x0000_ffff_0000_ffff;
+    Some(((x | (x >> 16)) & 0xffff_ffff) as u32)
+}
+
 /// `value` as eight lower-case hex digits, all at once: each nibble is spread into a
 /// byte of its own, then turned into its digit (every header has an 8-digit field).
 #[inline]
@@ -72,6 +99,29 @@ mod tests {
         assert_eq!(parse(b"0123456789abcdef"[..8].as_ref()), Some(0x0123_4567));
         for b in 0..=255u8 {
             assert_eq!(parse(&[b]).is_some(), b.is_ascii_hexdigit(), "byte {b}");
+        }
+    }
+
+    #[test]
+    fn eight_digits_are_read_at_once_as_one_by_one() {
+        let fields: [&[u8; 8]; 5] = [
+            b"00000000",
+            b"ffffffff",
+            b"0123abcd",
+            b"89ABcdEF",
+            b"7fFf0a9B",
+        ];
+        for field in fields {
+            for at in 0..8 {
+                for b in 0..=255u8 {
+                    let mut f = *field;
+                    f[at] = b;
+                    assert_eq!(parse8(&f), parse(&f), "{:?}", String::from_utf8_lossy(&f));
+                }
+            }
+        }
+        for value in [0, 1, 0xdead_beef, u32::MAX, 0x0f0f_0f0f, 0xa0b0_c0d0] {
+            assert_eq!(parse8(&eight_digits(value)), Some(value));
         }
     }
 

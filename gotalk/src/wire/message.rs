@@ -184,6 +184,12 @@ impl Name {
         Self(bytes)
     }
 
+    /// A copy of `name` that shares no memory with it (a name read from the peer is a
+    /// slice of the read buffer, which it would keep alive).
+    pub(crate) fn copy_of(name: &Name) -> Self {
+        Self(Bytes::copy_from_slice(&name.0))
+    }
+
     fn check_len(len: usize) -> Result<(), NameError> {
         if len > super::MAX_NAME_LEN {
             return Err(NameError::TooLong(len));

@@ -229,7 +229,7 @@ fn parse_header_fast(buf: &[u8], max_payload: u32) -> Option<Parsed> {
     if !buf.get(name.0..name.1)?.is_ascii() {
         return None;
     }
-    let size = hex::parse(field::<8>(buf, size_at)?)?;
+    let size = hex::parse8(field::<8>(buf, size_at)?)?;
     if size > max_payload {
         return None;
     }
@@ -320,43 +320,55 @@ pub(crate) fn frame_lengths(buf: &[u8]) -> Result<(usize, usize), ParseError> {
 /// declared larger than `max_payload` is [`Invalid`]; otherwise a message whose bytes have not
 /// all arrived is [`ParseError::Incomplete`] and nothing is consumed or allocated.
 pub fn parse(buf: &mut BytesMut, max_payload: u32) -> Result<Message, ParseError> {
+    parse_with(buf, max_payload, |_| None)
+}
+
+/// [`parse`], where `known` may give the name from elsewhere (a reader that keeps the
+/// names it sees often), which saves splitting it off the buffer.
+#[inline]
+pub(crate) fn parse_with(
+    buf: &mut BytesMut,
+    max_payload: u32,
+    known: impl FnOnce(&str) -> Option<Name>,
+) -> Result<Message, ParseError> {
     let p = parse_header(buf, max_payload)?;
     let total = p.header_len + p.payload_len;
     if buf.len() < total {
         return Err(ParseError::Incomplete { needed: total });
     }
-    // One split for the message; the name (if it has one) is split off it, the rest of
-    // the header skipped, and what remains is the payload.
+    // The header is skipped in the buffer (the name split off it, unless `known` has it)
+    // and what follows is the payload: one split for a message without a name.
     let (start, end) = p.name;
-    let mut frame = buf.split_to(total);
     let name = if end > start {
-        frame.advance(start);
-        let name = frame.split_to(end - start).freeze();
-        frame.advance(p.header_len - end);
-        name
+        // SAFETY: `parse_header` checked that the name is UTF-8 (else `NameNotUtf8`).
+        let text = unsafe { std::str::from_utf8_unchecked(&buf[start..end]) };
+        match known(text) {
+            Some(name) => {
+                buf.advance(p.header_len);
+                name
+            }
+            None => {
+                buf.advance(start);
+                let name = buf.split_to(end - start).freeze();
+                buf.advance(p.header_len - end);
+                // SAFETY: UTF-8 (above), and its length came from three hex digits (at
+                // most 4095).
+                unsafe { Name::from_checked(name) }
+            }
+        }
     } else {
-        frame.advance(p.header_len);
-        Bytes::new()
+        buf.advance(p.header_len);
+        // SAFETY: empty.
+        unsafe { Name::from_checked(Bytes::new()) }
     };
-    let payload = match frame.is_empty() {
-        true => Bytes::new(),
-        false => frame.freeze(),
+    let payload = match p.payload_len {
+        0 => Bytes::new(),
+        len => buf.split_to(len).freeze(),
     };
-    // SAFETY: `parse_header` checked that the name is UTF-8 (else `NameNotUtf8`), and its
-    // length came from three hex digits (at most 4095).
-    let name = || unsafe { Name::from_checked(name) };
     let id = p.id;
     Ok(match p.kind {
-        MessageType::SingleRequest => Message::SingleRequest {
-            id,
-            name: name(),
-            payload,
-        },
-        MessageType::StreamRequest => Message::StreamRequest {
-            id,
-            name: name(),
-            payload,
-        },
+        MessageType::SingleRequest => Message::SingleRequest { id, name, payload },
+        MessageType::StreamRequest => Message::StreamRequest { id, name, payload },
         MessageType::StreamRequestPart => Message::StreamRequestPart { id, payload },
         MessageType::SingleResult => Message::SingleResult { id, payload },
         MessageType::StreamResult => Message::StreamResult { id, payload },
@@ -366,10 +378,7 @@ pub fn parse(buf: &mut BytesMut, max_payload: u32) -> Result<Message, ParseError
             wait_ms: p.wait_ms,
             payload,
         },
-        MessageType::Notification => Message::Notification {
-            name: name(),
-            payload,
-        },
+        MessageType::Notification => Message::Notification { name, payload },
         MessageType::Heartbeat => Message::Heartbeat {
             load: p.load,
             time: p.time,

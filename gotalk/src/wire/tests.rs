@@ -472,3 +472,34 @@ proptest! {
         while let Ok(_msg) = parse(&mut buf, 1024) {}
     }
 }
+
+#[test]
+fn request_headers_are_the_same_bytes_for_every_name_length() {
+    for len in [0, 1, 9, 15, 16, 47, 48, 49, 255, 256, 4095] {
+        let name: String = (0..len)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        for (header, kind) in [
+            (
+                Header::SingleRequest {
+                    id: *b"0a_Z",
+                    name: &name,
+                },
+                'r',
+            ),
+            (
+                Header::StreamRequest {
+                    id: *b"0a_Z",
+                    name: &name,
+                },
+                's',
+            ),
+        ] {
+            let mut dst = BytesMut::from(&b"before"[..]);
+            header.encode(0x1234_abcd, &mut dst).unwrap();
+            let expected = format!("before{kind}0a_Z{len:03x}{name}1234abcd");
+            assert_eq!(dst, expected.as_bytes(), "name of {len} bytes");
+            assert_eq!(header.encoded_len(), expected.len() - 6);
+        }
+    }
+}

@@ -4,7 +4,10 @@
 #[path = "../../../loadgen.rs"]
 mod loadgen;
 
-use std::time::{Duration, Instant};
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
 
 use bytes::Bytes;
 use gotalk_bench_peers::{EchoClient, Sample};
@@ -34,34 +37,49 @@ async fn main() {
     let tasks: Vec<_> = clients
         .into_iter()
         .map(|c| {
-            let (args, payload) = (args.clone(), payload.clone());
-            let sample = Sample::example();
             tokio::spawn(loadgen::drive(
-                c,
-                args.clone(),
-                payload,
-                move |c: &EchoClient, p: Bytes| {
-                    let (c, sample) = (c.clone(), sample.clone());
-                    let typed = args.typed;
-                    async move {
-                        let mut ctx = context::current();
-                        ctx.deadline = Instant::now() + Duration::from_secs(60);
-                        if typed {
-                            let id = sample.id;
-                            let out = c.sample(ctx, sample).await.map_err(|e| e.to_string())?;
-                            return match out.id == id {
-                                true => Ok(loadgen::TYPED_JSON_BYTES),
-                                false => Err(format!("unexpected answer {out:?}")),
-                            };
-                        }
-                        c.bytes(ctx, serde_bytes::ByteBuf::from(p.to_vec()))
-                            .await
-                            .map(|out| out.len())
-                            .map_err(|e| e.to_string())
-                    }
+                Caller {
+                    client: c,
+                    sample: Sample::example(),
+                    typed: args.typed,
                 },
+                args.clone(),
+                payload.clone(),
             ))
         })
         .collect();
     loadgen::collect("tarpc", &args, tasks, start).await;
+}
+
+/// The workload through tarpc's generated client: `bytes`, or `sample` when typed.
+struct Caller {
+    client: EchoClient,
+    sample: Sample,
+    typed: bool,
+}
+
+impl loadgen::Call for Caller {
+    fn call(&self, payload: Bytes) -> impl Future<Output = Result<usize, String>> + Send {
+        let mut ctx = context::current();
+        ctx.deadline = Instant::now() + Duration::from_secs(60);
+        let (client, sample, typed) = (&self.client, &self.sample, self.typed);
+        async move {
+            if typed {
+                let (sample, id) = (sample.clone(), sample.id);
+                let out = client
+                    .sample(ctx, sample)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                return match out.id == id {
+                    true => Ok(loadgen::TYPED_JSON_BYTES),
+                    false => Err(format!("unexpected answer {out:?}")),
+                };
+            }
+            client
+                .bytes(ctx, serde_bytes::ByteBuf::from(payload.to_vec()))
+                .await
+                .map(|out| out.len())
+                .map_err(|e| e.to_string())
+        }
+    }
 }
