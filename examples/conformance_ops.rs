@@ -2,7 +2,10 @@
 //! `shared/conformance/README.md`). Shared by the `conformance_peer` example and by the
 //! gotalk crate's transcript-replay tests, so both serve exactly the same thing.
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use bytes::Bytes;
 use gotalk::{Error, Handlers, Limits, Reply, Request, StreamRequest};
@@ -26,8 +29,26 @@ struct SleepIn {
 /// The longest `sleep` honoured, so a caller cannot park a handler forever.
 const MAX_SLEEP_MS: u64 = 10_000;
 
+/// How many `sleep`s were dropped before they finished: cancelled by their caller, or
+/// past their deadline (our extension, EXTENSIONS.md).
+static ABANDONED: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a `sleep` dropped before its end.
+struct Abandoned(bool);
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if !self.0 {
+            ABANDONED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
 /// echo, greet, fail, bytes, sleep, stream-echo, notify-me and call-back; and the
 /// notification `ping`, answered with a notification `pong` carrying the same payload.
+/// Beyond the transcripts, for our extension: `abandoned` (how many `sleep`s were
+/// cancelled or passed their deadline) and `deadline` (the milliseconds its request had
+/// left, or null).
 pub fn handlers() -> Handlers {
     let mut h = Handlers::new();
     h.handle_raw("echo", |req: Request| async move {
@@ -48,8 +69,20 @@ pub fn handlers() -> Handlers {
         Ok::<_, Error>(req.payload)
     })
     .handle("sleep", |input: SleepIn| async move {
+        let mut abandoned = Abandoned(false);
         tokio::time::sleep(Duration::from_millis(input.ms.min(MAX_SLEEP_MS))).await;
+        abandoned.0 = true;
         Ok::<_, Error>("slept")
+    })
+    .handle("abandoned", |_: serde_json::Value| async move {
+        Ok::<_, Error>(ABANDONED.load(Ordering::SeqCst))
+    })
+    .handle_raw("deadline", |req: Request| async move {
+        let left = req.deadline.map(|d| {
+            d.saturating_duration_since(std::time::Instant::now())
+                .as_millis()
+        });
+        serde_json::to_vec(&left).map_err(|e| Error::message(e.to_string()))
     })
     .handle_stream("stream-echo", |req: StreamRequest| async move {
         Reply::stream(req.chunks)

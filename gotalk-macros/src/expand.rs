@@ -240,6 +240,7 @@ fn client(model: &Trait, names: &Names) -> TokenStream {
             format_ident!("NOTIFICATIONS"),
         ),
     };
+    let with = (model.kind == Kind::Service).then(|| client_with(model, names));
     quote! {
         #[doc = #struct_doc]
         #vis struct #client #generics (#phantom) #where_clause;
@@ -249,6 +250,73 @@ fn client(model: &Trait, names: &Names) -> TokenStream {
             pub const #const_name: &'static [&'static str] = &[#(#wire_names),*];
 
             #(#fns)*
+        }
+
+        #with
+    }
+}
+
+/// `GreetClient::with(&sock, options)`: the single-result operations with per-call
+/// options (a timeout, retries), on a `GreetClientWith` that borrows the connection.
+fn client_with(model: &Trait, names: &Names) -> TokenStream {
+    let vis = &model.item.vis;
+    let client = &names.client;
+    let with = format_ident!("{}With", client);
+    let phantom = names.phantom();
+    let (impl_generics, ty_generics, where_clause) = model.item.generics.split_for_impl();
+    let mut with_generics = model.item.generics.clone();
+    with_generics.params.insert(0, parse_quote!('gotalk));
+    let (with_impl, with_ty, _) = with_generics.split_for_impl();
+    let fns = model
+        .methods
+        .iter()
+        .filter(|m| !matches!(m.input, Input::Stream { .. }) && m.output.stream_item().is_none())
+        .map(client_with_fn);
+    let struct_doc = format!(
+        "The single-result operations of [`{}`] with per-call options: made by \
+         [`{client}::with`].",
+        names.trait_ident
+    );
+    quote! {
+        impl #impl_generics #client #ty_generics #where_clause {
+            /// Calls with per-call options (a timeout, retries on a RetryResult):
+            /// `Client::with(&sock, CallOptions::new().timeout(t).retries(3)).method(input)`.
+            /// An option not given falls back to the method's `#[gotalk(timeout)]`, then
+            /// to the connection's call timeout. Stream operations are called as usual.
+            pub fn with<'gotalk>(sock: &'gotalk ::gotalk::Sock, options: ::gotalk::__private::CallOptions) -> #with #with_ty {
+                #with(sock, options, ::core::marker::PhantomData)
+            }
+        }
+
+        #[doc = #struct_doc]
+        #vis struct #with #with_generics (&'gotalk ::gotalk::Sock, ::gotalk::__private::CallOptions, #phantom) #where_clause;
+
+        impl #with_impl #with #with_ty #where_clause {
+            #(#fns)*
+        }
+    }
+}
+
+fn client_with_fn(m: &Method) -> TokenStream {
+    let ident = &m.ident;
+    let wire = &m.wire_name;
+    let docs = docs(m);
+    let timeout = match m.timeout_ms {
+        Some(ms) => quote!(::core::option::Option::Some(#ms)),
+        None => quote!(::core::option::Option::None),
+    };
+    let unit: Type = parse_quote!(());
+    let single_out = m.output.value_type().unwrap_or(&unit);
+    let (param, encode) = input_param(m);
+    let decode = quote_spanned!(single_out.span()=> ::gotalk::__private::decode_result::<#single_out>(#wire, &__gotalk_result));
+    let doc = format!("Sends the request `{wire}` with these options and waits for the answer.");
+    quote! {
+        #docs
+        #[doc = #doc]
+        pub async fn #ident(&self #param) -> ::core::result::Result<#single_out, ::gotalk::Error> {
+            #encode
+            let __gotalk_result = ::gotalk::__private::request_with(self.0, #wire, __gotalk_payload, self.1, #timeout).await?;
+            #decode
         }
     }
 }

@@ -9,6 +9,20 @@ declare namespace gotalk {
   interface Result<T = any> {
     (value: T): void;
     error(err: Error | string): void;
+    /** Fires when the caller gives up on the request (it cancelled, or the deadline its
+     * timeout set passed: `reason.name` is `TimeoutError`) or the socket closes; nothing
+     * is answered after that. Needs a caller that speaks the extension (EXTENSIONS.md). */
+    readonly signal: AbortSignal | null;
+  }
+
+  /** Options of one call. Giving up rejects (or emits `error`), and a peer that speaks
+   * our extension (EXTENSIONS.md) stops working on the request. */
+  interface CallOptions {
+    /** Gives up when it is aborted, with its reason. */
+    signal?: AbortSignal;
+    /** Gives up after this many milliseconds (a `TimeoutError`); the peer gets it as the
+     * request's deadline. */
+    timeout?: number;
   }
 
   /** An error result (`E`) or retry result (`e`) from the peer. */
@@ -42,8 +56,10 @@ declare namespace gotalk {
   interface StreamRequest extends EventEmitter {
     /** The first call opens the request; later ones send parts. Non-bytes go as JSON. */
     write(data: BytesLike | any): this;
-    /** Ends the request stream. */
+    /** Ends the request stream (the handler reads to its end and answers). */
     end(): this;
+    /** Gives up on the request: `error` with `reason`, and the peer stops. */
+    abort(reason?: any): this;
     on(name: 'data', fn: (chunk: Bytes) => void): this;
     on(name: 'end', fn: () => void): this;
     on(name: 'error', fn: (err: Error) => void): this;
@@ -51,6 +67,8 @@ declare namespace gotalk {
 
   /** The results of a single request, as they come. */
   interface StreamResults extends EventEmitter {
+    /** Gives up on the results: `error` with `reason`, and the peer stops producing. */
+    abort(reason?: any): this;
     on(name: 'data', fn: (chunk: Bytes) => void): this;
     on(name: 'end', fn: () => void): this;
     on(name: 'error', fn: (err: Error) => void): this;
@@ -87,12 +105,18 @@ declare namespace gotalk {
     openKeepAlive(addr?: string): this;
     adoptWebSocket(ws: WebSocket): this;
 
+    /** Speak our extension (EXTENSIONS.md): cancellation and deadlines. Default true;
+     * set before opening. */
+    extensions: boolean;
+
     request<T = any>(op: string, value?: any, cb?: Callback<T>): Promise<T>;
+    request<T = any>(op: string, value: any, options: CallOptions): Promise<T>;
     bufferRequest(op: string, payload?: BytesLike, cb?: Callback<Bytes>): Promise<Bytes>;
-    streamRequest(op: string): StreamRequest;
+    bufferRequest(op: string, payload: BytesLike | undefined, options: CallOptions): Promise<Bytes>;
+    streamRequest(op: string, options?: CallOptions): StreamRequest;
     /** A single request whose results are read as they come: a `data` event per part of a
      * stream result (or one for a single result), then `end` or `error`. */
-    streamResults(op: string, value?: any): StreamResults;
+    streamResults(op: string, value?: any, options?: CallOptions): StreamResults;
     notify(name: string, value?: any): void;
     bufferNotify(name: string, payload?: BytesLike): void;
     sendHeartbeat(load?: number): void;

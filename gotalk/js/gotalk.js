@@ -226,6 +226,12 @@
     this._parser = null;
     this._keepAlive = null;
     this._ending = false;
+    // Our protocol extension (EXTENSIONS.md): cancellation and deadlines. On unless set
+    // to false before opening.
+    this.extensions = true;
+    this._ext = null;          // what the peer announced, per connection
+    this._serving = {};        // id of a request we serve -> its AbortController
+    this._deadlines = {};      // id of the peer's next request -> milliseconds it has
   }
   Sock.prototype = Object.create(EventEmitter.prototype);
   Sock.prototype.constructor = Sock;
@@ -237,8 +243,12 @@
     s._ids.reset();
     s._streamIds.reset();
     ws.binaryType = 'arraybuffer';
+    s._ext = { cancel: false, deadline: false, announced: false };
     ws.onopen = function () {
       s._sendRaw(VERSION);
+      // The dialling side announces the extension right after its version.
+      if (s.extensions) s._sendExt('hello', utf8(EXT_SPEAKS));
+      s._ext.announced = s.extensions;
       s.isOpen = true;
       s._startHeartbeats();
       s.emit('open', s);
@@ -343,6 +353,11 @@
     Object.keys(pending).forEach(function (id) { pending[id].fail(reason); });
     Object.keys(s._streams).forEach(function (id) { s._streams[id].end(reason); });
     s._streams = {};
+    // Handlers still running: nobody waits for their results any more.
+    var serving = s._serving;
+    s._serving = {};
+    s._deadlines = {};
+    Object.keys(serving).forEach(function (id) { serving[id].abort(reason); });
     if (wasOpen || err) s.emit('close', err || null);
     else s.emit('close', new Error('could not connect'));
   };
@@ -356,6 +371,89 @@
   Sock.prototype._send = function (header, payload) {
     this._sendRaw(header);
     if (payload && payload.length) this._sendRaw(payload);
+  };
+
+  // ---- the protocol extension (EXTENSIONS.md) ------------------------------------------
+
+  var EXT_PREFIX = 'gotalk:';
+  var EXT_SPEAKS = 'cancel deadline';
+
+  Sock.prototype._sendExt = function (what, payload) {
+    this._send(encodeHeader('n', null, EXT_PREFIX + what, payload.length), payload);
+  };
+
+  // Tells the peer we gave up on our request `id`, if it listens.
+  Sock.prototype._sendCancel = function (id) {
+    if (this.isOpen && this._ext && this._ext.cancel) this._sendExt('cancel', utf8(id));
+  };
+
+  // Reads an extension message from the peer.
+  Sock.prototype._onExt = function (what, payload) {
+    var s = this;
+    if (!s.extensions) return;
+    var body = text(payload);
+    if (what === 'hello') {
+      body.split(' ').forEach(function (word) {
+        if (word === 'cancel' || word === 'deadline') s._ext[word] = true;
+      });
+      if (!s._ext.announced) { s._ext.announced = true; s._sendExt('hello', utf8(EXT_SPEAKS)); }
+    } else if (what === 'cancel') {
+      var running = s._serving[body];
+      if (running) { delete s._serving[body]; running.abort(new Error('cancelled by the caller')); }
+      var st = s._streams[body];
+      if (st) st.discard = true;
+    } else if (what === 'deadline') {
+      var m = /^(.{4}) (\d+)$/.exec(body);
+      if (m && Object.keys(s._deadlines).length < 1024) s._deadlines[m[1]] = Number(m[2]);
+    }
+  };
+
+  function abortError(signal) {
+    if (signal && signal.reason !== undefined) return signal.reason;
+    var e = new Error('aborted');
+    e.name = 'AbortError';
+    return e;
+  }
+
+  // Options of a call: {signal, timeout} (or a callback, as before).
+  function callOptions(arg) { return arg && typeof arg === 'object' ? arg : {}; }
+  function callback(arg) { return typeof arg === 'function' ? arg : null; }
+
+  // Wires a call's `signal` and `timeout` (ms) to giving up: the waiter fails, and the
+  // peer is told. Returns a function that sends the request (with its deadline first).
+  Sock.prototype._abortable = function (id, opts, waiter, fail) {
+    var s = this;
+    var timer = null;
+    var onAbort = null;
+    function giveUp(err) {
+      if (s._pending[id] !== waiter) return;
+      cleanup();
+      delete s._pending[id];
+      s._maybeEnd();
+      s._sendCancel(id);
+      fail(err);
+    }
+    function cleanup() {
+      if (timer) clearTimeout(timer);
+      if (onAbort) opts.signal.removeEventListener('abort', onAbort);
+    }
+    if (opts.timeout > 0) {
+      timer = setTimeout(function () {
+        var e = new Error('no result within ' + opts.timeout + ' ms');
+        e.name = 'TimeoutError';
+        giveUp(e);
+      }, opts.timeout);
+    }
+    if (opts.signal) {
+      onAbort = function () { giveUp(abortError(opts.signal)); };
+      opts.signal.addEventListener('abort', onAbort);
+    }
+    waiter.cleanup = cleanup;
+    return function sendDeadline() {
+      if (opts.timeout > 0 && s._ext && s._ext.deadline) {
+        s._sendExt('deadline', utf8(id + ' ' + Math.ceil(opts.timeout)));
+      }
+    };
   };
 
   Sock.prototype._startHeartbeats = function () {
@@ -388,22 +486,38 @@
     return p;
   }
 
-  // A request with a raw payload; resolves to the result's bytes (a Uint8Array).
-  Sock.prototype.bufferRequest = function (op, buf, cb) {
+  // A request with a raw payload; resolves to the result's bytes (a Uint8Array). The
+  // third argument is a callback, or options: {signal: AbortSignal, timeout: ms}. Giving
+  // up (the signal, the timeout) rejects, and a peer that speaks our extension stops
+  // working on the request; a timeout also goes with the request as its deadline.
+  Sock.prototype.bufferRequest = function (op, buf, optsOrCb) {
     var s = this;
+    var opts = callOptions(optsOrCb);
     var payload = toBytes(buf == null ? new Uint8Array(0) : buf);
-    return promised(cb, function (resolve, reject) {
+    return promised(callback(optsOrCb), function (resolve, reject) {
+      if (opts.signal && opts.signal.aborted) return reject(abortError(opts.signal));
       s._whenOpen(function () {
+        if (opts.signal && opts.signal.aborted) return reject(abortError(opts.signal));
         var id = s._ids.next();
-        s._pending[id] = { resolve: resolve, fail: reject, parts: null };
+        var waiter = { resolve: resolve, fail: reject, parts: null };
+        if (opts.signal || opts.timeout > 0) {
+          var sendDeadline = s._abortable(id, opts, waiter, reject);
+          waiter.resolve = function (v) { waiter.cleanup(); resolve(v); };
+          waiter.fail = function (e) { waiter.cleanup(); reject(e); };
+          sendDeadline();
+        }
+        s._pending[id] = waiter;
         s._send(encodeHeader('r', id, op, payload.length), payload);
       }, reject);
     });
   };
 
-  // A request with `value` as JSON; resolves to the decoded JSON result.
-  Sock.prototype.request = function (op, value, cb) {
-    var p = this.bufferRequest(op, utf8(JSON.stringify(value === undefined ? null : value)))
+  // A request with `value` as JSON; resolves to the decoded JSON result. The third
+  // argument is a callback or options, as for bufferRequest.
+  Sock.prototype.request = function (op, value, optsOrCb) {
+    var cb = callback(optsOrCb);
+    var p = this.bufferRequest(op, utf8(JSON.stringify(value === undefined ? null : value)),
+      callOptions(optsOrCb))
       .then(function (bytes) { return bytes.length ? JSON.parse(text(bytes)) : null; });
     if (cb) p.then(function (v) { cb(null, v); }, function (e) { cb(e); });
     return p;
@@ -412,42 +526,76 @@
   // A single request with `value` as JSON whose results are read as they come: 'data'
   // events (bytes: one per part of a stream result, or the single result), then 'end'
   // (or 'error').
-  Sock.prototype.streamResults = function (op, value) {
+  // `opts` ({signal, timeout}) and `stream.abort()` give up on it: 'error' with the
+  // reason, and a peer that speaks our extension stops producing.
+  Sock.prototype.streamResults = function (op, value, opts) {
     var s = this;
     var stream = new EventEmitter();
     var payload = utf8(JSON.stringify(value === undefined ? null : value));
-    s._whenOpen(function () {
+    s._abortableStream(stream, opts, function (register) {
       var id = s._ids.next();
-      s._pending[id] = {
-        stream: stream,
-        resolve: function (bytes) { if (bytes.length) stream.emit('data', bytes); stream.emit('end'); },
-        fail: function (e) { stream.emit('error', e); }
-      };
+      register(id);
       s._send(encodeHeader('r', id, op, payload.length), payload);
-    }, function (e) { stream.emit('error', e); });
+    });
     return stream;
+  };
+
+  // Opens a stream whose results come as events, abortable through `opts.signal`,
+  // `opts.timeout` and `stream.abort(reason)`; `open(register)` sends the request after
+  // registering its ID.
+  Sock.prototype._abortableStream = function (stream, opts, open) {
+    var s = this;
+    opts = callOptions(opts);
+    var ctl = { id: null, waiter: null, aborted: null };
+    stream.abort = function (reason) {
+      if (ctl.aborted) return stream;
+      ctl.aborted = reason || abortError(null);
+      if (ctl.waiter) ctl.waiter.giveUp(ctl.aborted);
+      return stream;
+    };
+    var fail = function (e) { stream.emit('error', e); };
+    s._whenOpen(function () {
+      if (!ctl.aborted && opts.signal && opts.signal.aborted) ctl.aborted = abortError(opts.signal);
+      if (ctl.aborted) return fail(ctl.aborted);
+      open(function (id) {
+        var waiter = ctl.waiter = {
+          stream: stream,
+          resolve: function (bytes) { done(); if (bytes.length) stream.emit('data', bytes); stream.emit('end'); },
+          fail: function (e) { done(); fail(e); }
+        };
+        var sendDeadline = s._abortable(id, opts, waiter, fail);
+        function done() { waiter.cleanup(); }
+        waiter.giveUp = function (e) {
+          if (s._pending[id] !== waiter) return;
+          done();
+          delete s._pending[id];
+          s._maybeEnd();
+          s._sendCancel(id);
+          fail(e);
+        };
+        s._pending[id] = waiter;
+        sendDeadline();
+      });
+    }, fail);
   };
 
   // A stream request: returns a stream with write(data) and end(); its results come as
   // 'data' events (bytes), then 'end' (or 'error').
-  Sock.prototype.streamRequest = function (op) {
+  // `opts` ({signal, timeout}) and `stream.abort()` cancel it, as for streamResults.
+  Sock.prototype.streamRequest = function (op, opts) {
     var s = this;
     var stream = new EventEmitter();
     var id = null;
     var started = false;
     var queued = [];
     function start(first) {
-      s._whenOpen(function () {
+      s._abortableStream(stream, opts, function (register) {
         id = s._streamIds.next();
-        s._pending[id] = {
-          stream: stream,
-          resolve: function (bytes) { if (bytes.length) stream.emit('data', bytes); stream.emit('end'); },
-          fail: function (e) { stream.emit('error', e); }
-        };
+        register(id);
         s._send(encodeHeader('s', id, op, first.length), first);
         queued.forEach(function (f) { f(); });
         queued = null;
-      }, function (e) { stream.emit('error', e); });
+      });
     }
     function part(bytes) {
       var send = function () { s._send(encodeHeader('p', id, null, bytes.length), bytes); };
@@ -559,10 +707,15 @@
           return s._protocolError(protocolError(ProtocolError.InvalidMsg,
             'stream part for unknown request ' + m.id));
         }
+        if (st.discard) { if (!m.payload.length) delete s._streams[m.id]; break; }
         if (m.payload.length) st.chunks.emit('data', m.payload);
         else { delete s._streams[m.id]; st.end(); }
         break;
       case 'n':
+        if (m.name.lastIndexOf(EXT_PREFIX, 0) === 0 && s.extensions) {
+          s._onExt(m.name.slice(EXT_PREFIX.length), m.payload);
+          break;
+        }
         var h = s.handlers.findNotificationHandler(m.name);
         if (h) {
           try {
@@ -596,13 +749,35 @@
   };
 
   // Answers the peer's request `id` for `op` with our handler's result.
+  // The handler's `result.signal` fires when the peer cancels the request or its
+  // deadline passes; nothing is answered after that.
   Sock.prototype._serve = function (id, op, payload, chunks) {
     var s = this;
     var h = s.handlers.findRequestHandler(op);
     var done = false;
+    var ctl = typeof AbortController === 'function' ? new AbortController() : null;
+    var deadline = s._deadlines[id];
+    var timer = null;
+    delete s._deadlines[id];
+    if (ctl) {
+      s._serving[id] = ctl;
+      ctl.signal.addEventListener('abort', function () { finish(); });
+      if (deadline !== undefined) {
+        timer = setTimeout(function () {
+          var e = new Error('deadline passed');
+          e.name = 'TimeoutError';
+          ctl.abort(e);
+        }, deadline);
+      }
+    }
+    function finish() {
+      done = true;
+      if (timer) clearTimeout(timer);
+      if (s._serving[id] === ctl) delete s._serving[id];
+    }
     function reply(t, bytes) {
       if (done || !s.isOpen) return;
-      done = true;
+      finish();
       s._send(encodeHeader(t, id, null, bytes.length), bytes);
     }
     function ok(v) {
@@ -612,6 +787,7 @@
     if (!h) return fail('unknown operation ' + JSON.stringify(op));
     var result = function (v) { ok(v); };
     result.error = fail;
+    result.signal = ctl ? ctl.signal : null;
     try {
       var input = h.json ? (payload.length ? JSON.parse(text(payload)) : null) : payload;
       var out = chunks ? h.fn(input, result, op, chunks) : h.fn(input, result, op);

@@ -62,6 +62,18 @@ impl fmt::Debug for Handlers {
     }
 }
 
+/// Names under [`RESERVED_PREFIX`](crate::RESERVED_PREFIX) carry the protocol extension:
+/// a handler for one would never run. Registering one is a mistake in the program.
+#[track_caller]
+fn refuse_reserved(name: &str) {
+    assert!(
+        !crate::conn::is_reserved(name),
+        "cannot register a handler for {name:?}: names starting with {:?} are reserved for \
+         the protocol extension",
+        crate::RESERVED_PREFIX
+    );
+}
+
 fn sorted<'a>(names: impl Iterator<Item = &'a Box<str>>) -> Vec<&'a str> {
     let mut v: Vec<&str> = names.map(|n| &**n).collect();
     v.sort_unstable();
@@ -95,6 +107,7 @@ impl Handlers {
         F: Fn(Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Reply> + Send + 'static,
     {
+        refuse_reserved(op);
         let f: RequestFn = Arc::new(move |req, reuse: Option<HandlerBox>| {
             let future = handler(req);
             match reuse {
@@ -137,6 +150,7 @@ impl Handlers {
         F: Fn(StreamRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Reply> + Send + 'static,
     {
+        refuse_reserved(op);
         let f: StreamFn = Arc::new(move |req| Box::pin(handler(req)));
         self.registry().streams.insert(op.into(), f);
         self
@@ -149,6 +163,7 @@ impl Handlers {
         F: Fn(Notification) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        refuse_reserved(name);
         let f: NotificationFn = Arc::new(move |n| Box::pin(handler(n)));
         self.registry().notifications.insert(name.into(), f);
         self

@@ -133,6 +133,7 @@ pub use axum;
 pub use conn::{
     pipe, BoxFuture, BoxStream, CallOptions, Config, HeartbeatInfo, Limits, Notification, Reply,
     Request, RequestChunks, ResultStream, SharedBudget, Sock, StreamRequest, StreamWriter,
+    RESERVED_PREFIX,
 };
 pub use error::{CloseReason, Error, Side};
 pub use gotalk_macros::{notification, service};

@@ -74,6 +74,19 @@ pub fn request<'a>(
     sock.request_within(op, payload, timeout_ms.map(Duration::from_millis))
 }
 
+/// A single request with a single result and per-call options; an option not given
+/// falls back to the method's default timeout.
+pub async fn request_with(
+    sock: &Sock,
+    op: &str,
+    payload: Bytes,
+    options: CallOptions,
+    timeout_ms: Option<u64>,
+) -> Result<Bytes, Error> {
+    let options = options.or_timeout(timeout_ms.map(Duration::from_millis));
+    sock.request_raw_with(op, payload, options).await
+}
+
 /// A single request whose results stream back.
 pub async fn request_results(
     sock: &Sock,

@@ -332,9 +332,13 @@ async fn a_protocol_error_from_the_peer_fails_pending_requests_with_it() {
     let addr = listener.local_addr().unwrap();
     let peer = tokio::spawn(async move {
         let (mut s, _) = listener.accept().await.unwrap();
-        let mut buf = vec![0; 26];
+        // Our version, our extension's announcement (EXTENSIONS.md), the request.
+        let mut buf = vec![0; 26 + 39];
         s.read_exact(&mut buf).await.unwrap();
-        assert_eq!(&buf, br#"01r0000005greet00000003"x""#);
+        assert_eq!(
+            &buf,
+            br#"01n00cgotalk:hello0000000fcancel deadliner0000005greet00000003"x""#
+        );
         s.write_all(b"01f00000002").await.unwrap();
         read_to_end(&mut s).await
     });

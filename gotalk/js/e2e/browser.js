@@ -106,6 +106,29 @@ async function check(name, fn) {
       const got = await page.evaluate(() => received);
       assert.deepEqual(got, [['hello', 'hi'], ['pong', { n: 1 }]]);
     });
+    await check('a call given up in the page is cancelled at the server (EXTENSIONS.md)', async () => {
+      const out = await page.evaluate(async () => {
+        const before = await sock.request('abandoned', null);
+        const ac = new AbortController();
+        const call = sock.request('sleep', { ms: 8000 }, { signal: ac.signal });
+        await new Promise((r) => setTimeout(r, 100));
+        ac.abort(new Error('the user left'));
+        const why = await call.then(() => 'resolved', (e) => e.message);
+        for (let i = 0; i < 50; i++) {
+          const now = await sock.request('abandoned', null);
+          if (now > before) return [why, now - before];
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return [why, 0];
+      });
+      assert.deepEqual(out, ['the user left', 1]);
+    });
+    await check('a timeout in the page is the handler\'s deadline at the server', async () => {
+      const left = await page.evaluate(() => sock.request('deadline', null, { timeout: 3000 }));
+      assert.ok(left > 2000 && left <= 3000, `deadline ${left} ms`);
+      const none = await page.evaluate(() => sock.request('deadline', null));
+      assert.equal(none, null);
+    });
     await check('reconnects after the server restarts, and sends what was queued meanwhile', async () => {
       await stopPeer();
       await page.waitForFunction(() => !sock.isOpen, null, { timeout: 5000 });

@@ -28,12 +28,17 @@ gotalk.WebSocket = FakeWebSocket;
 
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
+// What the page announces right after its version (EXTENSIONS.md).
+const HELLO = ['n00cgotalk:hello0000000f', 'cancel deadline'];
+
 async function openSock(handlers) {
   const s = new gotalk.Sock(handlers || new gotalk.Handlers());
   s.heartbeatInterval = 0;
   await new Promise((resolve, reject) => s.open('ws://test/gotalk/', (err) => (err ? reject(err) : resolve())));
   const ws = FakeWebSocket.last;
   ws.receive('01');
+  assert.deepEqual(ws.sent.slice(1, 3), HELLO, 'the extension is announced after the version');
+  ws.sent.splice(1, 2);
   return { s, ws };
 }
 
@@ -246,7 +251,7 @@ test('requests made while connecting are sent once open, up to sendBufferLimit',
   const c = s.request('c', 3);
   await assert.rejects(c, /socket is closed/);
   await tick();
-  assert.deepEqual(ws.sent, ['01', 'r0000001a00000001', '1', 'r0001001b00000001', '2']);
+  assert.deepEqual(ws.sent, ['01', ...HELLO, 'r0000001a00000001', '1', 'r0001001b00000001', '2']);
   ws.receive('01R000000000001xR000100000001y'.replace('x', '1').replace('y', '2'));
   assert.deepEqual([await a, await b], [1, 2]);
   s.close();
@@ -288,7 +293,7 @@ test('keep-alive reconnects after a close, with IDs from 0000 again', async () =
   assert.equal(opened.length, 2, 'reconnected');
   const second = opened[1];
   s.request('b', 2).catch(() => {});
-  assert.deepEqual(second.sent, ['01', 'r0000001b00000001', '2']);
+  assert.deepEqual(second.sent, ['01', ...HELLO, 'r0000001b00000001', '2']);
   s.close();
 });
 
@@ -313,5 +318,89 @@ test('heartbeats carry the load and the time', async () => {
   assert.equal(beats[0].time.getTime(), 1700000000 * 1000);
   s.sendHeartbeat(1);
   assert.match(ws.sent[ws.sent.length - 1], /^hffff[0-9a-f]{8}$/);
+  s.close();
+});
+
+// ---- the protocol extension: cancellation and deadlines (EXTENSIONS.md) ----------------
+
+test('a server that never announces receives nothing new: no deadline, no cancel', async () => {
+  const { s, ws } = await openSock();
+  const ac = new AbortController();
+  const r = s.request('slow', 1, { signal: ac.signal, timeout: 50 });
+  ac.abort();
+  await assert.rejects(r, { name: 'AbortError' });
+  await assert.rejects(s.request('slow', 2, { timeout: 10 }), { name: 'TimeoutError' });
+  assert.deepEqual(ws.sent, ['01', 'r0000004slow00000001', '1', 'r0001004slow00000001', '2']);
+  s.close();
+});
+
+test('once the server announced: a timeout goes as the deadline, giving up cancels', async () => {
+  const { s, ws } = await openSock();
+  ws.receive('n00cgotalk:hello0000000fcancel deadline');
+  const r = s.request('slow', 1, { timeout: 30 });
+  assert.deepEqual(ws.sent.slice(1), [
+    'n00fgotalk:deadline00000007', '0000 30', 'r0000004slow00000001', '1',
+  ]);
+  await assert.rejects(r, /no result within 30 ms/);
+  assert.deepEqual(ws.sent.slice(5), ['n00dgotalk:cancel00000004', '0000']);
+  // A result that crossed the cancel on the wire is dropped.
+  ws.receive('R000000000001' + '7');
+  // An AbortSignal: rejected with its reason, the server told.
+  const ac = new AbortController();
+  const r2 = s.request('slow', 2, { signal: ac.signal });
+  ac.abort(new Error('user left'));
+  await assert.rejects(r2, /user left/);
+  assert.deepEqual(ws.sent.slice(7), ['r0001004slow00000001', '2', 'n00dgotalk:cancel00000004', '0001']);
+  // A call that got its result is not cancelled.
+  const r3 = s.request('fast', 3, { timeout: 1000, signal: new AbortController().signal });
+  ws.receive('R000200000001' + '3');
+  assert.equal(await r3, 3);
+  assert.equal(ws.sent.filter((m) => m.startsWith('n00dgotalk:cancel')).length, 2);
+  s.close();
+});
+
+test('streamResults and streamRequest can be aborted', async () => {
+  const { s, ws } = await openSock();
+  ws.receive('n00cgotalk:hello00000006cancel');
+  const ticks = s.streamResults('ticks', null);
+  const got = [];
+  const errored = new Promise((resolve) => ticks.on('error', resolve));
+  ticks.on('data', (b) => got.push(Buffer.from(b).toString()));
+  ws.receive('S000000000001a');
+  ticks.abort();
+  assert.equal((await errored).name, 'AbortError');
+  ws.receive('S000000000001b'); // still on its way: dropped
+  assert.deepEqual(got, ['a']);
+  const up = s.streamRequest('up', { signal: AbortSignal.abort(new Error('no')) });
+  const upErr = new Promise((resolve) => up.on('error', resolve));
+  up.write('x');
+  assert.match((await upErr).message, /no/);
+  assert.deepEqual(ws.sent.slice(1), [
+    'r0000005ticks00000004', 'null', 'n00dgotalk:cancel00000004', '0000',
+  ]);
+  s.close();
+});
+
+test('a handler in the page learns of a cancel or a deadline through result.signal', async () => {
+  const h = new gotalk.Handlers();
+  const signals = [];
+  h.handleRequest('wait', (input, result) => {
+    signals.push(result.signal);
+    return new Promise((resolve) => setTimeout(() => resolve('late'), 200));
+  });
+  const { s, ws } = await openSock(h);
+  ws.receive('n00cgotalk:hello0000000fcancel deadline');
+  ws.receive('r0000004wait00000001' + '1');
+  ws.receive('n00dgotalk:cancel000000040000');
+  assert.equal(signals[0].aborted, true);
+  ws.receive('n00fgotalk:deadline00000007' + '0001 20');
+  ws.receive('r0001004wait00000001' + '2');
+  assert.equal(signals[1].aborted, false);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(signals[1].aborted, true);
+  assert.equal(signals[1].reason.name, 'TimeoutError');
+  await new Promise((r) => setTimeout(r, 250));
+  // Nothing was answered for either: only the page's own messages went out.
+  assert.deepEqual(ws.sent, ['01']);
   s.close();
 });

@@ -11,7 +11,7 @@ use std::{
 
 use bytes::Bytes;
 
-use super::{chunks, pending::Waiter, ResultStream, Sock, StreamWriter};
+use super::{chunks, extension, pending::Waiter, ResultStream, Sock, StreamWriter};
 use crate::{
     wire::{Header, RequestId},
     Error,
@@ -48,6 +48,12 @@ impl CallOptions {
         self.retries = retries;
         self
     }
+
+    /// These options, with `timeout` if they have none.
+    pub(crate) fn or_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = self.timeout.or(timeout);
+        self
+    }
 }
 
 impl Sock {
@@ -80,7 +86,8 @@ impl Sock {
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let mut retries = options.retries;
         loop {
-            let attempt = self.request_once(op, payload.clone());
+            let left = deadline.map(|d| d.saturating_duration_since(tokio::time::Instant::now()));
+            let attempt = self.request_once(op, payload.clone(), left);
             // Timers boxed, as in `request_within`.
             let result = match deadline {
                 Some(deadline) => Box::pin(tokio::time::timeout_at(deadline, attempt))
@@ -118,8 +125,9 @@ impl Sock {
         payload: Bytes,
         timeout: Option<Duration>,
     ) -> RequestWithin<'a> {
-        let call = self.request_once(op, payload);
-        match timeout.or(self.limits().call_timeout) {
+        let timeout = timeout.or(self.limits().call_timeout);
+        let call = self.request_once(op, payload, timeout);
+        match timeout {
             None => RequestWithin(Within::Untimed(call)),
             // Boxed: a timer inline would make every call's future larger, with or without
             // a timeout.
@@ -134,11 +142,17 @@ impl Sock {
     /// One request, one result: the ID is registered, the request queued, and the result
     /// taken from the pending table once the reader delivered it. Dropping the future
     /// forgets the request.
-    fn request_once<'a>(&'a self, op: &'a str, payload: Bytes) -> RequestOnce<'a> {
+    fn request_once<'a>(
+        &'a self,
+        op: &'a str,
+        payload: Bytes,
+        timeout: Option<Duration>,
+    ) -> RequestOnce<'a> {
         RequestOnce {
             sock: self,
             op,
             payload,
+            timeout,
             step: Step::Start,
         }
     }
@@ -215,6 +229,8 @@ struct RequestOnce<'a> {
     sock: &'a Sock,
     op: &'a str,
     payload: Bytes,
+    /// How long the caller waits, sent to the peer as the request's deadline.
+    timeout: Option<Duration>,
     step: Step<'a>,
 }
 
@@ -277,6 +293,9 @@ impl Future for RequestOnce<'_> {
                         Err(e) => return this.finish(Err(e)),
                     };
                     this.step = Step::Waiting(id);
+                    if let Some(timeout) = this.timeout {
+                        extension::send_deadline(this.sock, id, timeout);
+                    }
                     let header = Header::SingleRequest { id, name: this.op };
                     match this.sock.try_send(header, &this.payload) {
                         Some(Ok(())) => return Poll::Pending,
@@ -315,7 +334,10 @@ impl RequestOnce<'_> {
         if let Step::Sending(id, _) | Step::Waiting(id) =
             std::mem::replace(&mut self.step, Step::Done)
         {
-            self.sock.pending().remove(id);
+            // Given up before its result came: the peer may stop working on it.
+            if self.sock.pending().remove(id) {
+                extension::send_cancel(self.sock, id);
+            }
         }
     }
 }

@@ -42,6 +42,10 @@ pub struct Config {
     pub(crate) on_heartbeat: Option<HeartbeatHook>,
     pub(crate) on_close: Vec<CloseHook>,
     pub(crate) shared_budget: Option<SharedBudget>,
+    /// Whether this side speaks our extension (cancellation and deadlines).
+    pub(crate) extensions: bool,
+    /// Whether this side announces the extension first (it dials), or only in answer.
+    pub(crate) announces_first: bool,
 }
 
 impl fmt::Debug for Config {
@@ -53,6 +57,7 @@ impl fmt::Debug for Config {
             .field("on_heartbeat", &self.on_heartbeat.is_some())
             .field("on_close", &self.on_close.len())
             .field("shared_budget", &self.shared_budget)
+            .field("extensions", &self.extensions)
             .finish()
     }
 }
@@ -68,6 +73,8 @@ impl Config {
             on_heartbeat: None,
             on_close: Vec::new(),
             shared_budget: None,
+            extensions: true,
+            announces_first: true,
         }
     }
 
@@ -77,6 +84,7 @@ impl Config {
         Self {
             limits: Limits::default(),
             heartbeat_interval: None,
+            announces_first: false,
             ..Self::dialling()
         }
     }
@@ -84,6 +92,17 @@ impl Config {
     /// The handlers that answer the peer's requests and notifications.
     pub fn handlers(mut self, handlers: Handlers) -> Self {
         self.handlers = handlers;
+        self
+    }
+
+    /// Whether this side speaks gotalk-rs's protocol extension: a call given up (its
+    /// future dropped, its timeout passed) is cancelled at the peer, and a call's timeout
+    /// travels with it as the handler's deadline (`EXTENSIONS.md`). On by default. It is
+    /// only used with a peer that announces it too: a dialling side announces it right
+    /// after its version (a plain protocol-1 peer ignores that notification), an accepting
+    /// side only in answer. Off, the connection is plain protocol version 1 both ways.
+    pub fn extensions(mut self, on: bool) -> Self {
+        self.extensions = on;
         self
     }
 

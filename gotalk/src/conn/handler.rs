@@ -2,7 +2,14 @@
 //! hands requests to handlers, and the registry ([`Handlers`](crate::Handlers)), which
 //! stores them. (The typed conveniences, `Reply::json` and friends, are in `typed.rs`.)
 
-use std::{any::Any, fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    any::Any,
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use bytes::Bytes;
 use futures_core::Stream;
@@ -38,6 +45,9 @@ pub struct Request {
     pub op: Name,
     /// The raw payload.
     pub payload: Bytes,
+    /// When the caller stops waiting for the result, if the peer sent its call's timeout
+    /// (our extension): past it the handler is dropped and nothing is answered.
+    pub deadline: Option<Instant>,
 }
 
 /// A stream request as a stream handler receives it.
@@ -49,6 +59,8 @@ pub struct StreamRequest {
     pub op: Name,
     /// The request's chunks in order, ending when the peer ends the stream.
     pub chunks: RequestChunks,
+    /// When the caller stops waiting, if the peer sent it (see [`Request::deadline`]).
+    pub deadline: Option<Instant>,
 }
 
 /// A notification as a raw notification handler receives it.

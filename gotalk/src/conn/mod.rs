@@ -44,6 +44,7 @@ mod call;
 mod chunks;
 mod config;
 mod driver;
+mod extension;
 mod handler;
 mod limits;
 mod outbox;
@@ -71,6 +72,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 pub use budget::SharedBudget;
 pub use call::CallOptions;
 pub use config::{Config, HeartbeatInfo};
+pub(crate) use extension::is_reserved;
+pub use extension::RESERVED_PREFIX;
 pub use handler::{BoxFuture, BoxStream, Notification, Reply, Request, StreamRequest};
 pub(crate) use handler::{HandlerBox, NotificationFn, RequestFn, StreamFn};
 pub use limits::Limits;
@@ -84,6 +87,7 @@ use crate::{
 };
 use admission::Admission;
 use budget::{Budgets, Held};
+use extension::Extension;
 use outbox::{Outbox, PushError};
 use pending::Pending;
 use signal::Signal;
@@ -127,6 +131,7 @@ struct Inner {
     outbox: Outbox,
     pending: Pending,
     admission: Admission,
+    extension: Extension,
     /// The bytes held on the peer's behalf, against the connection's and the server's
     /// budgets (shared with the outbox, which counts what it queues).
     budgets: Arc<Budgets>,
@@ -155,6 +160,11 @@ impl fmt::Debug for Sock {
 }
 
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A request ID as a number, for the maps keyed by the peer's IDs.
+fn id_key(id: crate::wire::RequestId) -> u32 {
+    u32::from_be_bytes(id)
+}
 
 impl Sock {
     /// Starts speaking Gotalk over any byte stream (a socket, a pipe, a TLS stream).
@@ -194,6 +204,7 @@ impl Sock {
                 budgets,
                 pending: Pending::default(),
                 admission: Admission::default(),
+                extension: Extension::default(),
                 handlers: RwLock::new(config.handlers.clone()),
                 handlers_version: AtomicU64::new(0),
                 config,
@@ -207,6 +218,7 @@ impl Sock {
         tracing::debug!(conn = sock.inner.id, peer = %sock.inner.peer, "connection open");
         // The version goes out first, without waiting for the peer's (as the reference).
         sock.inner.outbox.push_version(VERSION);
+        Extension::announce_first(&sock);
         sock
     }
 
@@ -462,6 +474,10 @@ impl Sock {
 
     fn pending(&self) -> &Pending {
         &self.inner.pending
+    }
+
+    fn extension(&self) -> &Extension {
+        &self.inner.extension
     }
 
     fn admission(&self) -> &Admission {

@@ -166,9 +166,17 @@ impl Pending {
         }
     }
 
-    /// Forgets a waiter (its caller gave up). Returns whether it was still waiting.
+    /// Forgets a waiter (its caller gave up). Returns whether it was still waiting for
+    /// its result (then the peer may still be working on the request).
     pub(crate) fn remove(&self, id: RequestId) -> bool {
-        lock(&self.table).remove(id).is_some()
+        let removed = lock(&self.table).remove(id);
+        !matches!(
+            removed,
+            None | Some(Waiter::Single {
+                slot: Slot::Done(_),
+                ..
+            })
+        )
     }
 
     /// Delivers a result message. Returns `false` if nobody waits for this ID (a caller

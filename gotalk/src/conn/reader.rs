@@ -28,7 +28,9 @@ use tokio::{
 use super::{
     admission::Kind,
     chunks::{self, ChunkSender},
+    extension::{Extension, Received},
     handler::{HandlerBox, Notification, Request, RequestFn, StreamRequest},
+    id_key, is_reserved,
     limits::{LINGERING_STREAMS, RECYCLE_MIN_SIZE, UNRESERVED_READ},
     pending::Outcome,
     read_timeout::ReadTimeout,
@@ -41,11 +43,6 @@ use crate::{
     wire::{self, Conversation, DecodeError, Decoded, Message, Name, ProtocolErrorCode, RequestId},
     Error,
 };
-
-/// The numeric key of a request ID.
-fn key(id: RequestId) -> u32 {
-    u32::from_be_bytes(id)
-}
 
 /// How much to read at least at a time.
 const READ_CHUNK: usize = 8 * 1024;
@@ -108,6 +105,9 @@ pub(super) struct Reader {
     /// The budget reserved for the message being read: all of it, from its header on
     /// (see `budget.rs`); nothing between messages.
     buf_held: usize,
+    /// How long the peer's next requests with these IDs have to run (the extension's
+    /// deadlines, taken by the request that follows its deadline).
+    deadlines: FxHashMap<u32, Duration>,
     /// The peer's open stream requests by ID (at most `max_stream_requests` and
     /// `LINGERING_STREAMS`, so a peer choosing colliding IDs cannot make it slow).
     incoming: FxHashMap<u32, Incoming>,
@@ -138,6 +138,7 @@ impl Reader {
             buf_size: 0,
             buf_held: 0,
             incoming: FxHashMap::default(),
+            deadlines: FxHashMap::default(),
             notifications: Notifications::default(),
             wait: None,
             last_request: None,
@@ -397,6 +398,7 @@ impl Reader {
     }
 
     fn on_request(&mut self, id: RequestId, op: Name, payload: Bytes) {
+        let deadline = self.take_deadline(id);
         let handler = self.request_handler(&op);
         let sock = &self.sock;
         let (running, handler) = match sock.admission().admit(sock, Kind::Single, &op, handler) {
@@ -409,9 +411,10 @@ impl Reader {
             sock: sock.clone(),
             op,
             payload,
+            deadline: deadline.map(Instant::into_std),
         };
         let handler = handler(request, self.handler_memory.take());
-        self.handler_memory = dispatch(sock, id, running, handler, held);
+        self.handler_memory = dispatch(sock, id, running, handler, held, deadline);
     }
 
     /// The handler for a request named `op`. The last one looked up is kept while the
@@ -440,8 +443,9 @@ impl Reader {
         op: Name,
         payload: Bytes,
     ) -> Result<(), CloseReason> {
+        let deadline = self.take_deadline(id);
         let sock = &self.sock;
-        let k = key(id);
+        let k = id_key(id);
         if self.incoming.contains_key(&k) {
             return Err(Sock::protocol_error(
                 ProtocolErrorCode::INVALID,
@@ -473,9 +477,10 @@ impl Reader {
             sock: sock.clone(),
             chunks: RequestChunks::new(op.clone(), rx),
             op,
+            deadline: deadline.map(Instant::into_std),
         };
         // Its chunks count as held while they wait in its channel.
-        dispatch(sock, id, running, handler(request), 0);
+        dispatch(sock, id, running, handler(request), 0, deadline);
         Ok(())
     }
 
@@ -484,7 +489,7 @@ impl Reader {
         id: RequestId,
         payload: Bytes,
     ) -> Result<Option<Wait>, CloseReason> {
-        let k = key(id);
+        let k = id_key(id);
         let Some(stream) = self.incoming.get_mut(&k) else {
             return Err(Sock::protocol_error(
                 ProtocolErrorCode::INVALID,
@@ -508,6 +513,10 @@ impl Reader {
     }
 
     fn on_notification(&mut self, name: Name, payload: Bytes) -> Option<Wait> {
+        if is_reserved(&name) {
+            self.on_extension(&name, &payload);
+            return None;
+        }
         let sock = &self.sock;
         let Some(handler) = sock.with_handlers(|h| h.notification(&name).cloned()) else {
             tracing::debug!(
@@ -531,6 +540,37 @@ impl Reader {
             full.wait().await;
             AfterWait::Nothing
         }))
+    }
+
+    /// A message of the extension (the connection answers or aborts what it asks; here
+    /// what concerns the reader).
+    fn on_extension(&mut self, name: &str, payload: &[u8]) {
+        match Extension::receive(&self.sock, name, payload) {
+            Received::Cancel(id) => {
+                // Parts the peer still sends for a cancelled stream request are dropped.
+                if let Some(stream) = self.incoming.get_mut(&id_key(id)) {
+                    *stream = Incoming::Discard;
+                }
+            }
+            Received::Deadline(id, within) => {
+                // Bounded: a deadline no request follows is an error of the peer's.
+                let most =
+                    self.sock.limits().max_single_requests + self.sock.limits().max_stream_requests;
+                if self.deadlines.len() < most {
+                    self.deadlines.insert(id_key(id), within);
+                }
+            }
+            Received::Hello | Received::Unknown => {}
+        }
+    }
+
+    /// The deadline of the peer's request `id`, if the peer sent one for it.
+    fn take_deadline(&mut self, id: RequestId) -> Option<Instant> {
+        if self.deadlines.is_empty() {
+            return None;
+        }
+        let within = self.deadlines.remove(&id_key(id))?;
+        Some(Instant::now() + within)
     }
 
     /// Hands a stream chunk to its consumer; if the consumer has its `stream_buffer`

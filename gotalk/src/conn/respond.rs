@@ -11,10 +11,11 @@ use std::{
 
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::{sync::mpsc, time::Instant};
 
 use super::{
     admission::Running,
+    extension,
     handler::{BoxStream, Notification, NotificationFn, Reply},
     limits::NOTIFICATION_QUEUE,
     Sock,
@@ -35,6 +36,9 @@ use crate::{
 /// A spawned handler holds `request_bytes` against the budgets until it is done (one that
 /// answers at once holds nothing: its request is gone before the next read).
 ///
+/// A handler that must wait runs on until its `deadline`, if the peer sent one, and is
+/// aborted if the peer cancels the request (see `extension.rs`).
+///
 /// A handler that answered at once is handed back, for its memory to be reused.
 pub(super) fn dispatch<H>(
     sock: &Sock,
@@ -42,6 +46,7 @@ pub(super) fn dispatch<H>(
     mut running: Running,
     mut handler: H,
     request_bytes: usize,
+    deadline: Option<Instant>,
 ) -> Option<H>
 where
     H: Future<Output = Reply> + Send + Unpin + 'static,
@@ -53,10 +58,10 @@ where
             Err(panic) => panicked(&panic),
             Ok(Poll::Pending) => {
                 running.hold(request_bytes);
-                let sock = sock.clone();
-                tokio::spawn(async move {
+                let task_sock = sock.clone();
+                extension::spawn(sock, id, deadline, async move {
                     let reply = catch_panic(handler).await;
-                    send_reply(&sock, id, reply).await;
+                    send_reply(&task_sock, id, reply).await;
                     drop(running);
                 });
                 return None;
@@ -79,13 +84,13 @@ where
             }
         },
         Answer::Stream(parts) => {
-            let sock = sock.clone();
+            let task_sock = sock.clone();
             let mut task = Box::pin(async move {
-                send_stream(&sock, id, parts).await;
+                send_stream(&task_sock, id, parts).await;
                 drop(running);
             });
             if task.as_mut().poll(&mut cx).is_pending() {
-                tokio::spawn(task);
+                extension::spawn(sock, id, deadline, task);
             }
         }
     }

@@ -126,8 +126,9 @@ impl Stream for ResultStream {
 
 impl Drop for ResultStream {
     fn drop(&mut self) {
-        if !self.done {
-            self.sock.pending().remove(self.id);
+        // Given up before the end: the peer may stop producing (our extension).
+        if !self.done && self.sock.pending().remove(self.id) {
+            super::extension::send_cancel(&self.sock, self.id);
         }
     }
 }

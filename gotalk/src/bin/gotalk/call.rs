@@ -1,6 +1,6 @@
 //! `gotalk call` and `gotalk notify`.
 
-use std::io::Write;
+use std::{io::Write, time::Duration};
 
 use bytes::Bytes;
 use tokio::io::AsyncBufReadExt;
@@ -49,25 +49,49 @@ async fn print_results(results: &mut gotalk::ResultStream, raw: bool) -> Result<
 
 /// Sends a request (or, with `stream_request`, a stream request fed from stdin's lines)
 /// and prints its results as they come, whether the peer answers with one result or a
-/// stream of them.
+/// stream of them. After `timeout`, or on Ctrl-C, it gives up: a peer that speaks our
+/// extension (EXTENSIONS.md) is told, and stops working on the request.
 pub async fn call(
     addr: &str,
     op: &str,
     payload: Option<String>,
     raw: bool,
     stream_request: bool,
+    timeout: Duration,
     tls: &TlsArgs,
 ) -> Result<(), Failure> {
     if let Some(payload) = &payload {
         check_json(payload, "PAYLOAD", raw)?;
     }
-    let sock = connect(addr, tls).await?;
     let payload = Bytes::from(payload.unwrap_or_default());
+    let sock = tokio::time::timeout(timeout, connect(addr, tls))
+        .await
+        .map_err(|_| gave_up(timeout))??;
+    let outcome = tokio::select! {
+        done = exchange(&sock, op, payload, raw, stream_request) => done,
+        () = tokio::time::sleep(timeout) => Err(gave_up(timeout)),
+        _ = tokio::signal::ctrl_c() => Err(Failure(130, "interrupted".into())),
+    };
+    // The request, if given up, was dropped with the exchange: its cancel is queued, and
+    // goes out before the connection closes (briefly: the peer need not answer).
+    let _ = tokio::time::timeout(Duration::from_secs(2), sock.shutdown()).await;
+    outcome
+}
+
+fn gave_up(timeout: Duration) -> Failure {
+    Failure(5, format!("no answer within {} s", timeout.as_secs_f64()))
+}
+
+async fn exchange(
+    sock: &gotalk::Sock,
+    op: &str,
+    payload: Bytes,
+    raw: bool,
+    stream_request: bool,
+) -> Result<(), Failure> {
     if !stream_request {
         let mut results = sock.request_results(op, payload).await?;
-        print_results(&mut results, raw).await?;
-        sock.shutdown().await;
-        return Ok(());
+        return print_results(&mut results, raw).await;
     }
     let (mut writer, mut results) = sock.stream_request(op, payload).await?;
     // Each line goes out as soon as it is read, so stdin can be a live source.
@@ -88,9 +112,7 @@ pub async fn call(
     };
     let (sent, received) = tokio::join!(sender, print_results(&mut results, raw));
     sent?;
-    received?;
-    sock.shutdown().await;
-    Ok(())
+    received
 }
 
 /// Sends a notification.

@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use gotalk::wire::{Conversation, DecodeError, Decoded};
+use gotalk::wire::{Conversation, DecodeError, Decoded, Message, Preview};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The time of day (UTC) with milliseconds, for log lines.
@@ -18,6 +18,21 @@ pub fn now() -> String {
         secs / 60 % 60,
         secs % 60
     )
+}
+
+/// A message of our protocol extension (EXTENSIONS.md) in words: `extension cancel
+/// 0001`, `extension deadline 0001 5000 ms`, `extension hello: cancel deadline`.
+fn extension(msg: &Message) -> Option<String> {
+    let Message::Notification { name, payload } = msg else {
+        return None;
+    };
+    let what = name.as_str().strip_prefix(gotalk::RESERVED_PREFIX)?;
+    let text = Preview::new(payload, 64);
+    Some(match what {
+        "hello" => format!("extension hello: {text}"),
+        "deadline" => format!("extension deadline {text} ms"),
+        _ => format!("extension {what} {text}"),
+    })
 }
 
 /// Decodes one direction of a connection as it passes and prints every message.
@@ -47,7 +62,10 @@ impl Log {
         loop {
             match self.conversation.decode(&mut self.buf) {
                 Ok(Decoded::Version) => println!("{} {} version 01", now(), self.label),
-                Ok(Decoded::Message(msg)) => println!("{} {} {msg}", now(), self.label),
+                Ok(Decoded::Message(msg)) => match extension(&msg) {
+                    Some(text) => println!("{} {} {text}", now(), self.label),
+                    None => println!("{} {} {msg}", now(), self.label),
+                },
                 Err(DecodeError::Incomplete { .. }) => return,
                 Err(e) => return self.give_up(&e.to_string()),
             }

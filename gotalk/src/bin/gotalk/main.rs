@@ -28,7 +28,7 @@ use addr::TlsArgs;
 const EXIT_CODES: &str = concat!(
     "Exit codes: 0 success; 1 the peer answered with an error or retry result; \
      2 bad arguments; 3 the peer could not be reached; 4 the connection failed or closed \
-     (e.g. a protocol error); 5 timed out.\n\n",
+     (e.g. a protocol error); 5 timed out; 130 interrupted (Ctrl-C).\n\n",
     // The forms `addr::Addr::parse` reads.
     "ADDR: host:port or tcp://host:port, unix:/path, tls://host:port, \
      ws://host:port/path, wss://host:port/path."
@@ -61,7 +61,8 @@ enum Command {
         /// (each JSON, unless --raw), then the end of the stream.
         #[arg(long)]
         stream_request: bool,
-        /// Give up after this many seconds.
+        /// Give up after this many seconds (as on Ctrl-C: a peer that speaks our
+        /// extension stops working on the request).
         #[arg(long, default_value_t = 30.0)]
         timeout: f64,
         #[command(flatten)]
@@ -131,11 +132,8 @@ async fn main() -> ExitCode {
             timeout,
             tls,
         } => {
-            let work = call::call(&addr, &op, payload, raw, stream_request, &tls);
-            match tokio::time::timeout(Duration::from_secs_f64(timeout), work).await {
-                Ok(result) => result,
-                Err(_) => Err(Failure(5, format!("no answer within {timeout} s"))),
-            }
+            let timeout = Duration::from_secs_f64(timeout);
+            call::call(&addr, &op, payload, raw, stream_request, timeout, &tls).await
         }
         Command::Notify {
             addr,

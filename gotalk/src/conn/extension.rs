@@ -1,0 +1,220 @@
+//! Our protocol extension: cancellation and deadlines across the wire (`EXTENSIONS.md`
+//! is the contract). It travels as notifications with reserved names, which a plain
+//! version-1 peer reads and ignores, and a side sends any of it only to a peer that
+//! announced it: the dialling side announces right after its version, the accepting side
+//! answers an announcement with its own. So a plain peer that dials us receives nothing
+//! new at all, and one we dial receives one notification it ignores.
+
+use std::{
+    future::Future,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Mutex,
+    },
+    time::Duration,
+};
+
+use rustc_hash::FxHashMap;
+use tokio::{
+    task::{AbortHandle, Id},
+    time::Instant,
+};
+
+use super::{id_key, Sock};
+use crate::{
+    sync::lock,
+    wire::{Header, RequestId},
+};
+
+/// Names that start with this are ours: handlers cannot be registered for them.
+pub const RESERVED_PREFIX: &str = "gotalk:";
+/// The announcement: the payload lists what the sender speaks, separated by spaces.
+const HELLO: &str = "gotalk:hello";
+/// The caller gave up on a request: the payload is its ID.
+const CANCEL: &str = "gotalk:cancel";
+/// The next request with this ID has this long to run: `ID MILLISECONDS`.
+const DEADLINE: &str = "gotalk:deadline";
+/// What we speak.
+const SPEAKS: &[u8] = b"cancel deadline";
+
+/// Whether a name is reserved for the extension.
+pub(crate) fn is_reserved(name: &str) -> bool {
+    name.starts_with(RESERVED_PREFIX)
+}
+
+/// A connection's side of the extension.
+#[derive(Default)]
+pub(super) struct Extension {
+    /// The peer announced `cancel`: we tell it when we give up on a request.
+    peer_cancels: AtomicBool,
+    /// The peer announced `deadline`: our calls' timeouts go with them.
+    peer_takes_deadlines: AtomicBool,
+    /// We announced (first, or in answer).
+    announced: AtomicBool,
+    /// The handlers of the peer's requests that run on tasks of their own, by request
+    /// ID (only while the peer cancels): what a cancel aborts.
+    running: Mutex<FxHashMap<u32, (Id, AbortHandle)>>,
+}
+
+/// An extension message from the peer, read.
+pub(super) enum Received {
+    /// The peer's announcement (answered, if we had not announced).
+    Hello,
+    /// Cancel the peer's request with this ID.
+    Cancel(RequestId),
+    /// The next request with this ID has this long.
+    Deadline(RequestId, Duration),
+    /// A reserved name we do not know, or a payload that does not parse: ignored.
+    Unknown,
+}
+
+impl Extension {
+    /// The announcement of a dialling side, right after its version.
+    pub(super) fn announce_first(sock: &Sock) {
+        if sock.config().extensions && sock.config().announces_first {
+            sock.extension().announced.store(true, Ordering::SeqCst);
+            sock.send_now(Header::Notification { name: HELLO }, SPEAKS);
+        }
+    }
+
+    /// Reads an extension message (`name` is reserved) and does what the peer asks that
+    /// the connection itself does (the reader does the rest).
+    pub(super) fn receive(sock: &Sock, name: &str, payload: &[u8]) -> Received {
+        if !sock.config().extensions {
+            return Received::Unknown;
+        }
+        let ext = sock.extension();
+        match name {
+            HELLO => {
+                for word in payload.split(|&b| b == b' ') {
+                    match word {
+                        b"cancel" => ext.peer_cancels.store(true, Ordering::SeqCst),
+                        b"deadline" => ext.peer_takes_deadlines.store(true, Ordering::SeqCst),
+                        _ => {}
+                    }
+                }
+                if !ext.announced.swap(true, Ordering::SeqCst) {
+                    sock.send_now(Header::Notification { name: HELLO }, SPEAKS);
+                }
+                Received::Hello
+            }
+            CANCEL => match <RequestId>::try_from(payload) {
+                Ok(id) => {
+                    ext.abort(id);
+                    Received::Cancel(id)
+                }
+                Err(_) => Received::Unknown,
+            },
+            DEADLINE => parse_deadline(payload).map_or(Received::Unknown, |(id, within)| {
+                Received::Deadline(id, within)
+            }),
+            _ => Received::Unknown,
+        }
+    }
+
+    /// Whether the peer takes our calls' deadlines.
+    pub(super) fn peer_takes_deadlines(&self) -> bool {
+        self.peer_takes_deadlines.load(Ordering::Relaxed)
+    }
+
+    /// Aborts the running handler of the peer's request `id`, if any.
+    fn abort(&self, id: RequestId) {
+        if let Some((_, handle)) = lock(&self.running).remove(&id_key(id)) {
+            handle.abort();
+        }
+    }
+
+    /// The task of a handler has ended: it is forgotten, unless its ID was taken by a
+    /// newer request since.
+    fn ended(&self, id: RequestId, task: Id) {
+        let mut running = lock(&self.running);
+        if running.get(&id_key(id)).is_some_and(|(t, _)| *t == task) {
+            running.remove(&id_key(id));
+        }
+    }
+}
+
+/// Runs the rest of the peer's request `id` on a task of its own: dropped when its
+/// `deadline` passes, and aborted when the peer cancels the request.
+pub(super) fn spawn(
+    sock: &Sock,
+    id: RequestId,
+    deadline: Option<Instant>,
+    work: impl Future<Output = ()> + Send + 'static,
+) {
+    let work = async move {
+        match deadline {
+            // Nobody waits for a result past its deadline: nothing more is sent.
+            Some(deadline) => {
+                let _ = tokio::time::timeout_at(deadline, work).await;
+            }
+            None => work.await,
+        }
+    };
+    let ext = sock.extension();
+    if !ext.peer_cancels.load(Ordering::Relaxed) {
+        tokio::spawn(work);
+        return;
+    }
+    let sock = sock.clone();
+    // Registered under the lock the task takes when it ends, so that it cannot end first.
+    let mut running = lock(&ext.running);
+    let task = tokio::spawn(async move {
+        work.await;
+        sock.extension().ended(id, tokio::task::id());
+    });
+    running.insert(id_key(id), (task.id(), task.abort_handle()));
+}
+
+/// Tells the peer that we gave up on our request `id` (if it listens).
+pub(super) fn send_cancel(sock: &Sock, id: RequestId) {
+    if sock.extension().peer_cancels.load(Ordering::Relaxed) {
+        sock.send_now(Header::Notification { name: CANCEL }, &id);
+    }
+}
+
+/// Tells the peer that our request `id`, sent next, has `within` to run (if it listens).
+pub(super) fn send_deadline(sock: &Sock, id: RequestId, within: Duration) {
+    if sock.extension().peer_takes_deadlines() {
+        let mut payload = [0u8; 4 + 1 + 20];
+        payload[..4].copy_from_slice(&id);
+        payload[4] = b' ';
+        let ms = within.as_millis().min(u128::from(u64::MAX)) as u64;
+        let digits = ms.to_string();
+        let len = 5 + digits.len();
+        payload[5..len].copy_from_slice(digits.as_bytes());
+        sock.send_now(Header::Notification { name: DEADLINE }, &payload[..len]);
+    }
+}
+
+fn parse_deadline(payload: &[u8]) -> Option<(RequestId, Duration)> {
+    let (id, rest) = payload.split_first_chunk::<4>()?;
+    let digits = std::str::from_utf8(rest.strip_prefix(b" ")?).ok()?;
+    let ms: u64 = digits.parse().ok()?;
+    Some((*id, Duration::from_millis(ms)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_read_back() {
+        assert_eq!(
+            parse_deadline(b"0a0Z 1500"),
+            Some((*b"0a0Z", Duration::from_millis(1500)))
+        );
+        assert_eq!(parse_deadline(b"0a0Z1500"), None);
+        assert_eq!(parse_deadline(b"0a0Z "), None);
+        assert_eq!(parse_deadline(b"0a0Z -1"), None);
+        assert_eq!(parse_deadline(b"0a"), None);
+    }
+
+    #[test]
+    fn reserved_names() {
+        assert!(is_reserved("gotalk:cancel"));
+        assert!(is_reserved("gotalk:anything"));
+        assert!(!is_reserved("gotalk"));
+        assert!(!is_reserved("greet"));
+    }
+}
