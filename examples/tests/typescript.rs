@@ -38,12 +38,12 @@ fn wire_names_types_and_shapes_come_from_the_traits() {
         "export type IdOrName = number | string;",
         "export type Page<T> = { items: Array<T>, next: string | null, };",
         // Calls with their wire names.
-        "greet(sock: Sock, input: GreetIn): Promise<GreetOut> {\n    return sock.request<GreetOut>(\"greet\", input);",
-        "echoText(sock: Sock, input: string): Promise<string> {\n    return sock.request<string>(\"echo\", input);",
-        "count(sock: Sock, input: number): Results<number> {\n    return results<number>(sock.streamResults(\"shapes.count\", input));",
-        "upper(sock: Sock, first: string): Writer<string, string> {",
+        "greet(sock: Sock, input: GreetIn, options: CallOptions = {}): Promise<GreetOut> {\n    return sock.request<GreetOut>(\"greet\", input, options);",
+        "echoText(sock: Sock, input: string, options: CallOptions = {}): Promise<string> {\n    return sock.request<string>(\"echo\", input, options);",
+        "count(sock: Sock, input: number, options: CallOptions = {}): Results<number> {\n    return results<number>(sock.streamResults(\"shapes.count\", input, options));",
+        "upper(sock: Sock, first: string, options: CallOptions = {}): Writer<string, string> {",
         "sock.notify(\"chat message\", input);",
-        "ping(sock: Sock): Promise<null> {\n    return sock.request<null>(\"ping\", null);",
+        "ping(sock: Sock, options: CallOptions = {}): Promise<null> {\n    return sock.request<null>(\"ping\", null, options);",
         // The page's side.
         "handlers.handleRequest(\"greet\", (input, answer) => serve<GreetOut>(answer, () => impl.greet(input as GreetIn)));",
         "handlers.handleNotification(\"chat message\", (input) => impl.message(input as string));",

@@ -59,14 +59,14 @@
     /**
      * Greets one person.
      */
-    greet(sock2, input) {
-      return sock2.request("greet", input);
+    greet(sock2, input, options = {}) {
+      return sock2.request("greet", input, options);
     },
-    echoText(sock2, input) {
-      return sock2.request("echo", input);
+    echoText(sock2, input, options = {}) {
+      return sock2.request("echo", input, options);
     },
-    ping(sock2) {
-      return sock2.request("ping", null);
+    ping(sock2, options = {}) {
+      return sock2.request("ping", null, options);
     }
   };
   var GreetService = {
@@ -80,20 +80,20 @@
     /**
      * Sends a value of every shape back.
      */
-    roundTrip(sock2, input) {
-      return sock2.request("shapes.round_trip", input);
+    roundTrip(sock2, input, options = {}) {
+      return sock2.request("shapes.round_trip", input, options);
     },
     /**
      * Counts up to `n`, a result each.
      */
-    count(sock2, input) {
-      return results(sock2.streamResults("shapes.count", input));
+    count(sock2, input, options = {}) {
+      return results(sock2.streamResults("shapes.count", input, options));
     },
     /**
      * Upper-cases every part it is sent.
      */
-    upper(sock2, first) {
-      return writer(sock2.streamRequest("shapes.upper"), first);
+    upper(sock2, first, options = {}) {
+      return writer(sock2.streamRequest("shapes.upper", options), first);
     }
   };
   var ChatNotifier = {

@@ -297,14 +297,19 @@ fn client_with(model: &Trait, names: &Names) -> TokenStream {
     }
 }
 
+/// The method's `#[gotalk(timeout)]` in milliseconds, as an `Option<u64>` expression.
+fn default_timeout(m: &Method) -> TokenStream {
+    match m.timeout_ms {
+        Some(ms) => quote!(::core::option::Option::Some(#ms)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
 fn client_with_fn(m: &Method) -> TokenStream {
     let ident = &m.ident;
     let wire = &m.wire_name;
     let docs = docs(m);
-    let timeout = match m.timeout_ms {
-        Some(ms) => quote!(::core::option::Option::Some(#ms)),
-        None => quote!(::core::option::Option::None),
-    };
+    let timeout = default_timeout(m);
     let unit: Type = parse_quote!(());
     let single_out = m.output.value_type().unwrap_or(&unit);
     let (param, encode) = input_param(m);
@@ -353,10 +358,7 @@ fn client_fn(m: &Method) -> TokenStream {
     let docs = docs(m);
     let sock = sock_ident(m);
     let result = |ty: TokenStream| quote!(::core::result::Result<#ty, ::gotalk::Error>);
-    let timeout = match m.timeout_ms {
-        Some(ms) => quote!(::core::option::Option::Some(#ms)),
-        None => quote!(::core::option::Option::None),
-    };
+    let timeout = default_timeout(m);
     let unit: Type = parse_quote!(());
     let single_out = m.output.value_type().unwrap_or(&unit);
     let (param, encode) = input_param(m);
@@ -531,9 +533,12 @@ fn registration(
     };
     // A context of the user's type is made from the connection before the call; if it
     // cannot be, a request gets the error as its result and a notification is dropped.
-    let make_context = |sock: TokenStream, on_error: TokenStream| match &m.context {
+    let make_context = |sock: TokenStream, deadline: TokenStream, on_error: TokenStream| match &m
+        .context
+    {
         Some(Context::Custom(ty)) => quote_spanned! {ty.span()=>
-            let __gotalk_context = match <#ty as ::gotalk::__private::FromSock>::from_sock(&#sock) {
+            let __gotalk_call = ::gotalk::__private::CallInfo::new(#deadline);
+            let __gotalk_context = match <#ty as ::gotalk::__private::FromSock>::from_call(&#sock, &__gotalk_call) {
                 ::core::result::Result::Ok(__gotalk_context) => __gotalk_context,
                 ::core::result::Result::Err(__gotalk_error) => #on_error,
             };
@@ -578,6 +583,7 @@ fn registration(
             let call = call(quote!(__gotalk_n.sock), arg);
             let context = make_context(
                 quote!(__gotalk_n.sock),
+                quote!(::core::option::Option::None),
                 quote!({
                     let _ = __gotalk_error;
                     return;
@@ -598,12 +604,14 @@ fn registration(
             let call = call(quote!(__gotalk_sock), quote!(__gotalk_input));
             let context = make_context(
                 quote!(__gotalk_sock),
+                quote!(__gotalk_deadline),
                 quote!(return ::gotalk::__private::Reply::from_error(__gotalk_error)),
             );
             quote! {
                 __gotalk_handlers.handle_stream(#wire, move |__gotalk_req: ::gotalk::__private::StreamRequest| {
                     let __gotalk_svc = ::core::clone::Clone::clone(&__gotalk_svc);
                     async move {
+                        let __gotalk_deadline = __gotalk_req.deadline;
                         let (__gotalk_sock, __gotalk_input) = ::gotalk::__private::stream_in::<#item>(__gotalk_req);
                         #context
                         let __gotalk_out = #call;
@@ -628,6 +636,7 @@ fn registration(
             let call = call(quote!(__gotalk_req.sock), arg);
             let context = make_context(
                 quote!(__gotalk_req.sock),
+                quote!(__gotalk_req.deadline),
                 quote!(return ::gotalk::__private::Reply::from_error(__gotalk_error)),
             );
             quote! {

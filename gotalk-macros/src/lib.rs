@@ -29,6 +29,8 @@ use model::Kind;
 /// - `GreetClient`, whose associated functions call the operations on any connected
 ///   [`Sock`]: `GreetClient::greet(&sock, input).await` returns
 ///   `Result<Out, gotalk::Error>`; `GreetClient::OPERATIONS` lists the wire names;
+///   `GreetClient::with(&sock, CallOptions::new().timeout(t).retries(n)).greet(input)`
+///   calls the single-result operations with per-call options (on a `GreetClientWith`);
 /// - `GreetService`, which registers an implementation:
 ///   `Handlers::new().with(GreetService::new(greeter))`.
 ///
@@ -36,7 +38,7 @@ use model::Kind;
 /// call back or notify the peer that called) or a context made from it on every call
 /// (`#[gotalk(context)] user: User`, any type implementing [`FromSock`]: say, the
 /// signed-in user kept in the connection's state; a context that cannot be made answers
-/// the request with an error); then at most one input of any
+/// the request with an error; [`Deadline`] is the call's deadline); then at most one input of any
 /// `Serialize + DeserializeOwned` type, or `StreamIn<T>` to receive a stream request.
 /// Return `T`, `()`, `Result<T, E>` with `E: Display` (an `Err` answers an ErrorResult
 /// with its text, [`Error::retry`] a RetryResult), `StreamOut<T>` or
@@ -98,6 +100,7 @@ use model::Kind;
 ///
 /// [`Sock`]: ../gotalk/struct.Sock.html
 /// [`FromSock`]: ../gotalk/trait.FromSock.html
+/// [`Deadline`]: ../gotalk/struct.Deadline.html
 /// [`Error::retry`]: ../gotalk/enum.Error.html#method.retry
 #[proc_macro_attribute]
 pub fn service(args: TokenStream, item: TokenStream) -> TokenStream {

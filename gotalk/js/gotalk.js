@@ -449,6 +449,7 @@
       opts.signal.addEventListener('abort', onAbort);
     }
     waiter.cleanup = cleanup;
+    waiter.giveUp = giveUp;
     return function sendDeadline() {
       if (opts.timeout > 0 && s._ext && s._ext.deadline) {
         s._sendExt('deadline', utf8(id + ' ' + Math.ceil(opts.timeout)));
@@ -560,19 +561,14 @@
       open(function (id) {
         var waiter = ctl.waiter = {
           stream: stream,
-          resolve: function (bytes) { done(); if (bytes.length) stream.emit('data', bytes); stream.emit('end'); },
-          fail: function (e) { done(); fail(e); }
+          resolve: function (bytes) {
+            waiter.cleanup();
+            if (bytes.length) stream.emit('data', bytes);
+            stream.emit('end');
+          },
+          fail: function (e) { waiter.cleanup(); fail(e); }
         };
         var sendDeadline = s._abortable(id, opts, waiter, fail);
-        function done() { waiter.cleanup(); }
-        waiter.giveUp = function (e) {
-          if (s._pending[id] !== waiter) return;
-          done();
-          delete s._pending[id];
-          s._maybeEnd();
-          s._sendCancel(id);
-          fail(e);
-        };
         s._pending[id] = waiter;
         sendDeadline();
       });

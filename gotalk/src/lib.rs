@@ -140,7 +140,8 @@ pub use gotalk_macros::{notification, service};
 pub use handlers::Handlers;
 pub use reconnect::{Reconnecting, ReconnectingBuilder, WhileDisconnected};
 pub use service::{
-    FromSock, JsonResults, JsonSender, RegistrationError, Service, StreamIn, StreamOut,
+    CallInfo, Deadline, FromSock, JsonResults, JsonSender, RegistrationError, Service, StreamIn,
+    StreamOut,
 };
 pub use topics::{Everyone, Notify, Topic, Topics};
 #[cfg(feature = "tls")]

@@ -8,8 +8,8 @@ pub use serde::{de::DeserializeOwned, Serialize};
 pub use std::sync::Arc;
 
 pub use crate::{
-    CallOptions, Error, FromSock, Handlers, JsonResults, JsonSender, Notification, Reply, Request,
-    Service, Sock, StreamIn, StreamOut, StreamRequest,
+    CallInfo, CallOptions, Error, FromSock, Handlers, JsonResults, JsonSender, Notification, Reply,
+    Request, Service, Sock, StreamIn, StreamOut, StreamRequest,
 };
 
 use crate::json;

@@ -7,6 +7,7 @@ use std::{
     marker::PhantomData,
     pin::Pin,
     task::{Context, Poll},
+    time::Instant,
 };
 
 use bytes::Bytes;
@@ -286,6 +287,67 @@ impl<T: DeserializeOwned> Stream for JsonResults<T> {
 pub trait FromSock: Sized {
     /// The context for a call that came on `sock`.
     fn from_sock(sock: &crate::Sock) -> Result<Self, crate::Error>;
+
+    /// The context for `call`, which came on `sock`: what the generated services call.
+    /// By default [`from_sock`](Self::from_sock); a context that needs the call itself
+    /// (its deadline: see [`Deadline`]) overrides this.
+    fn from_call(sock: &crate::Sock, call: &CallInfo) -> Result<Self, crate::Error> {
+        let _ = call;
+        Self::from_sock(sock)
+    }
+}
+
+/// What a context learns about the call it is made for ([`FromSock::from_call`]).
+#[derive(Clone, Debug, Default)]
+pub struct CallInfo {
+    deadline: Option<Instant>,
+}
+
+impl CallInfo {
+    /// A call whose caller waits until `deadline` (if it said).
+    pub fn new(deadline: Option<Instant>) -> Self {
+        Self { deadline }
+    }
+
+    /// When the caller stops waiting, if it sent its timeout (our protocol extension,
+    /// `EXTENSIONS.md`).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+}
+
+/// The call's deadline, as a service method's context: past it the caller no longer
+/// waits, and the handler is dropped (`EXTENSIONS.md`). `None` when the caller sent none.
+///
+/// ```
+/// use gotalk::Deadline;
+///
+/// #[gotalk::service]
+/// pub trait Reports {
+///     async fn build(&self, #[gotalk(context)] deadline: Deadline) -> String;
+/// }
+///
+/// struct Builder;
+/// impl Reports for Builder {
+///     async fn build(&self, deadline: Deadline) -> String {
+///         match deadline.0 {
+///             Some(at) => format!("{} ms to go", at.saturating_duration_since(std::time::Instant::now()).as_millis()),
+///             None => "no hurry".into(),
+///         }
+///     }
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Deadline(pub Option<Instant>);
+
+impl FromSock for Deadline {
+    fn from_sock(_: &crate::Sock) -> Result<Self, crate::Error> {
+        Ok(Self(None))
+    }
+
+    fn from_call(_: &crate::Sock, call: &CallInfo) -> Result<Self, crate::Error> {
+        Ok(Self(call.deadline))
+    }
 }
 
 impl FromSock for crate::Sock {

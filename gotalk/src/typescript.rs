@@ -10,7 +10,8 @@
 //! - `GreetClient`, whose functions call the server as the Rust client does:
 //!   `GreetClient.greet(sock, { name: "Rasmus" })` is a `Promise<GreetOut>`; an operation
 //!   that streams its results gives an async iterator, one that streams its input a
-//!   writer with `write`, `end` and `results`;
+//!   writer with `write`, `end` and `results`; each takes gotalk.js's call options last
+//!   (`{ signal, timeout }`: giving up cancels at the server, `EXTENSIONS.md`);
 //! - `interface Greet` and `GreetService.register(handlers, impl)`, for operations the
 //!   page serves when the server calls it;
 //! - for notifications, `ChatNotifier.message(sock, msg)` and `ChatService.register`.
@@ -35,7 +36,7 @@
 //!
 //! let ts = gotalk::typescript::Module::new().add::<GreetClient>().render();
 //! assert!(ts.contains("export type GreetIn = { name: string, };"));
-//! assert!(ts.contains("greet(sock: Sock, input: GreetIn): Promise<GreetOut>"));
+//! assert!(ts.contains("greet(sock: Sock, input: GreetIn, options: CallOptions = {}): Promise<GreetOut>"));
 //! ```
 //!
 //! What TypeScript cannot say exactly, and what the module does:
@@ -150,7 +151,7 @@ impl Module {
         );
         let _ = writeln!(
             out,
-            "import type {{ Sock, Handlers, StreamRequest, Result as Answer }} from {:?};\n",
+            "import type {{ Sock, Handlers, StreamRequest, Result as Answer, CallOptions }} from {:?};\n",
             self.import_from
         );
         // By name: the order ts-rs visits dependencies in differs between builds, and
@@ -430,17 +431,17 @@ fn render_trait(out: &mut String, t: &Trait) {
             ),
             Shape::Single => writeln!(
                 out,
-                "  {}(sock: Sock{param}): Promise<{o}> {{\n    return sock.request<{o}>({w:?}, {value});\n  }},",
+                "  {}(sock: Sock{param}, options: CallOptions = {{}}): Promise<{o}> {{\n    return sock.request<{o}>({w:?}, {value}, options);\n  }},",
                 m.name
             ),
             Shape::StreamOut => writeln!(
                 out,
-                "  {}(sock: Sock{param}): Results<{o}> {{\n    return results<{o}>(sock.streamResults({w:?}, {value}));\n  }},",
+                "  {}(sock: Sock{param}, options: CallOptions = {{}}): Results<{o}> {{\n    return results<{o}>(sock.streamResults({w:?}, {value}, options));\n  }},",
                 m.name
             ),
             Shape::StreamIn => writeln!(
                 out,
-                "  {}(sock: Sock, first: {i}): Writer<{i}, {o}> {{\n    return writer<{i}, {o}>(sock.streamRequest({w:?}), first);\n  }},",
+                "  {}(sock: Sock, first: {i}, options: CallOptions = {{}}): Writer<{i}, {o}> {{\n    return writer<{i}, {o}>(sock.streamRequest({w:?}, options), first);\n  }},",
                 m.name
             ),
         };

@@ -12,7 +12,7 @@ use std::{
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use gotalk::{CallOptions, Config, Error, Handlers, Reply, Request, Server, Sock};
+use gotalk::{CallOptions, Config, Deadline, Error, Handlers, Reply, Request, Server, Sock};
 use tokio::{
     io::AsyncWriteExt,
     net::{TcpListener, TcpStream},
@@ -320,4 +320,35 @@ async fn generated_clients_take_per_call_options() {
     .unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
     assert!(started.elapsed() < SECOND * 4);
+}
+
+#[gotalk::service]
+pub trait Timed {
+    /// The milliseconds its caller still waits, if it said.
+    async fn left(&self, #[gotalk(context)] deadline: Deadline) -> Option<u64>;
+}
+
+struct TimedImpl;
+
+impl Timed for TimedImpl {
+    async fn left(&self, deadline: Deadline) -> Option<u64> {
+        deadline
+            .0
+            .map(|at| at.saturating_duration_since(Instant::now()).as_millis() as u64)
+    }
+}
+
+#[tokio::test]
+async fn a_generated_service_sees_the_deadline_in_its_context() {
+    let handlers = Handlers::new().with(TimedService::new(TimedImpl));
+    let (client, _server) =
+        gotalk::pipe(Config::dialling(), Config::accepting().handlers(handlers));
+    // No timeout, no deadline (and by the answer the server has announced).
+    assert_eq!(TimedClient::left(&client).await.unwrap(), None);
+    let left = TimedClient::with(&client, CallOptions::new().timeout(SECOND * 2))
+        .left()
+        .await
+        .unwrap()
+        .expect("a deadline");
+    assert!(left > 1000 && left <= 2000, "{left} ms");
 }

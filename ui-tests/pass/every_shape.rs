@@ -92,6 +92,12 @@ async fn main() {
     let _results = ShapesClient::stream_out(&sock, In { n: 3 }).await.unwrap();
     let (_tx, _rx) = ShapesClient::stream_both(&sock).await.unwrap();
     assert_eq!(ShapesClient::renamed(&sock).await.unwrap(), None);
+    // Per-call options: the single-result operations, with a timeout and retries.
+    let options = gotalk::CallOptions::new().timeout(std::time::Duration::from_secs(5)).retries(2);
+    let with = ShapesClient::with(&sock, options);
+    assert_eq!(with.value(In { n: 9 }).await.unwrap(), 9);
+    with.nothing().await.unwrap();
+    with.with_sock(In { n: 1 }).await.unwrap();
     EventsNotifier::tick(&sock, 1).await.unwrap();
     EventsNotifier::empty(&sock).await.unwrap();
     EventsNotifier::with_sock(&sock, "hi".into()).await.unwrap();

@@ -23,4 +23,6 @@ async fn main() {
     let handlers = gotalk::Handlers::new().with(RepoService::new(Empty));
     let (sock, _server) = gotalk::pipe(gotalk::Config::dialling(), gotalk::Config::accepting().handlers(handlers));
     assert_eq!(RepoClient::<String, u64>::get(&sock, "k".into()).await.unwrap(), None);
+    let with = RepoClient::<String, u64>::with(&sock, gotalk::CallOptions::new().retries(1));
+    assert_eq!(with.get("k".into()).await.unwrap(), None);
 }

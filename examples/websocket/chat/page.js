@@ -5,26 +5,26 @@
     /**
      * The rooms there are, by name.
      */
-    rooms(sock2) {
-      return sock2.request("rooms", null);
+    rooms(sock2, options = {}) {
+      return sock2.request("rooms", null, options);
     },
     /**
      * Creates a room (or finds the one of that name) and tells every page.
      */
-    createRoom(sock2, input) {
-      return sock2.request("create-room", input);
+    createRoom(sock2, input, options = {}) {
+      return sock2.request("create-room", input, options);
     },
     /**
      * Moves the page to a room: its recent messages, and its new ones as they come.
      */
-    join(sock2, input) {
-      return sock2.request("join", input);
+    join(sock2, input, options = {}) {
+      return sock2.request("join", input, options);
     },
     /**
      * Says something in a room: every page is told.
      */
-    send(sock2, input) {
-      return sock2.request("send", input);
+    send(sock2, input, options = {}) {
+      return sock2.request("send", input, options);
     }
   };
   var EventsService = {

@@ -218,7 +218,6 @@ impl Reader {
                 }
             };
             if decoded_any {
-                self.traded = true;
                 // The read timeout counts from the last complete message.
                 self.timeout.on_messages();
             }
@@ -336,10 +335,19 @@ impl Reader {
 
     /// Hands one message to whoever deals with it.
     fn route(&mut self, msg: Message) -> Result<Option<Wait>, CloseReason> {
-        let sock = &self.sock;
         if tracing::enabled!(tracing::Level::TRACE) {
-            tracing::trace!(conn = sock.id(), "recv {msg}");
+            tracing::trace!(conn = self.sock.id(), "recv {msg}");
         }
+        if let Message::Notification { name, payload } = &msg {
+            if is_reserved(name) {
+                // Not traffic of the application's: a connection that has only announced
+                // the extension keeps no read buffer (see `quiet`).
+                self.on_extension(name, payload);
+                return Ok(None);
+            }
+        }
+        self.traded = true;
+        let sock = &self.sock;
         match msg {
             Message::SingleRequest { id, name, payload } => self.on_request(id, name, payload),
             Message::StreamRequest { id, name, payload } => {
@@ -513,10 +521,6 @@ impl Reader {
     }
 
     fn on_notification(&mut self, name: Name, payload: Bytes) -> Option<Wait> {
-        if is_reserved(&name) {
-            self.on_extension(&name, &payload);
-            return None;
-        }
         let sock = &self.sock;
         let Some(handler) = sock.with_handlers(|h| h.notification(&name).cloned()) else {
             tracing::debug!(
@@ -554,8 +558,10 @@ impl Reader {
             }
             Received::Deadline(id, within) => {
                 // Bounded: a deadline no request follows is an error of the peer's.
-                let most =
-                    self.sock.limits().max_single_requests + self.sock.limits().max_stream_requests;
+                let limits = self.sock.limits();
+                let most = limits
+                    .max_single_requests
+                    .saturating_add(limits.max_stream_requests);
                 if self.deadlines.len() < most {
                     self.deadlines.insert(id_key(id), within);
                 }
