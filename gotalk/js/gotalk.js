@@ -758,7 +758,8 @@
     if (ctl) {
       s._serving[id] = ctl;
       ctl.signal.addEventListener('abort', function () { finish(); });
-      if (deadline !== undefined) {
+      // Beyond what setTimeout can wait (about 24.8 days) is no deadline.
+      if (deadline !== undefined && deadline <= 0x7fffffff) {
         timer = setTimeout(function () {
           var e = new Error('deadline passed');
           e.name = 'TimeoutError';

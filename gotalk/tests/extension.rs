@@ -117,10 +117,19 @@ async fn a_dropped_call_is_cancelled_at_the_peer() {
         async move { client.request_raw("slow", "").await }
     });
     seen.until(|s| s.started.load(Ordering::SeqCst), 1).await;
+    let held = || {
+        server
+            .connections()
+            .iter()
+            .map(Sock::held_bytes)
+            .sum::<usize>()
+    };
+    assert!(held() > 0, "the running handler holds its request");
     call.abort();
     seen.until(|s| s.dropped.load(Ordering::SeqCst), 1).await;
-    // Its running slot is free again, and the connection goes on.
+    // Its running slot and the bytes it held are free again, and the connection goes on.
     assert_eq!(server_running(&server), 0);
+    assert_eq!(held(), 0);
     assert_eq!(client.request_raw("echo", "on").await.unwrap(), "on");
 }
 
@@ -195,6 +204,11 @@ async fn the_deadline_alone_drops_the_work() {
     seen.until(|s| s.dropped.load(Ordering::SeqCst), 1).await;
     let left = seen.deadlines.lock().unwrap()[0].expect("a deadline");
     assert!(left <= Duration::from_millis(100), "{left:?}");
+    // A deadline too far to represent is none (and does not upset the connection).
+    raw.write_all(b"n00fgotalk:deadline00000019abce 18446744073709551615rabce004echo00000002ok")
+        .await
+        .unwrap();
+    assert_eq!(read_n(&mut raw, 15).await, b"Rabce00000002ok");
     // Nothing more: no result for the dropped request.
     raw.shutdown().await.unwrap();
     assert_eq!(read_until_closed(&mut raw, SECOND * 2).await, b"");

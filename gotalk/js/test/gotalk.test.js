@@ -396,11 +396,15 @@ test('a handler in the page learns of a cancel or a deadline through result.sign
   ws.receive('n00fgotalk:deadline00000007' + '0001 20');
   ws.receive('r0001004wait00000001' + '2');
   assert.equal(signals[1].aborted, false);
+  // A deadline too far for setTimeout is none (it would otherwise fire at once).
+  ws.receive('n00fgotalk:deadline00000019' + '0002 18446744073709551615');
+  ws.receive('r0002004wait00000001' + '3');
   await new Promise((r) => setTimeout(r, 60));
   assert.equal(signals[1].aborted, true);
   assert.equal(signals[1].reason.name, 'TimeoutError');
+  assert.equal(signals[2].aborted, false);
   await new Promise((r) => setTimeout(r, 250));
-  // Nothing was answered for either: only the page's own messages went out.
-  assert.deepEqual(ws.sent, ['01']);
+  // Nothing was answered for the two given up: only the third's result went out.
+  assert.deepEqual(ws.sent, ['01', 'R000200000006', '"late"']);
   s.close();
 });

@@ -176,15 +176,30 @@ pub(super) fn send_cancel(sock: &Sock, id: RequestId) {
 /// Tells the peer that our request `id`, sent next, has `within` to run (if it listens).
 pub(super) fn send_deadline(sock: &Sock, id: RequestId, within: Duration) {
     if sock.extension().peer_takes_deadlines() {
-        let mut payload = [0u8; 4 + 1 + 20];
-        payload[..4].copy_from_slice(&id);
-        payload[4] = b' ';
         let ms = within.as_millis().min(u128::from(u64::MAX)) as u64;
-        let digits = ms.to_string();
-        let len = 5 + digits.len();
-        payload[5..len].copy_from_slice(digits.as_bytes());
+        let (payload, len) = deadline_payload(id, ms);
         sock.send_now(Header::Notification { name: DEADLINE }, &payload[..len]);
     }
+}
+
+/// `ID MILLISECONDS` and its length, without allocating.
+fn deadline_payload(id: RequestId, mut ms: u64) -> ([u8; 25], usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (ms % 10) as u8;
+        ms /= 10;
+        if ms == 0 {
+            break;
+        }
+    }
+    let len = 5 + digits.len() - start;
+    let mut payload = [0u8; 25];
+    payload[..4].copy_from_slice(&id);
+    payload[4] = b' ';
+    payload[5..len].copy_from_slice(&digits[start..]);
+    (payload, len)
 }
 
 fn parse_deadline(payload: &[u8]) -> Option<(RequestId, Duration)> {
@@ -200,6 +215,14 @@ mod tests {
 
     #[test]
     fn deadlines_read_back() {
+        for ms in [0, 7, 1500, u64::MAX] {
+            let (payload, len) = deadline_payload(*b"0a0Z", ms);
+            assert_eq!(
+                parse_deadline(&payload[..len]),
+                Some((*b"0a0Z", Duration::from_millis(ms)))
+            );
+        }
+        assert_eq!(&deadline_payload(*b"0001", 5000).0[..9], b"0001 5000");
         assert_eq!(
             parse_deadline(b"0a0Z 1500"),
             Some((*b"0a0Z", Duration::from_millis(1500)))

@@ -576,7 +576,8 @@ impl Reader {
             return None;
         }
         let within = self.deadlines.remove(&id_key(id))?;
-        Some(Instant::now() + within)
+        // One too far to represent is no deadline (the peer chooses it).
+        Instant::now().checked_add(within)
     }
 
     /// Hands a stream chunk to its consumer; if the consumer has its `stream_buffer`
