@@ -547,7 +547,7 @@
   Sock.prototype._abortableStream = function (stream, opts, open) {
     var s = this;
     opts = callOptions(opts);
-    var ctl = { id: null, waiter: null, aborted: null };
+    var ctl = { waiter: null, aborted: null };
     stream.abort = function (reason) {
       if (ctl.aborted) return stream;
       ctl.aborted = reason || abortError(null);
