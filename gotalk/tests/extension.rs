@@ -214,17 +214,26 @@ async fn the_deadline_alone_drops_the_work() {
     assert_eq!(read_until_closed(&mut raw, SECOND * 2).await, b"");
 }
 
-/// What our dialling side sends a peer that never announces: its announcement (which a
-/// plain peer ignores), and nothing else new: no deadline, no cancel.
-#[tokio::test]
-async fn a_plain_peer_receives_nothing_else_new() {
+/// A raw peer we dial: it sends `greeting`, then records everything we send until we
+/// close (within 3 s).
+async fn raw_listener(
+    greeting: &'static [u8],
+) -> (std::net::SocketAddr, tokio::task::JoinHandle<Vec<u8>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let peer = tokio::spawn(async move {
         let (mut stream, _) = listener.accept().await.unwrap();
-        stream.write_all(b"01").await.unwrap();
+        stream.write_all(greeting).await.unwrap();
         read_until_closed(&mut stream, SECOND * 3).await
     });
+    (addr, peer)
+}
+
+/// What our dialling side sends a peer that never announces: its announcement (which a
+/// plain peer ignores), and nothing else new: no deadline, no cancel.
+#[tokio::test]
+async fn a_plain_peer_receives_nothing_else_new() {
+    let (addr, peer) = raw_listener(b"01").await;
     let client = gotalk::tcp::connect(addr).await.unwrap();
     let options = CallOptions::new().timeout(Duration::from_millis(100));
     let err = client
@@ -258,16 +267,7 @@ async fn a_plain_peer_dialling_us_receives_nothing_new() {
 
 #[tokio::test]
 async fn with_the_extension_off_nothing_is_announced() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let peer = tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.unwrap();
-        stream
-            .write_all(b"01n00cgotalk:hello0000000fcancel deadline")
-            .await
-            .unwrap();
-        read_until_closed(&mut stream, SECOND * 3).await
-    });
+    let (addr, peer) = raw_listener(b"01n00cgotalk:hello0000000fcancel deadline").await;
     let config = Config::dialling().extensions(false);
     let client = gotalk::tcp::connect_with(addr, config).await.unwrap();
     let options = CallOptions::new().timeout(Duration::from_millis(100));

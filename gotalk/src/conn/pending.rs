@@ -244,27 +244,45 @@ impl Pending {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Bytes, Error>> {
         let mut table = lock(&self.table);
-        match table.get(id) {
-            Some(Waiter::Single {
-                slot: Slot::Waiting(waker),
-                ..
-            }) => {
+        let table = &mut *table;
+        // One look at the slot: a pending result registers the waker, a delivered one is
+        // taken out.
+        match table.slot(id) {
+            Some(
+                entry @ Some((
+                    _,
+                    Waiter::Single {
+                        slot: Slot::Done(_),
+                        ..
+                    },
+                )),
+            ) => {
+                let Some((
+                    _,
+                    Waiter::Single {
+                        slot: Slot::Done(result),
+                        ..
+                    },
+                )) = entry.take()
+                else {
+                    unreachable!("matched above");
+                };
+                table.taken -= 1;
+                Poll::Ready(result)
+            }
+            Some(Some((
+                _,
+                Waiter::Single {
+                    slot: Slot::Waiting(waker),
+                    ..
+                },
+            ))) => {
                 match waker {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => *waker = Some(cx.waker().clone()),
                 }
                 Poll::Pending
             }
-            Some(Waiter::Single {
-                slot: Slot::Done(_),
-                ..
-            }) => match table.remove(id) {
-                Some(Waiter::Single {
-                    slot: Slot::Done(result),
-                    ..
-                }) => Poll::Ready(result),
-                _ => unreachable!("matched above"),
-            },
             // Removed by `close` (or never a single waiter): the connection's error.
             _ => Poll::Ready(Err(table
                 .closed

@@ -175,11 +175,13 @@ impl Reader {
             let mut decoded_any = false;
             let needed = loop {
                 let before = self.buf.len();
-                // The name of the last request is not split off the buffer again.
-                let version = self.sock.handlers_version();
-                let last = self.last_request.as_deref();
+                // The name of the last request is not split off the buffer again (asked
+                // only for messages with a name).
+                let (sock, last) = (&self.sock, self.last_request.as_deref());
                 let known = |op: &str| match last {
-                    Some(last) if last.version == version && last.op.as_str() == op => {
+                    Some(last)
+                        if last.op.as_str() == op && last.version == sock.handlers_version() =>
+                    {
                         Some(last.op.clone())
                     }
                     _ => None,

@@ -181,7 +181,7 @@ fn begin(dst: &mut BytesMut, type_byte: u8, len: usize) -> &mut [u8] {
 }
 
 fn write_name(dst: &mut [u8], name: &str) {
-    hex::write(&mut dst[..3], name.len() as u32);
+    dst[..3].copy_from_slice(&three_digits(name.len()));
     dst[3..3 + name.len()].copy_from_slice(name.as_bytes());
 }
 
