@@ -5,7 +5,7 @@
 //! user has in scope (even under `#![no_implicit_prelude]`, with their own `Result`
 //! alias, or a `const out` that a plain `let out` would match against).
 
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::{parse_quote, spanned::Spanned, Generics, ItemTrait, TraitItem, Type};
 
@@ -315,12 +315,14 @@ fn client_with_fn(m: &Method) -> TokenStream {
     let (param, encode) = input_param(m);
     let decode = quote_spanned!(single_out.span()=> ::gotalk::__private::decode_result::<#single_out>(#wire, &__gotalk_result));
     let doc = format!("Sends the request `{wire}` with these options and waits for the answer.");
+    let request = quote!(::gotalk::__private::request_with(self.0, #wire, __gotalk_payload, self.1, #timeout).await);
+    let (error, answer, decode) = caller_error(m, request, decode);
     quote! {
         #docs
         #[doc = #doc]
-        pub async fn #ident(&self #param) -> ::core::result::Result<#single_out, ::gotalk::Error> {
+        pub async fn #ident(&self #param) -> ::core::result::Result<#single_out, #error> {
             #encode
-            let __gotalk_result = ::gotalk::__private::request_with(self.0, #wire, __gotalk_payload, self.1, #timeout).await?;
+            let __gotalk_result = #answer;
             #decode
         }
     }
@@ -393,11 +395,13 @@ fn client_fn(m: &Method) -> TokenStream {
         }
         (_, None) => {
             let decode = quote_spanned!(single_out.span()=> ::gotalk::__private::decode_result::<#single_out>(#wire, &__gotalk_result));
+            let request = quote!(::gotalk::__private::request(#sock, #wire, __gotalk_payload, #timeout).await);
+            let (error, answer, decode) = caller_error(m, request, decode);
             (
-                result(quote!(#single_out)),
+                quote!(::core::result::Result<#single_out, #error>),
                 quote! {
                     #encode
-                    let __gotalk_result = ::gotalk::__private::request(#sock, #wire, __gotalk_payload, #timeout).await?;
+                    let __gotalk_result = #answer;
                     #decode
                 },
                 "Sends the request",
@@ -555,15 +559,17 @@ fn registration(
         Output::Unit => quote!(::gotalk::__private::reply_value::<()>(#wire, &__gotalk_out)),
         Output::Value(ty) => quote!(::gotalk::__private::reply_value::<#ty>(#wire, &__gotalk_out)),
         Output::Result { ok, err: e } => {
+            let answer = answer_error(wire, e);
             let e = err(e);
-            quote!(::gotalk::__private::reply_result::<#ok, #e>(#wire, __gotalk_out))
+            quote!(::gotalk::__private::reply_result::<#ok, #e>(#wire, __gotalk_out, #answer))
         }
         Output::Stream(item) => {
             quote!(::gotalk::__private::reply_stream::<#item>(#wire, __gotalk_out))
         }
         Output::ResultStream { item, err: e } => {
+            let answer = answer_error(wire, e);
             let e = err(e);
-            quote!(::gotalk::__private::reply_result_stream::<#item, #e>(#wire, __gotalk_out))
+            quote!(::gotalk::__private::reply_result_stream::<#item, #e>(#wire, __gotalk_out, #answer))
         }
     };
     let body = match (kind, &m.input) {
@@ -657,5 +663,82 @@ fn registration(
             let __gotalk_svc = ::core::clone::Clone::clone(&self.implementation);
             #body
         }
+    }
+}
+
+/// The closure that answers a handler's `Err`: JSON for an error type that is
+/// `Serialize`, its text otherwise (see `__private::ErrorReply`).
+fn answer_error(wire: &str, err: &Option<Type>) -> TokenStream {
+    let span = err.as_ref().map_or_else(Span::call_site, |ty| ty.span());
+    quote_spanned! {span=>
+        |__gotalk_error| {
+            #[allow(unused_imports)]
+            use ::gotalk::__private::{ErrorAsJson as _, ErrorAsText as _};
+            (&::gotalk::__private::ErrorReply(#wire, __gotalk_error)).error_reply()
+        }
+    }
+}
+
+/// The error type a caller gets back typed, in a `CallError`: a method's `Result<T, E>`
+/// unless `E` is spelled as one of the errors that are only text (`gotalk::Error`,
+/// `Error`, `String`, `Box<..>`, `anyhow::Error`), which the caller gets as
+/// `gotalk::Error` as before.
+fn typed_error(m: &Method) -> Option<&Type> {
+    let Output::Result { err: Some(ty), .. } = &m.output else {
+        return None;
+    };
+    let Type::Path(path) = ty else {
+        return Some(ty);
+    };
+    if path.qself.is_some() {
+        return Some(ty);
+    }
+    let names: Vec<String> = path
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let text_only = matches!(
+        names.as_slice(),
+        ["Error"]
+            | ["gotalk", "Error"]
+            | ["String"]
+            | ["std" | "alloc", "string", "String"]
+            | ["Box"]
+            | ["std" | "alloc", "boxed", "Box"]
+            | ["anyhow", "Error"]
+    );
+    (!text_only).then_some(ty)
+}
+
+/// The error type of a single-result client function, the expression that awaits
+/// `request` and gives its payload or returns the call's error (a typed error is decoded
+/// from the ErrorResult's text, see `__private::ErrorOf`), and the function's last
+/// expression, from `decode` (which gives a `gotalk::Error`).
+fn caller_error(
+    m: &Method,
+    request: TokenStream,
+    decode: TokenStream,
+) -> (TokenStream, TokenStream, TokenStream) {
+    match typed_error(m) {
+        None => (quote!(::gotalk::Error), quote!(#request?), decode),
+        Some(ty) => (
+            quote!(::gotalk::CallError<#ty>),
+            quote_spanned! {ty.span()=>
+                match #request {
+                    ::core::result::Result::Ok(__gotalk_payload) => __gotalk_payload,
+                    ::core::result::Result::Err(__gotalk_error) => {
+                        #[allow(unused_imports)]
+                        use ::gotalk::__private::{DecodeTextError as _, DecodeTypedError as _};
+                        return ::core::result::Result::Err(
+                            (&::gotalk::__private::ErrorOf::<#ty>::new()).call_error(__gotalk_error),
+                        );
+                    }
+                }
+            },
+            quote!(::core::result::Result::Ok(#decode?)),
+        ),
     }
 }

@@ -40,11 +40,49 @@ use model::Kind;
 /// signed-in user kept in the connection's state; a context that cannot be made answers
 /// the request with an error; [`Deadline`] is the call's deadline); then at most one input of any
 /// `Serialize + DeserializeOwned` type, or `StreamIn<T>` to receive a stream request.
-/// Return `T`, `()`, `Result<T, E>` with `E: Display` (an `Err` answers an ErrorResult
-/// with its text, [`Error::retry`] a RetryResult), `StreamOut<T>` or
+/// Return `T`, `()`, `Result<T, E>` with `E: Display`, `StreamOut<T>` or
 /// `Result<StreamOut<T>, E>` to answer with a stream of results. A method that streams
 /// its input gives the caller a `JsonSender` and a `JsonResults`; one that streams its
 /// output gives the caller a `JsonResults`.
+///
+/// Errors: an `Err` answers an ErrorResult. An `E: Serialize` travels as its JSON (a
+/// peer that is not ours reads it as text), any other `E` as its text;
+/// [`Error::retry`] answers a RetryResult. A single-result method with an error type
+/// of its own gives the caller that type back: `Result<T, KvError>` is called as
+/// `Result<T, gotalk::CallError<KvError>>`, `CallError::Remote(e)` when the answer
+/// decodes into `KvError` (derive `Deserialize` too), `CallError::Rpc(gotalk::Error)`
+/// for everything else. Errors spelled `gotalk::Error`, `Error`, `String`, `Box<..>` or
+/// `anyhow::Error` are text, and the caller gets a `gotalk::Error`.
+///
+/// ```
+/// # use gotalk::{CallError, Config, Handlers};
+/// #[derive(Debug, serde::Serialize, serde::Deserialize)]
+/// pub enum KvError { NotFound { key: String } }
+/// impl std::fmt::Display for KvError {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         match self { KvError::NotFound { key } => write!(f, "key not found: {key}") }
+///     }
+/// }
+///
+/// #[gotalk::service]
+/// pub trait Kv {
+///     async fn get(&self, key: String) -> Result<String, KvError>;
+/// }
+/// # struct Empty;
+/// # impl Kv for Empty {
+/// #     async fn get(&self, key: String) -> Result<String, KvError> { Err(KvError::NotFound { key }) }
+/// # }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # let handlers = Handlers::new().with(KvService::new(Empty));
+/// # let (sock, _server) = gotalk::pipe(Config::dialling(), Config::accepting().handlers(handlers));
+/// match KvClient::get(&sock, "missing".into()).await {
+///     Ok(value) => println!("{value}"),
+///     Err(CallError::Remote(KvError::NotFound { key })) => println!("no {key}"),
+///     Err(CallError::Rpc(e)) => println!("the call failed: {e}"),
+/// }
+/// # }
+/// ```
 ///
 /// Options: `#[gotalk::service(prefix = "greet.")]` prefixes every wire name;
 /// `#[gotalk::service(typescript)]` also describes the trait to `gotalk::typescript`

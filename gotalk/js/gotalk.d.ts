@@ -8,7 +8,9 @@ declare namespace gotalk {
   /** Answers a request: call it with the result, or `result.error(e)`. */
   interface Result<T = any> {
     (value: T): void;
-    error(err: Error | string): void;
+    /** Answers an error result: its `data` as JSON when it has one (a typed error for a
+     * Rust caller), else its message. */
+    error(err: Error | string | { data: unknown }): void;
     /** Fires when the caller gives up on the request (it cancelled, or the deadline its
      * timeout set passed: `reason.name` is `TimeoutError`) or the socket closes; nothing
      * is answered after that. Needs a caller that speaks the extension (EXTENSIONS.md). */
@@ -28,6 +30,9 @@ declare namespace gotalk {
   /** An error result (`E`) or retry result (`e`) from the peer. */
   interface RemoteError extends Error {
     isGotalkRemoteError: true;
+    /** The error's JSON, parsed, when its text is JSON: a Rust service's typed error
+     * (e.g. `{NotFound: {key: "k"}}`). */
+    data?: unknown;
     /** Set for a retry result: the peer asks to retry after `retryAfter` ms. */
     isGotalkRetry?: true;
     retryAfter?: number;

@@ -648,9 +648,12 @@
     this.close(e);
   };
 
+  // A typed error (JSON) keeps its text as the message and its value as `data`.
   function remoteError(payload) {
-    var e = new Error(text(payload));
+    var message = text(payload);
+    var e = new Error(message);
     e.isGotalkRemoteError = true;
+    try { e.data = JSON.parse(message); } catch (_) { /* plain text */ }
     return e;
   }
 
@@ -780,7 +783,10 @@
     function ok(v) {
       reply('R', h && h.json ? utf8(JSON.stringify(v === undefined ? null : v)) : toBytes(v == null ? '' : v));
     }
-    function fail(e) { reply('E', utf8(String(e && e.message || e))); }
+    function fail(e) {
+      var typed = e && typeof e === 'object' && e.data !== undefined;
+      reply('E', utf8(typed ? JSON.stringify(e.data) : String(e && e.message || e)));
+    }
     if (!h) return fail('unknown operation ' + JSON.stringify(op));
     var result = function (v) { ok(v); };
     result.error = fail;

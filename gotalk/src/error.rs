@@ -200,3 +200,91 @@ impl From<NameError> for Error {
         Self::InvalidName(e)
     }
 }
+
+/// What a generated client's call returns for a method declared `-> Result<T, E>` with an
+/// error type of the service's own: the handler's error as it returned it, or the call's
+/// own failure.
+///
+/// The handler's `E` travels as JSON in the ErrorResult (an error that serializes to a
+/// JSON string travels as that string's text), so a peer that is not ours reads it as
+/// text. The caller gets [`Remote`](Self::Remote) when the text decodes into `E` (`E:
+/// DeserializeOwned`); anything else, including the text of a peer's own error such as
+/// an unknown operation, is [`Rpc`](Self::Rpc)`(`[`Error::Remote`]`(text))`.
+///
+/// ```
+/// # use gotalk::{CallError, Error};
+/// #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+/// enum KvError { NotFound { key: String } }
+/// # impl std::fmt::Display for KvError {
+/// #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("not found") }
+/// # }
+/// fn explain(result: Result<String, CallError<KvError>>) -> String {
+///     match result {
+///         Ok(value) => value,
+///         Err(CallError::Remote(KvError::NotFound { key })) => format!("no {key}"),
+///         Err(CallError::Rpc(e)) => format!("call failed: {e}"),
+///     }
+/// }
+/// # assert_eq!(explain(Err(CallError::Rpc(Error::message("x")))), "call failed: x");
+/// ```
+#[derive(Clone, Debug)]
+pub enum CallError<E> {
+    /// The handler answered with its own error.
+    Remote(E),
+    /// The call failed otherwise: connection, timeout, retry, encoding, or an error text
+    /// that is not an `E` (see [`Error`]).
+    Rpc(Error),
+}
+
+impl<E> CallError<E> {
+    /// The handler's own error, if that is what this is.
+    pub fn remote(&self) -> Option<&E> {
+        match self {
+            Self::Remote(e) => Some(e),
+            Self::Rpc(_) => None,
+        }
+    }
+
+    /// The handler's own error, if that is what this is.
+    pub fn into_remote(self) -> Option<E> {
+        match self {
+            Self::Remote(e) => Some(e),
+            Self::Rpc(_) => None,
+        }
+    }
+}
+
+impl<E> From<Error> for CallError<E> {
+    fn from(e: Error) -> Self {
+        Self::Rpc(e)
+    }
+}
+
+/// For `?` in a function that returns [`Error`]: the handler's error becomes
+/// [`Error::Remote`] with its text.
+impl<E: fmt::Display> From<CallError<E>> for Error {
+    fn from(e: CallError<E>) -> Self {
+        match e {
+            CallError::Remote(e) => Error::Remote(e.to_string()),
+            CallError::Rpc(e) => e,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for CallError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Remote(e) => e.fmt(f),
+            Self::Rpc(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: fmt::Display + fmt::Debug> std::error::Error for CallError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Remote(_) => None,
+            Self::Rpc(e) => Some(e),
+        }
+    }
+}

@@ -66,6 +66,31 @@ pub(crate) fn decode_input<T: DeserializeOwned>(op: &str, payload: &[u8]) -> Res
     })
 }
 
+/// The ErrorResult text for a handler's typed error: its JSON, or the text of the string
+/// it serializes to (so `String`s and unit enum variants read as plain text).
+pub(crate) fn error_text<E: Serialize + ?Sized>(op: &str, error: &E) -> String {
+    let json = match serde_json::to_string(error) {
+        Ok(json) => json,
+        Err(e) => return format!("cannot encode the error of {op:?} as JSON: {e}"),
+    };
+    if json.starts_with('"') {
+        if let Ok(text) = serde_json::from_str::<String>(&json) {
+            return text;
+        }
+    }
+    json
+}
+
+/// A handler's typed error from an ErrorResult's text, the inverse of [`error_text`]:
+/// its JSON, or the text itself as a string. `None` for text that is neither (a peer's
+/// own error, such as an unknown operation).
+pub(crate) fn decode_error<E: DeserializeOwned>(text: &str) -> Option<E> {
+    use serde::de::{value::Error as ValueError, IntoDeserializer};
+    serde_json::from_str(text)
+        .ok()
+        .or_else(|| E::deserialize(IntoDeserializer::<ValueError>::into_deserializer(text)).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

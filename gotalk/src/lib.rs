@@ -135,7 +135,7 @@ pub use conn::{
     Request, RequestChunks, ResultStream, SharedBudget, Sock, StreamRequest, StreamWriter,
     RESERVED_PREFIX,
 };
-pub use error::{CloseReason, Error, Side};
+pub use error::{CallError, CloseReason, Error, Side};
 pub use gotalk_macros::{notification, service};
 pub use handlers::Handlers;
 pub use reconnect::{Reconnecting, ReconnectingBuilder, WhileDisconnected};

@@ -8,8 +8,8 @@ pub use serde::{de::DeserializeOwned, Serialize};
 pub use std::sync::Arc;
 
 pub use crate::{
-    CallInfo, CallOptions, Error, FromSock, Handlers, JsonResults, JsonSender, Notification, Reply,
-    Request, Service, Sock, StreamIn, StreamOut, StreamRequest,
+    CallError, CallInfo, CallOptions, Error, FromSock, Handlers, JsonResults, JsonSender,
+    Notification, Reply, Request, Service, Sock, StreamIn, StreamOut, StreamRequest,
 };
 
 use crate::json;
@@ -24,12 +24,18 @@ pub fn reply_value<T: Serialize>(op: &str, value: &T) -> Reply {
     Reply::json_for(op, value)
 }
 
-/// The reply of operation `op` for a method returning `Result<T, E>`.
+/// The reply of operation `op` for a method returning `Result<T, E>`. An `Err` is
+/// answered by `json` (generated as an [`ErrorReply`] call: the JSON of an `E:
+/// Serialize`), else with its text.
 pub fn reply_result<T: Serialize, E: fmt::Display + 'static>(
     op: &str,
     result: Result<T, E>,
+    json: impl FnOnce(&E) -> Option<Reply>,
 ) -> Reply {
-    Reply::from_result(op, result)
+    match result {
+        Ok(value) => Reply::json_for(op, &value),
+        Err(e) => json(&e).unwrap_or_else(|| Reply::for_error(&e)),
+    }
 }
 
 /// The reply of operation `op` for a method returning `StreamOut<T>`.
@@ -38,14 +44,92 @@ pub fn reply_stream<T: Serialize + Send + 'static>(op: &str, values: StreamOut<T
 }
 
 /// The reply of operation `op` for a method returning `Result<StreamOut<T>, E>`.
-pub fn reply_result_stream<T, E>(op: &str, result: Result<StreamOut<T>, E>) -> Reply
+pub fn reply_result_stream<T, E>(
+    op: &str,
+    result: Result<StreamOut<T>, E>,
+    json: impl FnOnce(&E) -> Option<Reply>,
+) -> Reply
 where
     T: Serialize + Send + 'static,
     E: fmt::Display + 'static,
 {
     match result {
         Ok(values) => values.into_reply(op),
-        Err(e) => Reply::from_error(e),
+        Err(e) => json(&e).unwrap_or_else(|| Reply::for_error(&e)),
+    }
+}
+
+// Typed errors pick their encoding by autoref specialization, in generated code where the
+// error type is concrete: `(&ErrorReply(op, &e)).error_reply()` takes `ErrorAsJson` when
+// `E: Serialize` (found without autoref) and `ErrorAsText` otherwise (found with one);
+// `(&ErrorOf::<E>::new()).call_error(e)` likewise decodes into `E` when
+// `E: DeserializeOwned`. In a generic trait the bounds declared on the type decide.
+
+/// A handler's error, with its operation's name.
+pub struct ErrorReply<'a, E>(pub &'a str, pub &'a E);
+
+/// A `Serialize` error answers with its JSON (see [`CallError`](crate::CallError)).
+pub trait ErrorAsJson {
+    /// The ErrorResult.
+    fn error_reply(&self) -> Option<Reply>;
+}
+
+impl<E: Serialize> ErrorAsJson for ErrorReply<'_, E> {
+    fn error_reply(&self) -> Option<Reply> {
+        Some(Reply::Error(json::error_text(self.0, self.1)))
+    }
+}
+
+/// Any other error answers with its text (`None` here: `reply_result` makes it, where
+/// the error is known to be `Display`).
+pub trait ErrorAsText {
+    /// No JSON.
+    fn error_reply(&self) -> Option<Reply>;
+}
+
+impl<E> ErrorAsText for &ErrorReply<'_, E> {
+    fn error_reply(&self) -> Option<Reply> {
+        None
+    }
+}
+
+/// The caller's side: what an ErrorResult becomes for a method whose error type is `E`.
+pub struct ErrorOf<E>(std::marker::PhantomData<fn() -> E>);
+
+impl<E> ErrorOf<E> {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+/// An ErrorResult whose text decodes into `E` is the handler's own error.
+pub trait DecodeTypedError<E> {
+    /// The call's error.
+    fn call_error(&self, error: Error) -> CallError<E>;
+}
+
+impl<E: DeserializeOwned> DecodeTypedError<E> for ErrorOf<E> {
+    fn call_error(&self, error: Error) -> CallError<E> {
+        match error {
+            Error::Remote(text) => match json::decode_error(&text) {
+                Some(e) => CallError::Remote(e),
+                None => CallError::Rpc(Error::Remote(text)),
+            },
+            other => CallError::Rpc(other),
+        }
+    }
+}
+
+/// An `E` that cannot be decoded never comes back: every error is the call's.
+pub trait DecodeTextError<E> {
+    /// The call's error.
+    fn call_error(&self, error: Error) -> CallError<E>;
+}
+
+impl<E> DecodeTextError<E> for &ErrorOf<E> {
+    fn call_error(&self, error: Error) -> CallError<E> {
+        CallError::Rpc(error)
     }
 }
 

@@ -170,6 +170,31 @@ test('the server calls handlers in the page: JSON, buffer, promise, error, unkno
   s.close();
 });
 
+test('typed errors: a JSON error result carries its value as data, and a handler sends one', async () => {
+  const h = new gotalk.Handlers();
+  h.handleRequest('get', (key, result) => result.error({ data: { NotFound: { key: key } } }));
+  h.handleRequest('thrown', () => { const e = new Error('full'); e.data = 'Full'; throw e; });
+  const { s, ws } = await openSock(h);
+  const hex8 = (n) => n.toString(16).padStart(8, '0');
+  const error = (id, text) => 'E' + id + hex8(Buffer.byteLength(text)) + text;
+  const typed = s.request('a', null);
+  const plain = s.request('b', null);
+  ws.receive(error('0000', '{"NotFound":{"key":"k"}}'));
+  ws.receive(error('0001', 'key not found'));
+  await assert.rejects(typed, (e) => e.isGotalkRemoteError &&
+    e.message === '{"NotFound":{"key":"k"}}' && e.data.NotFound.key === 'k');
+  await assert.rejects(plain, (e) => e.isGotalkRemoteError && e.message === 'key not found' && e.data === undefined);
+  const before = ws.sent.length;
+  ws.receive('r0001003get00000003"m"');
+  ws.receive('r0002006thrown00000000');
+  await tick();
+  assert.deepEqual(ws.sent.slice(before), [
+    'E000100000018', '{"NotFound":{"key":"m"}}',
+    'E000200000006', '"Full"',
+  ]);
+  s.close();
+});
+
 test('notifications both ways; unknown ones are ignored', async () => {
   const seen = [];
   const h = new gotalk.Handlers();

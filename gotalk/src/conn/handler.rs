@@ -111,7 +111,12 @@ impl Reply {
     /// The reply for a handler's error: a RetryResult for [`Error::Retry`], otherwise an
     /// ErrorResult with the error's text.
     pub fn from_error<E: fmt::Display + 'static>(error: E) -> Self {
-        if let Some(Error::Retry { wait, reason }) = (&error as &dyn Any).downcast_ref::<Error>() {
+        Self::for_error(&error)
+    }
+
+    /// [`from_error`](Self::from_error) for a borrowed error.
+    pub(crate) fn for_error<E: fmt::Display + 'static>(error: &E) -> Self {
+        if let Some(Error::Retry { wait, reason }) = (error as &dyn Any).downcast_ref::<Error>() {
             return Self::Retry {
                 wait: *wait,
                 reason: reason.clone(),
