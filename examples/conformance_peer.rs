@@ -21,7 +21,7 @@ mod conformance_ops;
 use gotalk::{Config, Server};
 
 const USAGE: &str =
-    "usage: conformance_peer [--tcp ADDR] [--limited ADDR] [--unix PATH] [--ws ADDR [--files DIR]] [--tls ADDR --cert PEM --key PEM]";
+    "usage: conformance_peer [--tcp ADDR] [--limited ADDR] [--unix PATH] [--ws ADDR [--files DIR]] [--tls ADDR --cert PEM --key PEM] [--middleware noop|observe]";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -40,9 +40,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut tls = None;
     let mut cert = None;
     let mut key = None;
+    // For the benchmarks: what middleware costs (`--middleware noop`: one that only runs
+    // the handler; `--middleware observe`: `observe::requests()` and `Config::observe`,
+    // recording into no recorder unless one is installed).
+    let mut middleware = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let slot = match flag.as_str() {
+            "--middleware" => &mut middleware,
             "--tcp" => &mut tcp,
             "--limited" => &mut limited,
             "--unix" => &mut unix,
@@ -66,9 +71,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tcp = Some("127.0.0.1:1234".to_owned());
     }
     // The conformance operations, and the benchmarks' typed one.
-    let handlers =
+    let mut handlers =
         conformance_ops::handlers().with(bench_ops::BenchService::new(bench_ops::Bencher));
-    let config = Config::accepting().handlers(handlers);
+    let mut config = Config::accepting();
+    match middleware.as_deref() {
+        None => {}
+        Some("noop") => {
+            handlers.wrap(|_, next: gotalk::middleware::Next| next.run());
+        }
+        Some("observe") => {
+            handlers.wrap(gotalk::observe::requests());
+            config = config.observe();
+        }
+        Some(other) => return Err(format!("unknown middleware {other:?}\n{USAGE}").into()),
+    }
+    let config = config.handlers(handlers);
     let mut servers = Vec::new();
     if let Some(addr) = tcp {
         let server = Server::new(config.clone()).listen_tcp(&addr).await?;

@@ -18,8 +18,8 @@
 mod api;
 
 use api::{
-    Chat, ChatNotifier, ChatService, Everything, Greet, GreetClient, GreetIn, GreetOut,
-    GreetService, Shapes, ShapesService,
+    AreaError, Chat, ChatNotifier, ChatService, Everything, Greet, GreetClient, GreetIn, GreetOut,
+    GreetService, Shape, Shapes, ShapesService,
 };
 use futures_util::StreamExt;
 use gotalk::{ws, Config, Error, Handlers, Sock, StreamIn, StreamOut};
@@ -56,6 +56,15 @@ impl Shapes for Server {
 
     async fn upper(&self, parts: StreamIn<String>) -> StreamOut<String> {
         StreamOut::new(parts.map(|part| part.map(|p| p.to_uppercase())))
+    }
+
+    async fn area(&self, shape: Shape) -> Result<f64, AreaError> {
+        match shape {
+            Shape::Point => Err(AreaError::NoArea),
+            Shape::Square(side) if side < 0.0 => Err(AreaError::Negative { side }),
+            Shape::Square(side) => Ok(side * side),
+            Shape::Circle { radius } => Ok(std::f64::consts::PI * radius * radius),
+        }
     }
 }
 

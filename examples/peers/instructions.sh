@@ -17,6 +17,7 @@
 #   PAYLOAD=typed PEERS="tarpc gotalk" bash examples/peers/instructions.sh
 #   SIDE=client INFLIGHT=64 bash examples/peers/instructions.sh
 #   KEEP=/tmp/cg bash examples/peers/instructions.sh   # keeps /tmp/cg.PEER for callgrind_annotate
+#   MIDDLEWARE=noop PEERS=gotalk bash examples/peers/instructions.sh  # or observe: the server's middleware
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -63,7 +64,7 @@ for peer in $peers; do
     case "$peer" in
         raw) server=("$bin/raw_server" "$addr"); client="$bin/raw_client" ;;
         tarpc) server=("$bin/tarpc_server" "$addr"); client="$bin/tarpc_client" ;;
-        gotalk) server=("$bin/examples/conformance_peer" --tcp "$addr"); client="$bin/examples/bench_client" ;;
+        gotalk) server=("$bin/examples/conformance_peer" --tcp "$addr" ${MIDDLEWARE:+--middleware "$MIDDLEWARE"}); client="$bin/examples/bench_client" ;;
         *) echo "unknown peer $peer" >&2; exit 2 ;;
     esac
     args=(--addr "$addr" --conns 1 --inflight "$inflight" --payload "$payload")

@@ -48,6 +48,9 @@ fn wire_names_types_and_shapes_come_from_the_traits() {
         "handlers.handleRequest(\"greet\", (input, answer) => serve<GreetOut>(answer, () => impl.greet(input as GreetIn)));",
         "handlers.handleNotification(\"chat message\", (input) => impl.message(input as string));",
         "handlers.handleRequest(\"ping\", (input, answer) => serve<null>(answer, () => impl.ping()));",
+        // A typed error: declared, and read from a rejected call as that type.
+        "export type AreaError = { \"kind\": \"NoArea\" } | { \"kind\": \"Negative\", side: number, };",
+        "export const ShapesErrors = {\n  area: (err: unknown): AreaError | undefined => remoteError<AreaError>(err),\n} as const;",
     ] {
         assert!(ts.contains(expected), "missing:\n{expected}\n\nin:\n{ts}");
     }
@@ -60,5 +63,7 @@ fn wire_names_types_and_shapes_come_from_the_traits() {
     let mut sorted = declared.clone();
     sorted.sort();
     assert_eq!(declared, sorted);
-    assert_eq!(declared.len(), 9, "{declared:?}");
+    assert_eq!(declared.len(), 10, "{declared:?}");
+    // A trait without typed errors has no `…Errors`.
+    assert!(!ts.contains("GreetErrors"));
 }

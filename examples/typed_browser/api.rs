@@ -70,6 +70,24 @@ pub enum IdOrName {
     Name(String),
 }
 
+/// Why a shape has no area: a typed error, which the page gets back as this type.
+#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
+#[ts(crate = "gotalk::ts_rs")]
+#[serde(tag = "kind")]
+pub enum AreaError {
+    NoArea,
+    Negative { side: f64 },
+}
+
+impl std::fmt::Display for AreaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoArea => f.write_str("a point has no area"),
+            Self::Negative { side } => write!(f, "a side of {side} is negative"),
+        }
+    }
+}
+
 /// A generic page of items.
 #[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
 #[ts(crate = "gotalk::ts_rs")]
@@ -109,6 +127,8 @@ pub trait Shapes {
     async fn count(&self, n: u32) -> StreamOut<u32>;
     /// Upper-cases every part it is sent.
     async fn upper(&self, parts: StreamIn<String>) -> StreamOut<String>;
+    /// The shape's area; a typed error for a shape without one.
+    async fn area(&self, shape: Shape) -> Result<f64, AreaError>;
 }
 
 #[gotalk::notification(typescript)]

@@ -3,6 +3,11 @@
 import type { Sock, Handlers, StreamRequest, Result as Answer, CallOptions } from "../../gotalk/js/gotalk";
 
 /**
+ * Why a shape has no area: a typed error, which the page gets back as this type.
+ */
+export type AreaError = { "kind": "NoArea" } | { "kind": "Negative", side: number, };
+
+/**
  * Adjacently tagged.
  */
 export type Command = { "t": "Say", "c": string } | { "t": "Move", "c": { x: number, y: number, } };
@@ -41,6 +46,13 @@ export type Page<T> = { items: Array<T>, next: string | null, };
  * Externally tagged (serde's default).
  */
 export type Shape = "Point" | { "Circle": { radius: number, } } | { "Square": number };
+
+/** The value of a handler's own (typed) error, from a rejected call; `undefined` when the
+ * call failed otherwise. */
+export function remoteError<E>(err: unknown): E | undefined {
+  const e = err as { isGotalkRemoteError?: boolean; isGotalkRetry?: boolean; data?: unknown } | null;
+  return e && e.isGotalkRemoteError && !e.isGotalkRetry && e.data !== undefined ? (e.data as E) : undefined;
+}
 
 /** The results of a call, as they come: an async iterator of decoded JSON values. */
 export interface Results<T> extends AsyncIterableIterator<T> {}
@@ -177,6 +189,18 @@ export const ShapesClient = {
   upper(sock: Sock, first: string, options: CallOptions = {}): Writer<string, string> {
     return writer<string, string>(sock.streamRequest("shapes.upper", options), first);
   },
+  /**
+   * The shape's area; a typed error for a shape without one.
+   */
+  area(sock: Sock, input: Shape, options: CallOptions = {}): Promise<number> {
+    return sock.request<number>("shapes.area", input, options);
+  },
+} as const;
+
+/** The handlers' own errors of `Shapes`'s operations: `ShapesErrors.area(err)` is the
+ * error a rejected call carries (its `data`), or `undefined` for any other failure. */
+export const ShapesErrors = {
+  area: (err: unknown): AreaError | undefined => remoteError<AreaError>(err),
 } as const;
 
 /** `Shapes` as the page implements it, when the server calls it. */
@@ -185,12 +209,17 @@ export interface Shapes {
    * Sends a value of every shape back.
    */
   roundTrip(input: Everything): Everything | Promise<Everything>;
+  /**
+   * The shape's area; a typed error for a shape without one.
+   */
+  area(input: Shape): number | Promise<number>;
 }
 
 /** Registers an implementation of `Shapes` with a set of gotalk.js handlers. */
 export const ShapesService = {
   register(handlers: Handlers, impl: Shapes): void {
     handlers.handleRequest("shapes.round_trip", (input, answer) => serve<Everything>(answer, () => impl.roundTrip(input as Everything)));
+    handlers.handleRequest("shapes.area", (input, answer) => serve<number>(answer, () => impl.area(input as Shape)));
   },
 } as const;
 

@@ -1,6 +1,10 @@
 "use strict";
 (() => {
   // examples/typed_browser/api.ts
+  function remoteError(err) {
+    const e = err;
+    return e && e.isGotalkRemoteError && !e.isGotalkRetry && e.data !== void 0 ? e.data : void 0;
+  }
   function results(source) {
     const queue = [];
     const decoder = new TextDecoder();
@@ -94,7 +98,16 @@
      */
     upper(sock2, first, options = {}) {
       return writer(sock2.streamRequest("shapes.upper", options), first);
+    },
+    /**
+     * The shape's area; a typed error for a shape without one.
+     */
+    area(sock2, input, options = {}) {
+      return sock2.request("shapes.area", input, options);
     }
+  };
+  var ShapesErrors = {
+    area: (err) => remoteError(err)
   };
   var ChatNotifier = {
     message(sock2, input) {
@@ -151,6 +164,17 @@
     const back = await ShapesClient.roundTrip(sock2, value);
     seen.push(JSON.stringify(back) === JSON.stringify(value) ? "round trip: equal" : `round trip: ${JSON.stringify(back)}`);
     if (typeof back.shape === "object" && "Circle" in back.shape) seen.push(`radius ${back.shape.Circle.radius}`);
+    seen.push(`area: ${(await ShapesClient.area(sock2, { Square: 3 })).toFixed(0)}`);
+    for (const shape of ["Point", { Square: -2 }]) {
+      try {
+        await ShapesClient.area(sock2, shape);
+      } catch (e) {
+        const err = ShapesErrors.area(e);
+        if (err?.kind === "NoArea") seen.push("area: no area");
+        else if (err?.kind === "Negative") seen.push(`area: negative side ${err.side}`);
+        else seen.push(`area: ${e.message}`);
+      }
+    }
     const counted = [];
     for await (const n of ShapesClient.count(sock2, 3)) counted.push(n);
     seen.push(`count: ${counted.join(",")}`);

@@ -9,6 +9,7 @@ import {
   GreetClient,
   GreetService,
   ShapesClient,
+  ShapesErrors,
 } from "./api";
 
 declare const gotalk: typeof Gotalk;
@@ -59,6 +60,19 @@ export async function run(sock: Gotalk.Sock): Promise<string[]> {
   const back = await ShapesClient.roundTrip(sock, value);
   seen.push(JSON.stringify(back) === JSON.stringify(value) ? "round trip: equal" : `round trip: ${JSON.stringify(back)}`);
   if (typeof back.shape === "object" && "Circle" in back.shape) seen.push(`radius ${back.shape.Circle.radius}`);
+
+  seen.push(`area: ${(await ShapesClient.area(sock, { Square: 3 })).toFixed(0)}`);
+  for (const shape of ["Point", { Square: -2 }] as const) {
+    try {
+      await ShapesClient.area(sock, shape);
+    } catch (e) {
+      // The server's typed error, as the type the Rust trait declares.
+      const err = ShapesErrors.area(e);
+      if (err?.kind === "NoArea") seen.push("area: no area");
+      else if (err?.kind === "Negative") seen.push(`area: negative side ${err.side}`);
+      else seen.push(`area: ${(e as Error).message}`);
+    }
+  }
 
   const counted: number[] = [];
   for await (const n of ShapesClient.count(sock, 3)) counted.push(n);

@@ -79,9 +79,10 @@ fn typescript(model: &Trait, names: &Names) -> TokenStream {
             .value_type()
             .or(m.output.stream_item())
             .unwrap_or(&unit);
+        let error = typed_error(m).unwrap_or(&unit);
         let (wire, name, docs) = (&m.wire_name, m.ident.to_string(), doc_text(&m.attrs));
         quote! {
-            __gotalk_module.method::<#input, #output>(#ts::Shape::#shape, #wire, #name, #docs);
+            __gotalk_module.method::<#input, #output, #error>(#ts::Shape::#shape, #wire, #name, #docs);
         }
     });
     quote! {

@@ -7,8 +7,12 @@ use std::{collections::HashMap, fmt, future::Future, sync::Arc};
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
-use crate::conn::{
-    HandlerBox, Notification, NotificationFn, Reply, Request, RequestFn, StreamFn, StreamRequest,
+use crate::{
+    conn::{
+        HandlerBox, Notification, NotificationFn, Reply, Request, RequestFn, StreamFn,
+        StreamRequest,
+    },
+    middleware::{self, Around, Incoming, Kind, Next},
 };
 
 /// The handlers one side offers its peers: single-request, stream-request and notification
@@ -49,6 +53,8 @@ struct Registry {
     /// Which service registered a name, for conflict messages.
     owners: HashMap<(&'static str, Box<str>), &'static str>,
     parent: Option<Handlers>,
+    /// Middleware, innermost first: every handler is registered wrapped in all of it.
+    around: Vec<Around>,
 }
 
 impl fmt::Debug for Handlers {
@@ -86,14 +92,48 @@ impl Handlers {
         Self::default()
     }
 
-    /// An empty set that falls back to this one for names it does not handle.
+    /// An empty set that falls back to this one for names it does not handle. It has
+    /// the middleware this set has now, for its own handlers (the parent's handlers run
+    /// in the parent's middleware).
     pub fn child(&self) -> Self {
         Self {
             inner: Arc::new(Registry {
                 parent: Some(self.clone()),
+                around: self.inner.around.clone(),
                 ..Registry::default()
             }),
         }
+    }
+
+    /// Wraps every handler of this set, those registered before and after, in
+    /// `middleware`: an async function of the request about to be handled
+    /// ([`Incoming`]: its connection, name, kind, ID, size and deadline) and the rest of
+    /// the chain ([`Next`]), which answers with the [`Reply`] of its choice. It may
+    /// refuse (answer `Reply::Error` or `Reply::Retry` without running `next`), time,
+    /// log or count. Middleware added later runs first (outermost). See
+    /// [`middleware`](crate::middleware).
+    ///
+    /// Requests that never reach a handler (an unknown operation with no fallback, one
+    /// refused by [`Limits`](crate::Limits)) do not pass through it. A notification's
+    /// reply is dropped.
+    pub fn wrap<F, Fut>(&mut self, middleware: F) -> &mut Self
+    where
+        F: Fn(Incoming, Next) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Reply> + Send + 'static,
+    {
+        let around = middleware::around(middleware);
+        let reg = self.registry();
+        for (name, f) in &mut reg.requests {
+            *f = wrap_request(name, f.clone(), &around);
+        }
+        for (name, f) in &mut reg.streams {
+            *f = wrap_stream(name, f.clone(), &around);
+        }
+        for (name, f) in &mut reg.notifications {
+            *f = wrap_notification(name, f.clone(), &around);
+        }
+        reg.around.push(around);
+        self
     }
 
     fn registry(&mut self) -> &mut Registry {
@@ -118,7 +158,9 @@ impl Handlers {
                 None => HandlerBox::new(future),
             }
         });
-        self.registry().requests.insert(op.into(), f);
+        let reg = self.registry();
+        let f = reg.around.iter().fold(f, |f, a| wrap_request(op, f, a));
+        reg.requests.insert(op.into(), f);
         self
     }
 
@@ -152,7 +194,9 @@ impl Handlers {
     {
         refuse_reserved(op);
         let f: StreamFn = Arc::new(move |req| Box::pin(handler(req)));
-        self.registry().streams.insert(op.into(), f);
+        let reg = self.registry();
+        let f = reg.around.iter().fold(f, |f, a| wrap_stream(op, f, a));
+        reg.streams.insert(op.into(), f);
         self
     }
 
@@ -165,7 +209,12 @@ impl Handlers {
     {
         refuse_reserved(name);
         let f: NotificationFn = Arc::new(move |n| Box::pin(handler(n)));
-        self.registry().notifications.insert(name.into(), f);
+        let reg = self.registry();
+        let f = reg
+            .around
+            .iter()
+            .fold(f, |f, a| wrap_notification(name, f, a));
+        reg.notifications.insert(name.into(), f);
         self
     }
 
@@ -205,14 +254,20 @@ impl Handlers {
         }
         for (name, f) in added.requests {
             reg.owners.insert(("operation", name.clone()), owner);
+            let f = reg.around.iter().fold(f, |f, a| wrap_request(&name, f, a));
             reg.requests.insert(name, f);
         }
         for (name, f) in added.streams {
             reg.owners.insert(("stream operation", name.clone()), owner);
+            let f = reg.around.iter().fold(f, |f, a| wrap_stream(&name, f, a));
             reg.streams.insert(name, f);
         }
         for (name, f) in added.notifications {
             reg.owners.insert(("notification", name.clone()), owner);
+            let f = reg
+                .around
+                .iter()
+                .fold(f, |f, a| wrap_notification(&name, f, a));
             reg.notifications.insert(name, f);
         }
         Ok(())
@@ -250,4 +305,72 @@ fn lookup<'a, T>(
         }
         set = set.inner.parent.as_ref()?;
     }
+}
+
+// Each wrapper puts the middleware's future where the handler's would have been: for a
+// single request, in the memory the connection reuses.
+
+fn wrap_request(name: &str, handler: RequestFn, around: &Around) -> RequestFn {
+    let (name, around): (Arc<str>, Around) = (name.into(), around.clone());
+    Arc::new(move |req: Request, reuse: Option<HandlerBox>| {
+        let incoming = Incoming {
+            sock: req.sock.clone(),
+            op: req.op.clone(),
+            handler: name.clone(),
+            kind: Kind::Request,
+            id: Some(req.id),
+            size: req.payload.len(),
+            deadline: req.deadline,
+        };
+        let future = around(incoming, Next::new(handler(req, None)));
+        match reuse {
+            Some(mut memory) => {
+                memory.set(future);
+                memory
+            }
+            None => HandlerBox::new(future),
+        }
+    })
+}
+
+fn wrap_stream(name: &str, handler: StreamFn, around: &Around) -> StreamFn {
+    let (name, around): (Arc<str>, Around) = (name.into(), around.clone());
+    Arc::new(move |req: StreamRequest| {
+        let incoming = Incoming {
+            sock: req.sock.clone(),
+            op: req.op.clone(),
+            handler: name.clone(),
+            kind: Kind::StreamRequest,
+            id: Some(req.id),
+            size: 0,
+            deadline: req.deadline,
+        };
+        around(incoming, Next::new(handler(req)))
+    })
+}
+
+fn wrap_notification(name: &str, handler: NotificationFn, around: &Around) -> NotificationFn {
+    let (name, around): (Arc<str>, Around) = (name.into(), around.clone());
+    Arc::new(move |n: Notification| {
+        let incoming = Incoming {
+            sock: n.sock.clone(),
+            op: n.name.clone(),
+            handler: name.clone(),
+            kind: Kind::Notification,
+            id: None,
+            size: n.payload.len(),
+            deadline: None,
+        };
+        let handled = handler(n);
+        let reply = around(
+            incoming,
+            Next::new(async move {
+                handled.await;
+                Reply::Result(bytes::Bytes::new())
+            }),
+        );
+        Box::pin(async move {
+            let _ = reply.await;
+        })
+    })
 }

@@ -112,6 +112,9 @@ mod conn;
 mod error;
 mod handlers;
 mod json;
+pub mod middleware;
+#[cfg(feature = "metrics")]
+pub mod observe;
 mod reconnect;
 mod service;
 mod sync;

@@ -12,6 +12,9 @@
 //!   that streams its results gives an async iterator, one that streams its input a
 //!   writer with `write`, `end` and `results`; each takes gotalk.js's call options last
 //!   (`{ signal, timeout }`: giving up cancels at the server, `EXTENSIONS.md`);
+//! - for operations with an error type of their own (`Result<T, KvError>`, a typed error
+//!   in Rust: [`CallError`](crate::CallError)), `KvErrors.get(err)`: the `KvError` a
+//!   rejected call carries, or `undefined` (derive `TS` on the error type too);
 //! - `interface Greet` and `GreetService.register(handlers, impl)`, for operations the
 //!   page serves when the server calls it;
 //! - for notifications, `ChatNotifier.message(sock, msg)` and `ChatService.register`.
@@ -90,6 +93,8 @@ struct Method {
     /// The input's TypeScript type; `None` for a method without one.
     input: Option<String>,
     output: String,
+    /// The handler's own error type (a typed error, `CallError::Remote` in Rust).
+    error: Option<String>,
 }
 
 struct Trait {
@@ -202,23 +207,26 @@ impl Module {
         });
     }
 
+    /// `E` is the method's typed error, `()` for none.
     #[doc(hidden)]
-    pub fn method<I: TS + 'static + ?Sized, O: TS + 'static + ?Sized>(
-        &mut self,
-        shape: Shape,
-        wire: &str,
-        name: &str,
-        docs: &str,
-    ) {
+    pub fn method<I, O, E>(&mut self, shape: Shape, wire: &str, name: &str, docs: &str)
+    where
+        I: TS + 'static + ?Sized,
+        O: TS + 'static + ?Sized,
+        E: TS + 'static + ?Sized,
+    {
         self.declare::<I>();
         self.declare::<O>();
+        self.declare::<E>();
+        let unit = |id: TypeId| id == TypeId::of::<()>();
         let method = Method {
             wire: wire.into(),
             name: camel_case(name),
             docs: docs.into(),
             shape,
-            input: (TypeId::of::<I>() != TypeId::of::<()>()).then(|| I::name(&self.config)),
+            input: (!unit(TypeId::of::<I>())).then(|| I::name(&self.config)),
             output: O::name(&self.config),
+            error: (!unit(TypeId::of::<E>())).then(|| E::name(&self.config)),
         };
         if let Some(t) = self.traits.last_mut() {
             t.methods.push(method);
@@ -327,7 +335,14 @@ fn js_docs(out: &mut String, docs: &str, indent: &str) {
 }
 
 /// Helpers every module carries: results as async iterators, writers of stream requests.
-const RUNTIME: &str = r#"/** The results of a call, as they come: an async iterator of decoded JSON values. */
+const RUNTIME: &str = r#"/** The value of a handler's own (typed) error, from a rejected call; `undefined` when the
+ * call failed otherwise. */
+export function remoteError<E>(err: unknown): E | undefined {
+  const e = err as { isGotalkRemoteError?: boolean; isGotalkRetry?: boolean; data?: unknown } | null;
+  return e && e.isGotalkRemoteError && !e.isGotalkRetry && e.data !== undefined ? (e.data as E) : undefined;
+}
+
+/** The results of a call, as they come: an async iterator of decoded JSON values. */
 export interface Results<T> extends AsyncIterableIterator<T> {}
 
 /** A stream request: send parts with `write`, finish with `end`; results as they come. */
@@ -447,6 +462,26 @@ fn render_trait(out: &mut String, t: &Trait) {
         };
     }
     let _ = writeln!(out, "}} as const;\n");
+
+    // The typed errors of its operations.
+    let typed: Vec<&Method> = t.methods.iter().filter(|m| m.error.is_some()).collect();
+    if !typed.is_empty() {
+        let _ = writeln!(
+            out,
+            "/** The handlers' own errors of `{name}`'s operations: `{name}Errors.{}(err)` is the\n * error a rejected call carries (its `data`), or `undefined` for any other failure. */",
+            typed[0].name
+        );
+        let _ = writeln!(out, "export const {name}Errors = {{");
+        for m in typed {
+            let e = m.error.as_deref().unwrap_or("never");
+            let _ = writeln!(
+                out,
+                "  {}: (err: unknown): {e} | undefined => remoteError<{e}>(err),",
+                m.name
+            );
+        }
+        let _ = writeln!(out, "}} as const;\n");
+    }
 
     // What the page implements when the other side calls or notifies it. (Operations
     // that stream are answered from Rust; a page that must serve one registers a

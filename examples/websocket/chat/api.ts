@@ -7,6 +7,13 @@ import type { Sock, Handlers, StreamRequest, Result as Answer, CallOptions } fro
  */
 export type ChatMessage = { room: string, author: string, text: string, };
 
+/** The value of a handler's own (typed) error, from a rejected call; `undefined` when the
+ * call failed otherwise. */
+export function remoteError<E>(err: unknown): E | undefined {
+  const e = err as { isGotalkRemoteError?: boolean; isGotalkRetry?: boolean; data?: unknown } | null;
+  return e && e.isGotalkRemoteError && !e.isGotalkRetry && e.data !== undefined ? (e.data as E) : undefined;
+}
+
 /** The results of a call, as they come: an async iterator of decoded JSON values. */
 export interface Results<T> extends AsyncIterableIterator<T> {}
 

@@ -84,12 +84,15 @@ function start(example, addr) {
       'ping: null',
       'round trip: equal',
       'radius 1.5',
+      'area: 9',
+      'area: no area',
+      'area: negative side -2',
       'count: 1,2,3',
       'upper: A,B',
       'the page answered: Hello web, from the page',
       'server left: done',
     ]);
-    console.log('ok - typed_browser: requests, an error, streams both ways, notifications both ways, the server calling the page');
+    console.log('ok - typed_browser: requests, an error, typed errors, streams both ways, notifications both ways, the server calling the page');
     if (shots) await typedPage.screenshot({ path: path.join(shots, 'typed_browser.png') });
     if (shots) {
       await ana.screenshot({ path: path.join(shots, 'chat-ana.png') });

@@ -13,6 +13,7 @@ use bytes::Bytes;
 
 use super::{chunks, extension, pending::Waiter, ResultStream, Sock, StreamWriter};
 use crate::{
+    middleware::{NextCall, Outgoing},
     wire::{Header, RequestId},
     Error,
 };
@@ -79,9 +80,47 @@ impl Sock {
         options: CallOptions,
     ) -> Result<Bytes, Error> {
         let payload = payload.into();
-        let timeout = options.timeout.or(self.limits().call_timeout);
+        let options = options.or_timeout(self.limits().call_timeout);
+        if self.config().around_calls.is_empty() {
+            self.call_unwrapped(op, payload, options).await
+        } else {
+            self.call_wrapped(op, payload, options).await
+        }
+    }
+
+    /// A call in the middleware set by [`Config::wrap_calls`](crate::Config::wrap_calls).
+    fn call_wrapped(
+        &self,
+        op: &str,
+        payload: Bytes,
+        options: CallOptions,
+    ) -> crate::BoxFuture<Result<Bytes, Error>> {
+        let call = Outgoing {
+            sock: self.clone(),
+            op: op.into(),
+            size: payload.len(),
+            timeout: options.timeout,
+            retries: options.retries,
+        };
+        let (sock, op) = (self.clone(), call.op.clone());
+        let mut next =
+            NextCall::new(async move { sock.call_unwrapped(&op, payload, options).await });
+        for around in &self.config().around_calls {
+            next = NextCall::new(around(call.clone(), next));
+        }
+        Box::pin(next.run())
+    }
+
+    /// A call with its options (its timeout already the connection's if it had none).
+    async fn call_unwrapped(
+        &self,
+        op: &str,
+        payload: Bytes,
+        options: CallOptions,
+    ) -> Result<Bytes, Error> {
+        let timeout = options.timeout;
         if options.retries == 0 {
-            return self.request_within(op, payload, timeout).await;
+            return self.request_unwrapped(op, payload, timeout).await;
         }
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         let mut retries = options.retries;
@@ -126,6 +165,23 @@ impl Sock {
         timeout: Option<Duration>,
     ) -> RequestWithin<'a> {
         let timeout = timeout.or(self.limits().call_timeout);
+        if !self.config().around_calls.is_empty() {
+            let options = CallOptions {
+                timeout,
+                retries: 0,
+            };
+            return RequestWithin(Within::Wrapped(self.call_wrapped(op, payload, options)));
+        }
+        self.request_unwrapped(op, payload, timeout)
+    }
+
+    /// [`request_within`](Self::request_within) with its timeout, without middleware.
+    fn request_unwrapped<'a>(
+        &'a self,
+        op: &'a str,
+        payload: Bytes,
+        timeout: Option<Duration>,
+    ) -> RequestWithin<'a> {
         let call = self.request_once(op, payload, timeout);
         match timeout {
             None => RequestWithin(Within::Untimed(call)),
@@ -239,6 +295,8 @@ pub(crate) struct RequestWithin<'a>(Within<'a>);
 
 enum Within<'a> {
     Untimed(RequestOnce<'a>),
+    /// In middleware (which owns what it needs).
+    Wrapped(crate::BoxFuture<Result<Bytes, Error>>),
     Timed {
         call: Pin<Box<tokio::time::Timeout<RequestOnce<'a>>>>,
         op: &'a str,
@@ -252,6 +310,7 @@ impl Future for RequestWithin<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().0 {
             Within::Untimed(call) => Pin::new(call).poll(cx),
+            Within::Wrapped(call) => call.as_mut().poll(cx),
             Within::Timed { call, op, after } => match call.as_mut().poll(cx) {
                 Poll::Ready(Ok(result)) => Poll::Ready(result),
                 Poll::Ready(Err(_)) => Poll::Ready(Err(Error::Timeout {

@@ -1,8 +1,13 @@
 //! How a connection is set up: its handlers, limits, heartbeats and hooks.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{fmt, future::Future, sync::Arc, time::Duration};
 
-use crate::{CloseReason, Handlers, SharedBudget, Sock};
+use bytes::Bytes;
+
+use crate::{
+    middleware::{AroundCall, NextCall, Outgoing},
+    CloseReason, Error, Handlers, SharedBudget, Sock,
+};
 
 use super::Limits;
 
@@ -46,6 +51,11 @@ pub struct Config {
     pub(crate) extensions: bool,
     /// Whether this side announces the extension first (it dials), or only in answer.
     pub(crate) announces_first: bool,
+    /// Middleware around this side's single-result calls, innermost first.
+    pub(crate) around_calls: Vec<AroundCall>,
+    /// Whether the connection keeps its metrics (`observe`).
+    #[cfg(feature = "metrics")]
+    pub(crate) observe: bool,
 }
 
 impl fmt::Debug for Config {
@@ -58,6 +68,7 @@ impl fmt::Debug for Config {
             .field("on_close", &self.on_close.len())
             .field("shared_budget", &self.shared_budget)
             .field("extensions", &self.extensions)
+            .field("around_calls", &self.around_calls.len())
             .finish()
     }
 }
@@ -75,6 +86,9 @@ impl Config {
             shared_budget: None,
             extensions: true,
             announces_first: true,
+            around_calls: Vec::new(),
+            #[cfg(feature = "metrics")]
+            observe: false,
         }
     }
 
@@ -148,6 +162,43 @@ impl Config {
             self.shared_budget = Some(SharedBudget::new(SharedBudget::DEFAULT));
         }
         self
+    }
+
+    /// Wraps every single-result call this side makes on the connection
+    /// (`request_raw`, `request`, a generated client's single-result methods) in
+    /// `middleware`: an async function of the call about to go out ([`Outgoing`]: the
+    /// connection, operation, size, timeout and retries) and the rest of the chain
+    /// ([`NextCall`]: the call itself, with its timeout and retries). It may refuse
+    /// (return an error without running `next`), time, log or count. Middleware added
+    /// later runs first. Stream requests and notifications do not pass through it.
+    ///
+    /// ```
+    /// use gotalk::{middleware::{NextCall, Outgoing}, Config};
+    /// let config = Config::dialling().wrap_calls(|call: Outgoing, next: NextCall| async move {
+    ///     let started = std::time::Instant::now();
+    ///     let result = next.run().await;
+    ///     tracing::debug!(op = &*call.op, took = ?started.elapsed(), ok = result.is_ok());
+    ///     result
+    /// });
+    /// ```
+    pub fn wrap_calls<F, Fut>(mut self, middleware: F) -> Self
+    where
+        F: Fn(Outgoing, NextCall) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Bytes, Error>> + Send + 'static,
+    {
+        self.around_calls
+            .push(Arc::new(move |call, next| Box::pin(middleware(call, next))));
+        self
+    }
+
+    /// Keeps metrics of the connection (open, opened, bytes read and written) and of
+    /// its single-result calls ([`observe::calls`](crate::observe::calls)), through the
+    /// `metrics` facade (feature `metrics`). For the requests its handlers answer, wrap
+    /// them in [`observe::requests`](crate::observe::requests).
+    #[cfg(feature = "metrics")]
+    pub fn observe(mut self) -> Self {
+        self.observe = true;
+        self.wrap_calls(crate::observe::calls())
     }
 
     /// The limits set so far.

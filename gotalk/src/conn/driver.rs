@@ -28,6 +28,14 @@ use crate::{error::CloseReason, wire::ProtocolErrorCode, Error};
 
 /// Runs the connection over `io` until it is closed and everything queued was written.
 pub(super) async fn run<S: AsyncRead + AsyncWrite + Send>(sock: Sock, io: S) {
+    #[cfg(feature = "metrics")]
+    if sock.config().observe {
+        return drive(sock, super::metrics::Counted::new(io)).await;
+    }
+    drive(sock, io).await
+}
+
+async fn drive<S: AsyncRead + AsyncWrite + Send>(sock: Sock, io: S) {
     let mut io = pin!(io);
     let mut timer = pin!(tokio::time::sleep_until(far_future()));
     let heartbeat = sock.config().heartbeat_interval;

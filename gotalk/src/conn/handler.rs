@@ -15,7 +15,10 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use super::{RequestChunks, Sock};
-use crate::{wire::Name, Error};
+use crate::{
+    wire::{Name, RequestId},
+    Error,
+};
 
 /// A boxed, sendable future: what every handler is turned into.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -43,6 +46,8 @@ pub struct Request {
     pub sock: Sock,
     /// The operation name.
     pub op: Name,
+    /// The request's ID on the wire (the peer's: for logs and traces).
+    pub id: RequestId,
     /// The raw payload.
     pub payload: Bytes,
     /// When the caller stops waiting for the result, if the peer sent its call's timeout
@@ -57,6 +62,8 @@ pub struct StreamRequest {
     pub sock: Sock,
     /// The operation name.
     pub op: Name,
+    /// The request's ID on the wire (the peer's).
+    pub id: RequestId,
     /// The request's chunks in order, ending when the peer ends the stream.
     pub chunks: RequestChunks,
     /// When the caller stops waiting, if the peer sent it (see [`Request::deadline`]).

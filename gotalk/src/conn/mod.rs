@@ -13,6 +13,7 @@
 //! | who writes, and when? | `outbox.rs` (the picture is below) |
 //! | how do stream chunks flow, bounded? | `chunks.rs`, `streams.rs` |
 //! | what does a handler receive and return? | `handler.rs` |
+//! | what does it count (feature `metrics`)? | `metrics.rs` |
 //!
 //! # One task per connection
 //!
@@ -47,6 +48,8 @@ mod driver;
 mod extension;
 mod handler;
 mod limits;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod outbox;
 mod pending;
 mod read_timeout;

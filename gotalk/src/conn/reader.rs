@@ -420,6 +420,7 @@ impl Reader {
         let request = Request {
             sock: sock.clone(),
             op,
+            id,
             payload,
             deadline: deadline.map(Instant::into_std),
         };
@@ -487,6 +488,7 @@ impl Reader {
             sock: sock.clone(),
             chunks: RequestChunks::new(op.clone(), rx),
             op,
+            id,
             deadline: deadline.map(Instant::into_std),
         };
         // Its chunks count as held while they wait in its channel.

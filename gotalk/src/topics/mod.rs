@@ -204,7 +204,7 @@ impl Topics {
     /// Queues notification `name` in the write queue of every subscriber of `topic` and
     /// returns how many it was queued for. Never waits; a connection whose write queue is
     /// full is closed instead. Through Redis
-    /// ([`redis`](Self::redis)) it is delivered when Redis hands it back to every node,
+    /// (`Topics::redis`, feature `redis`) it is delivered when Redis hands it back to every node,
     /// and this returns 0.
     pub fn publish_raw(&self, topic: &str, name: &str, payload: Bytes) -> usize {
         self.deliver(Some(topic), name, payload)
