@@ -9,6 +9,12 @@
 //!
 //! The defaults, 10000 × 20 × 100 ms, measure one publication's fan-out at a time.
 //!
+//! Across two nodes through Redis (built with `--features redis`): two server processes
+//! share their topics through the Redis at URL, the subscribers are split between them,
+//! and the publications are made on the first; every one goes through Redis to both.
+//!
+//!     cargo run --release --example fanout --features redis -- 10000 20 100 --redis redis://127.0.0.1/
+//!
 //! Each process needs a file descriptor per connection: raise the limit first if it is
 //! lower, e.g. `ulimit -n 12000`.
 
@@ -44,8 +50,14 @@ fn now_us() -> u64 {
 
 /// The server half: `subscribe` puts the caller on topic `bench`; `publish` sends it N
 /// ticks. Prints its port and runs until killed.
-async fn serve() -> Result<(), Box<dyn std::error::Error>> {
-    let topics = Topics::new();
+async fn serve(redis: Option<&str>) -> Result<(), Box<dyn std::error::Error>> {
+    let topics = match redis {
+        None => Topics::new(),
+        #[cfg(feature = "redis")]
+        Some(url) => Topics::redis(url).await?,
+        #[cfg(not(feature = "redis"))]
+        Some(_) => return Err("--redis needs the example built with --features redis".into()),
+    };
     let mut handlers = Handlers::new();
     let t = topics.clone();
     handlers.handle_with_sock("subscribe", move |sock: Sock, _: ()| {
@@ -103,24 +115,43 @@ impl Bench for Record {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1).peekable();
-    if args.peek().map(String::as_str) == Some("--serve") {
-        return serve().await;
+    let mut redis = None;
+    let mut serving = false;
+    let mut numbers = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--serve" => serving = true,
+            "--redis" => redis = Some(args.next().ok_or("--redis needs a URL")?),
+            _ => numbers.push(arg),
+        }
     }
-    let subscribers: usize = args.next().map_or(Ok(10_000), |a| a.parse())?;
-    let publications: u32 = args.next().map_or(Ok(20), |a| a.parse())?;
-    let interval_ms: u64 = args.next().map_or(Ok(100), |a| a.parse())?;
+    if serving {
+        return serve(redis.as_deref()).await;
+    }
+    let mut numbers = numbers.into_iter();
+    let subscribers: usize = numbers.next().map_or(Ok(10_000), |a| a.parse())?;
+    let publications: u32 = numbers.next().map_or(Ok(20), |a| a.parse())?;
+    let interval_ms: u64 = numbers.next().map_or(Ok(100), |a| a.parse())?;
 
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .arg("--serve")
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
-    let mut port = String::new();
-    if let Some(out) = child.stdout.as_mut() {
-        use std::io::BufRead;
-        std::io::BufReader::new(out).read_line(&mut port)?;
+    // One node, or two sharing Redis.
+    let mut nodes = Vec::new();
+    let mut addrs = Vec::new();
+    for _ in 0..if redis.is_some() { 2 } else { 1 } {
+        let mut command = std::process::Command::new(std::env::current_exe()?);
+        command.arg("--serve");
+        if let Some(url) = &redis {
+            command.args(["--redis", url]);
+        }
+        let mut child = command.stdout(std::process::Stdio::piped()).spawn()?;
+        let mut port = String::new();
+        if let Some(out) = child.stdout.as_mut() {
+            use std::io::BufRead;
+            std::io::BufReader::new(out).read_line(&mut port)?;
+        }
+        addrs.push(format!("127.0.0.1:{}", port.trim()));
+        nodes.push(child);
     }
-    let addr = format!("127.0.0.1:{}", port.trim());
 
     let latency = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
     let received = Arc::new(AtomicU64::new(0));
@@ -133,7 +164,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::dialling().handlers(handlers);
     let mut socks = Vec::with_capacity(subscribers);
     for i in 0..subscribers {
-        match gotalk::tcp::connect_with(addr.as_str(), config.clone()).await {
+        let addr = addrs[i % addrs.len()].as_str();
+        match gotalk::tcp::connect_with(addr, config.clone()).await {
             Ok(sock) => {
                 sock.request::<_, ()>("subscribe", &()).await?;
                 socks.push(sock);
@@ -161,8 +193,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .saturating_sub(started_us)
         .max(1);
     let h = latency.lock().map_err(|_| "histogram poisoned")?;
+    let across = if nodes.len() > 1 {
+        " (2 nodes through Redis)"
+    } else {
+        ""
+    };
     println!(
-        "{subscribed} subscribers × {publications} publications {interval_ms} ms apart: {got} of {expected} \
+        "{subscribed} subscribers{across} × {publications} publications {interval_ms} ms apart: {got} of {expected} \
          delivered in {:.1} ms, {:.0} deliveries/s; latency p50 {} µs, p99 {} µs, max {} µs",
         took_us as f64 / 1000.0,
         got as f64 / (took_us as f64 / 1e6),
@@ -170,7 +207,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         h.value_at_quantile(0.99),
         h.max()
     );
-    let _ = child.kill();
+    for mut node in nodes {
+        let _ = node.kill();
+    }
     if got < expected {
         return Err(format!("{} deliveries missing", expected - got).into());
     }

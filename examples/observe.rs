@@ -101,7 +101,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "gotalk=info".into()),
+                // The span of each request (`gotalk.request`) is at DEBUG.
+                .unwrap_or_else(|_| "gotalk=info,gotalk::observe=debug".into()),
         )
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .init();

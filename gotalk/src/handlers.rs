@@ -322,7 +322,7 @@ fn wrap_request(name: &str, handler: RequestFn, around: &Around) -> RequestFn {
             size: req.payload.len(),
             deadline: req.deadline,
         };
-        let future = around(incoming, Next::new(handler(req, None)));
+        let future = around(incoming, Next::boxed(handler(req, None)));
         match reuse {
             Some(mut memory) => {
                 memory.set(future);

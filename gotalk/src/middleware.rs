@@ -26,7 +26,8 @@
 //! ```
 //!
 //! Middleware is applied when handlers are registered, so a set without any costs
-//! nothing per request; with some, each request costs one boxed future per middleware.
+//! nothing per request; with some, each request costs a boxed future per middleware and
+//! one more for the handler (BENCHMARKS.md measures it).
 //!
 //! # Why not tower's `Service`
 //!
@@ -42,7 +43,7 @@ use std::{fmt, future::Future, sync::Arc, time::Duration};
 use bytes::Bytes;
 
 use crate::{
-    conn::{BoxFuture, Reply},
+    conn::{BoxFuture, HandlerBox, Reply},
     wire::{Name, RequestId},
     Error, Sock,
 };
@@ -88,11 +89,16 @@ pub enum Kind {
 /// The rest of the chain: inner middleware, then the handler. Run it to handle the
 /// request; drop it to refuse (the handler never runs).
 #[must_use = "the handler runs only when `run` is awaited"]
-pub struct Next(BoxFuture<Reply>);
+pub struct Next(HandlerBox);
 
 impl Next {
     pub(crate) fn new(handler: impl Future<Output = Reply> + Send + 'static) -> Self {
-        Self(Box::pin(handler))
+        Self(HandlerBox::new(handler))
+    }
+
+    /// The handler's future as the registry made it (no second box).
+    pub(crate) fn boxed(handler: HandlerBox) -> Self {
+        Self(handler)
     }
 
     /// Runs the rest of the chain and gives its reply.

@@ -36,7 +36,7 @@
 //! connection metrics are kept by connections whose [`Config`](crate::Config) has
 //! `observe()`; nothing is counted, or costs anything, without it.
 //!
-//! The span, `gotalk.request` at level `INFO`, has the fields `conn`, `peer`, `op`, `id`
+//! The span, `gotalk.request` at level `DEBUG` (`RUST_LOG=gotalk=debug`), has the fields `conn`, `peer`, `op`, `id`
 //! (the request ID on the wire), `kind`, and, once the handler is done, `outcome` and
 //! `duration_us`; a handler's own events are inside it.
 
@@ -68,7 +68,7 @@ pub fn requests() -> impl Fn(Incoming, Next) -> BoxFuture<Reply> + Send + Sync +
             &*incoming.handler
         };
         let m = metrics.get(handler);
-        let span = tracing::info_span!(
+        let span = tracing::debug_span!(
             "gotalk.request",
             conn = incoming.sock.id(),
             peer = incoming.sock.peer(),
@@ -78,7 +78,7 @@ pub fn requests() -> impl Fn(Incoming, Next) -> BoxFuture<Reply> + Send + Sync +
             outcome = field::Empty,
             duration_us = field::Empty,
         );
-        if let Some(id) = incoming.id {
+        if let (Some(id), false) = (incoming.id, span.is_disabled()) {
             span.record("id", String::from_utf8_lossy(&id).as_ref());
         }
         Box::pin(async move {
@@ -103,8 +103,10 @@ pub fn requests() -> impl Fn(Incoming, Next) -> BoxFuture<Reply> + Send + Sync +
                 (Reply::Stream(_), _) => ("stream", &m.stream),
             };
             counter.increment(1);
-            span.record("outcome", outcome);
-            span.record("duration_us", took.as_micros() as u64);
+            if !span.is_disabled() {
+                span.record("outcome", outcome);
+                span.record("duration_us", took.as_micros() as u64);
+            }
             reply
         })
     }

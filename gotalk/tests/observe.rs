@@ -50,6 +50,7 @@ async fn requests_calls_and_connections_are_counted_and_traced() {
     let _tracing = tracing::subscriber::set_default(
         tracing_subscriber::fmt()
             .with_writer(spans.clone())
+            .with_max_level(tracing::Level::DEBUG)
             .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
             .with_ansi(false)
             .finish(),

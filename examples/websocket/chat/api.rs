@@ -19,7 +19,7 @@ pub struct ChatMessage {
 #[gotalk::service(typescript)]
 pub trait Rooms {
     /// The rooms there are, by name.
-    async fn rooms(&self) -> Vec<String>;
+    async fn rooms(&self) -> Result<Vec<String>, Error>;
     /// Creates a room (or finds the one of that name) and tells every page.
     #[gotalk(name = "create-room")]
     async fn create_room(&self, name: String) -> Result<String, Error>;
