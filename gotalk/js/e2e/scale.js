@@ -18,8 +18,17 @@ const shots = process.argv[2];
 const REDIS = 17650, NODE_A = 17651, NODE_B = 17652, DOOR_A = 17653, DOOR_B = 17654;
 
 const children = [];
-function run(cmd, args) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+// What the chat nodes log (connections at debug), shown if the test fails.
+const logs = {};
+function run(cmd, args, name) {
+  const child = spawn(cmd, args, {
+    stdio: ['ignore', 'pipe', name ? 'pipe' : 'inherit'],
+    env: { ...process.env, RUST_LOG: 'gotalk=debug' },
+  });
+  if (name) {
+    logs[name] = '';
+    child.stderr.on('data', (d) => { logs[name] += d; });
+  }
   children.push(child);
   return child;
 }
@@ -38,23 +47,25 @@ function listening(port) {
   });
 }
 
-function node(port) {
+function node(port, name) {
   return run(path.join(target, 'release/examples/websocket_chat'),
-    ['127.0.0.1:' + port, '--redis', 'redis://127.0.0.1:' + REDIS + '/']);
+    ['127.0.0.1:' + port, '--redis', 'redis://127.0.0.1:' + REDIS + '/'], name);
 }
 
 async function openPage(context, door, name) {
   const page = await context.newPage();
   await page.goto('http://127.0.0.1:' + door + '/');
-  await page.waitForFunction(() => document.getElementById('status').textContent === 'online');
+  await page.waitForFunction(() => document.getElementById('status').textContent === 'online', null, poll);
   await page.fill('#name', name);
   await page.dispatchEvent('#name', 'change');
   return page;
 }
 
 const text = (page, id) => page.evaluate((id) => document.getElementById(id).textContent, id);
+// Polled on a timer: a page in the background gets few animation frames.
+const poll = { polling: 100, timeout: 20000 };
 const waitFor = (page, id, s) =>
-  page.waitForFunction(([id, s]) => document.getElementById(id).textContent.includes(s), [id, s]);
+  page.waitForFunction(([id, s]) => document.getElementById(id).textContent.includes(s), [id, s], poll);
 
 async function say(page, words) {
   await page.fill('#text', words);
@@ -73,8 +84,8 @@ async function say(page, words) {
 
   run('redis-server', ['--bind', '127.0.0.1', '--port', String(REDIS), '--save', '', '--appendonly', 'no']);
   await listening(REDIS);
-  const a = node(NODE_A);
-  node(NODE_B);
+  const a = node(NODE_A, 'node A');
+  node(NODE_B, 'node B');
   run('nginx', ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-g', 'daemon off;']);
   for (const port of [NODE_A, NODE_B, DOOR_A, DOOR_B]) await listening(port);
 
@@ -111,22 +122,25 @@ async function say(page, words) {
 
     // Node A stops: Ana's page goes offline and reconnects through nginx to node B;
     // Bo's page, on node B, never notices.
-    let boOffline = false;
-    await bo.exposeFunction('boWentOffline', () => { boOffline = true; });
-    await bo.evaluate(() => {
+    // Each page notes any moment it is not online (a reconnect can be quicker than a
+    // poll from here).
+    const watchStatus = (page) => page.evaluate(() => {
+      window.wentOffline = false;
       new MutationObserver(() => {
-        if (document.getElementById('status').textContent !== 'online') window.boWentOffline();
+        if (document.getElementById('status').textContent !== 'online') window.wentOffline = true;
       }).observe(document.getElementById('status'), { childList: true, characterData: true, subtree: true });
     });
+    await watchStatus(ana);
+    await watchStatus(bo);
     a.kill('SIGTERM');
-    await ana.waitForFunction(() => document.getElementById('status').textContent !== 'online');
-    await ana.waitForFunction(() => document.getElementById('status').textContent === 'online', null, { timeout: 20000 });
+    await ana.waitForFunction(() => window.wentOffline === true, null, poll);
+    await ana.waitForFunction(() => document.getElementById('status').textContent === 'online', null, poll);
     // Back in its room, with its history, now from node B.
     await waitFor(ana, 'messages', 'Welcome to #scale');
     await say(ana, 'Still here, through node B');
     await waitFor(bo, 'messages', 'Still here, through node B');
     await waitFor(ana, 'messages', 'Still here, through node B');
-    assert.equal(boOffline, false, "Bo's page stayed connected");
+    assert.equal(await bo.evaluate(() => window.wentOffline), false, "Bo's page stayed connected");
     console.log('ok - node A stopped: its page reconnected through nginx to node B and the conversation goes on');
     if (shots) {
       await ana.screenshot({ path: path.join(shots, 'scale-ana.png') });
@@ -140,6 +154,9 @@ async function say(page, words) {
   }
 })().catch((e) => {
   console.error('FAIL -', e);
+  for (const [name, log] of Object.entries(logs)) {
+    console.error(`--- ${name} (last lines)\n` + log.split('\n').slice(-40).join('\n'));
+  }
   for (const child of children) child.kill('SIGKILL');
   process.exit(1);
 });

@@ -69,7 +69,7 @@ impl fmt::Debug for Config {
             .field("shared_budget", &self.shared_budget)
             .field("extensions", &self.extensions)
             .field("around_calls", &self.around_calls.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

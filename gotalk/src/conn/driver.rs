@@ -28,9 +28,11 @@ use crate::{error::CloseReason, wire::ProtocolErrorCode, Error};
 
 /// Runs the connection over `io` until it is closed and everything queued was written.
 pub(super) async fn run<S: AsyncRead + AsyncWrite + Send>(sock: Sock, io: S) {
+    // Boxed: the task of every connection holds this future, and one that is observed
+    // must not make the others larger.
     #[cfg(feature = "metrics")]
     if sock.config().observe {
-        return drive(sock, super::metrics::Counted::new(io)).await;
+        return Box::pin(drive(sock, super::metrics::Counted::new(io))).await;
     }
     drive(sock, io).await
 }

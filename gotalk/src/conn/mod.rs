@@ -141,8 +141,8 @@ struct Inner {
     handlers: RwLock<Handlers>,
     /// Counts the changes of `handlers`, so that a cached handler knows it is stale.
     handlers_version: AtomicU64,
-    /// Its limits are the connection's limits.
-    config: Config,
+    /// Its limits are the connection's limits. Shared by every connection of a server.
+    config: Arc<Config>,
     /// Set once the connection is closing.
     closing: Signal,
     /// Set once the writer has flushed and shut down the stream.
@@ -176,7 +176,16 @@ impl Sock {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let sock = Self::new(peer.into(), config);
+        Self::adopt_shared(stream, peer.into(), Arc::new(config))
+    }
+
+    /// [`adopt`](Self::adopt) with a config shared by many connections (a server's): an
+    /// idle connection then holds a pointer to it, not a copy.
+    pub(crate) fn adopt_shared<S>(stream: S, peer: String, config: Arc<Config>) -> Sock
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let sock = Self::new(peer, config);
         tokio::spawn(driver::run(sock.clone(), stream));
         sock
     }
@@ -194,7 +203,7 @@ impl Sock {
         Self::adopt(halves, peer, config)
     }
 
-    fn new(peer: String, config: Config) -> Sock {
+    fn new(peer: String, config: Arc<Config>) -> Sock {
         let budgets = Arc::new(Budgets::new(
             config.limits.held_bytes_limit(),
             config.shared_budget.as_ref().map(|b| b.0.clone()),

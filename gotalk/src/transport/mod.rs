@@ -85,20 +85,26 @@ pub struct Listening<A> {
 /// The open connections of a listener or a WebSocket endpoint.
 pub(crate) type Conns = Mutex<HashMap<u64, Sock>>;
 
-/// Starts a connection with `config` and keeps it in `conns` until it closes. The close
-/// hook holds the table weakly: a dropped table does not live on in its connections.
-pub(crate) fn start_tracked(
-    conns: &Weak<Conns>,
-    config: Config,
-    start: impl FnOnce(Config) -> Sock,
-) {
+/// `config` for the connections kept in `conns`: one copy, shared by all of them, whose
+/// close hook takes each out of the table. The hook holds the table weakly: a dropped
+/// table does not live on in its connections.
+pub(crate) fn tracking(conns: &Weak<Conns>, config: Config) -> Arc<Config> {
     let forget = conns.clone();
-    let config = config.on_close(move |sock, _| {
+    Arc::new(config.on_close(move |sock, _| {
         if let Some(conns) = forget.upgrade() {
             lock(&conns).remove(&sock.id());
         }
-    });
-    let sock = start(config);
+    }))
+}
+
+/// Starts a connection with `config` (from [`tracking`]) and keeps it in `conns` until it
+/// closes.
+pub(crate) fn start_tracked(
+    conns: &Weak<Conns>,
+    config: &Arc<Config>,
+    start: impl FnOnce(Arc<Config>) -> Sock,
+) {
+    let sock = start(config.clone());
     if let Some(conns) = conns.upgrade() {
         let mut conns = lock(&conns);
         if !sock.is_closed() {
@@ -120,7 +126,7 @@ impl<A: fmt::Debug> fmt::Debug for Listening<A> {
 pub(crate) trait Accept: Send + 'static {
     type Stream: Send + 'static;
     fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Stream, Peer)>> + Send;
-    fn start(stream: Self::Stream, peer: &Peer, config: Config) -> Sock;
+    fn start(stream: Self::Stream, peer: &Peer, config: Arc<Config>) -> Sock;
 }
 
 impl Server {
@@ -145,9 +151,11 @@ impl Server {
         let stop = CancellationToken::new();
         let stopped = CancellationToken::new();
         let conns: Arc<Conns> = Arc::default();
+        let config = tracking(&Arc::downgrade(&conns), self.config);
         tokio::spawn(accept_loop(
             listener,
-            self,
+            config,
+            self.accept_hook,
             stop.clone(),
             stopped.clone(),
             Arc::downgrade(&conns),
@@ -163,7 +171,8 @@ impl Server {
 
 async fn accept_loop<L: Accept>(
     mut listener: L,
-    server: Server,
+    config: Arc<Config>,
+    accept_hook: Option<AcceptHook>,
     stop: CancellationToken,
     stopped: CancellationToken,
     conns: Weak<Conns>,
@@ -183,15 +192,13 @@ async fn accept_loop<L: Accept>(
                 continue;
             }
         };
-        if let Some(hook) = &server.accept_hook {
+        if let Some(hook) = &accept_hook {
             if !hook(&peer) {
                 tracing::debug!(%peer, "connection refused by the accept hook");
                 continue;
             }
         }
-        start_tracked(&conns, server.config.clone(), |config| {
-            L::start(stream, &peer, config)
-        });
+        start_tracked(&conns, &config, |config| L::start(stream, &peer, config));
     }
     stopped.cancel();
 }

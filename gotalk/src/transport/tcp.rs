@@ -1,6 +1,6 @@
 //! Gotalk over TCP.
 
-use std::{io, net::SocketAddr};
+use std::{io, net::SocketAddr, sync::Arc};
 
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 
@@ -16,7 +16,7 @@ pub async fn connect(addr: impl ToSocketAddrs) -> Result<Sock, Error> {
 pub async fn connect_with(addr: impl ToSocketAddrs, config: Config) -> Result<Sock, Error> {
     let stream = TcpStream::connect(addr).await?;
     let peer = Peer::Tcp(stream.peer_addr()?);
-    Ok(start(stream, &peer, config))
+    Ok(start(stream, &peer, Arc::new(config)))
 }
 
 /// Serves `handlers` on `addr` until the process ends, with [`Config::accepting`] defaults.
@@ -29,12 +29,12 @@ pub async fn serve(addr: impl ToSocketAddrs, handlers: Handlers) -> Result<(), E
     Ok(())
 }
 
-fn start(stream: TcpStream, peer: &Peer, config: Config) -> Sock {
+fn start(stream: TcpStream, peer: &Peer, config: Arc<Config>) -> Sock {
     // Small messages must not wait for Nagle's algorithm: the writer already batches.
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!("cannot set TCP_NODELAY: {e}");
     }
-    Sock::adopt(stream, peer.to_string(), config)
+    Sock::adopt_shared(stream, peer.to_string(), config)
 }
 
 impl Accept for TcpListener {
@@ -45,7 +45,7 @@ impl Accept for TcpListener {
         Ok((stream, Peer::Tcp(addr)))
     }
 
-    fn start(stream: TcpStream, peer: &Peer, config: Config) -> Sock {
+    fn start(stream: TcpStream, peer: &Peer, config: Arc<Config>) -> Sock {
         start(stream, peer, config)
     }
 }

@@ -211,8 +211,8 @@ impl Accept for TlsListener {
             .ok_or_else(|| io::Error::other("tls listener stopped"))
     }
 
-    fn start(stream: Self::Stream, peer: &Peer, config: Config) -> Sock {
-        Sock::adopt(stream, format!("tls:{peer}"), config)
+    fn start(stream: Self::Stream, peer: &Peer, config: Arc<Config>) -> Sock {
+        Sock::adopt_shared(stream, format!("tls:{peer}"), config)
     }
 }
 

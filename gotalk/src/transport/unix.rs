@@ -3,6 +3,7 @@
 use std::{
     io,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use tokio::net::{UnixListener, UnixStream};
@@ -19,7 +20,7 @@ pub async fn connect(path: impl AsRef<Path>) -> Result<Sock, Error> {
 pub async fn connect_with(path: impl AsRef<Path>, config: Config) -> Result<Sock, Error> {
     let stream = UnixStream::connect(path.as_ref()).await?;
     let peer = Peer::Unix(path.as_ref().display().to_string());
-    Ok(start(stream, &peer, config))
+    Ok(start(stream, &peer, Arc::new(config)))
 }
 
 /// Serves `handlers` on a Unix socket at `path` until the process ends.
@@ -31,8 +32,8 @@ pub async fn serve(path: impl AsRef<Path>, handlers: Handlers) -> Result<(), Err
     Ok(())
 }
 
-fn start(stream: UnixStream, peer: &Peer, config: Config) -> Sock {
-    Sock::adopt(stream, peer.to_string(), config)
+fn start(stream: UnixStream, peer: &Peer, config: Arc<Config>) -> Sock {
+    Sock::adopt_shared(stream, peer.to_string(), config)
 }
 
 impl Accept for UnixListener {
@@ -47,7 +48,7 @@ impl Accept for UnixListener {
         Ok((stream, Peer::Unix(name)))
     }
 
-    fn start(stream: UnixStream, peer: &Peer, config: Config) -> Sock {
+    fn start(stream: UnixStream, peer: &Peer, config: Arc<Config>) -> Sock {
         start(stream, peer, config)
     }
 }

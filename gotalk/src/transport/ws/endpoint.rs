@@ -13,7 +13,7 @@ use axum::{
 use tokio_util::sync::CancellationToken;
 
 use super::{http::serve, script, HttpLimits, WsStream};
-use crate::transport::{start_tracked, Conns};
+use crate::transport::{start_tracked, tracking, Conns};
 use crate::{sync::lock, Config, Sock};
 
 /// Which pages may open a socket, by their `Origin` header.
@@ -158,7 +158,8 @@ type ConnectHook = Arc<dyn Fn(&ConnectRequest) -> Result<(), Refusal> + Send + S
 /// at `/gotalk` and `/gotalk/`, our gotalk.js at `/gotalk/gotalk.js`.
 #[derive(Clone)]
 pub struct Endpoint {
-    config: Config,
+    /// Shared by every socket, with the hook that takes each out of `conns`.
+    config: Arc<Config>,
     origins: OriginPolicy,
     on_connect: Option<ConnectHook>,
     max_message_size: usize,
@@ -168,7 +169,7 @@ pub struct Endpoint {
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoint")
-            .field("config", &self.config)
+            .field("config", &*self.config)
             .field("origins", &self.origins)
             .field("max_message_size", &self.max_message_size)
             .finish()
@@ -184,12 +185,13 @@ impl Endpoint {
     /// of [`SharedBudget::DEFAULT`](crate::SharedBudget::DEFAULT) bytes.
     pub fn new(config: Config) -> Self {
         let max_message_size = config.limits.max_payload as usize + 4096 + 32;
+        let conns = Arc::default();
         Self {
-            config: config.with_default_shared_budget(),
+            config: tracking(&Arc::downgrade(&conns), config.with_default_shared_budget()),
             origins: OriginPolicy::default(),
             on_connect: None,
             max_message_size,
-            conns: Arc::default(),
+            conns,
         }
     }
 
@@ -280,8 +282,8 @@ async fn upgrade(
         .on_upgrade(move |socket| async move {
             start_tracked(
                 &Arc::downgrade(&endpoint.conns),
-                endpoint.config.clone(),
-                |config| Sock::adopt(WsStream::new(socket), name, config),
+                &endpoint.config,
+                |config| Sock::adopt_shared(WsStream::new(socket), name, config),
             );
         })
 }
