@@ -6,11 +6,10 @@
 // GOTALK_E2E_SCREENSHOT (a PNG path).
 'use strict';
 const { spawn } = require('node:child_process');
-const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const assert = require('node:assert/strict');
-const { chromium } = require('playwright-core');
+const { launch } = require('./chromium');
 
 const root = path.resolve(__dirname, '../../..');
 const target = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache/gotalk-rs-target');
@@ -51,13 +50,7 @@ async function check(name, fn) {
 
 (async () => {
   await startPeer();
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gotalk-e2e-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const { context, close } = await launch();
   const page = context.pages()[0] || (await context.newPage());
   page.on('console', (m) => { if (m.type() === 'error') console.log('page:', m.text()); });
   try {
@@ -143,9 +136,8 @@ async function check(name, fn) {
       await page.screenshot({ path: process.env.GOTALK_E2E_SCREENSHOT });
     }
   } finally {
-    await context.close();
+    await close();
     await stopPeer();
-    fs.rmSync(profile, { recursive: true, force: true });
   }
   const failed = results.filter((r) => r[0] !== 'ok');
   console.log(`${results.length - failed.length} passed, ${failed.length} failed`);

@@ -5,11 +5,10 @@
 //   node gotalk/js/e2e/examples.js [SCREENSHOT_DIR]
 'use strict';
 const { spawn } = require('node:child_process');
-const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const assert = require('node:assert/strict');
-const { chromium } = require('playwright-core');
+const { launch } = require('./chromium');
 
 const target = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache/gotalk-rs-target');
 const shots = process.argv[2];
@@ -29,14 +28,7 @@ function start(example, addr) {
   const minimal = await start('websocket_minimal', '127.0.0.1:17621');
   const chat = await start('websocket_chat', '127.0.0.1:17622');
   const typed = await start('typed_browser', '127.0.0.1:17623');
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gotalk-examples-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 900, height: 420 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const { context, close } = await launch({ viewport: { width: 900, height: 420 } });
   try {
     const page = context.pages()[0] || (await context.newPage());
     await page.goto('http://127.0.0.1:17621/');
@@ -99,11 +91,10 @@ function start(example, addr) {
       await bo.screenshot({ path: path.join(shots, 'chat-bo.png') });
     }
   } finally {
-    await context.close();
+    await close();
     minimal.kill();
     chat.kill();
     typed.kill();
-    fs.rmSync(profile, { recursive: true, force: true });
   }
 })().catch((e) => {
   console.error('FAIL -', e);

@@ -11,7 +11,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const assert = require('node:assert/strict');
-const { chromium } = require('playwright-core');
+const { launch } = require('./chromium');
 
 const target = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache/gotalk-rs-target');
 const shots = process.argv[2];
@@ -89,14 +89,7 @@ async function say(page, words) {
   run('nginx', ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-g', 'daemon off;']);
   for (const port of [NODE_A, NODE_B, DOOR_A, DOOR_B]) await listening(port);
 
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'gotalk-scale-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 900, height: 420 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const { context, close } = await launch({ viewport: { width: 900, height: 420 } });
   try {
     const ana = await openPage(context, DOOR_A, 'Ana'); // on node A
     const bo = await openPage(context, DOOR_B, 'Bo'); // on node B
@@ -147,9 +140,8 @@ async function say(page, words) {
       await bo.screenshot({ path: path.join(shots, 'scale-bo.png') });
     }
   } finally {
-    await context.close();
+    await close();
     for (const child of children) child.kill('SIGTERM');
-    fs.rmSync(profile, { recursive: true, force: true });
     fs.rmSync(prefix, { recursive: true, force: true });
   }
 })().catch((e) => {
