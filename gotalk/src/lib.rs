@@ -55,7 +55,8 @@
 //! Methods may take the connection (`sock: &Sock`, to call the caller back) or a
 //! context made from it (`#[gotalk(context)] user: User`, see [`FromSock`]), stream
 //! their input ([`StreamIn`]) or output ([`StreamOut`]), and return `T`,
-//! `Result<T, E: Display>` or a retry ([`Error::retry`]). The [`service`] docs have the
+//! `Result<T, E: Display>` or a retry ([`Error::retry`]). An error type of the service's
+//! own comes back to the caller typed, in a [`CallError`]. The [`service`] docs have the
 //! whole list.
 //!
 //! ## Underneath
@@ -69,6 +70,8 @@
 //!   `tls` (rustls) and `ws` (WebSocket: an endpoint to mount in an [`axum`] app, serving
 //!   our gotalk.js to browsers, and a client).
 //! - [`Limits`] and [`SharedBudget`]: every bound a connection sets its peer.
+//! - [`middleware`]: code around every handler ([`Handlers::wrap`]) and every call
+//!   ([`Config::wrap_calls`]): sign-in checks, logs, timing, metrics.
 //! - [`wire`]: the message types, parser, encoder and `tokio_util` codec.
 //!
 //! ```
@@ -105,6 +108,10 @@
 //! - `typescript`: `typescript`, a TypeScript module for the browser from the traits
 //!   (`#[gotalk::service(typescript)]`), with types declared by ts-rs.
 //! - `cli`: the `gotalk` command-line tool (`cargo install gotalk --features cli`).
+//! - `tower`: tower layers around handlers (`middleware::tower::layer`).
+//! - `metrics`: `observe`, metrics (through the `metrics` facade) and a `tracing` span
+//!   for every request, call and connection.
+//! - `redis`: topics shared by several nodes through Redis (`Topics::redis`).
 
 #![warn(missing_docs)]
 
