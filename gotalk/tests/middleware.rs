@@ -101,10 +101,13 @@ async fn middleware_covers_handlers_added_later_services_fallbacks_streams_and_n
     writer.finish().await.unwrap();
     assert_eq!(results.next().await.unwrap().unwrap(), "5");
     sock.notify_raw("ping", "x").await.unwrap();
-    while notified.load(Ordering::SeqCst) == 0 {
-        tokio::task::yield_now().await;
+    // The notification's middleware finishes after its handler: wait for its "done".
+    for _ in 0..500 {
+        if notified.load(Ordering::SeqCst) == 1 && seen.lock().unwrap().len() == 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    tokio::time::sleep(Duration::from_millis(20)).await;
 
     let seen = seen.lock().unwrap();
     let starts: Vec<&str> = seen
@@ -280,10 +283,14 @@ mod tower_layers {
     #[tokio::test]
     async fn a_shared_concurrency_limit_sheds_load_as_a_retry_and_a_timeout_answers_an_error() {
         let (release, released) = tokio::sync::watch::channel(false);
+        let started = Arc::new(tokio::sync::Notify::new());
+        let running = started.clone();
         let mut handlers = Handlers::new();
         handlers.handle("hold", move |()| {
-            let mut released = released.clone();
+            let (mut released, running) = (released.clone(), running.clone());
             async move {
+                // Runs inside the layers: the slot is taken.
+                running.notify_one();
                 let _ = released.wait_for(|r| *r).await;
                 Ok::<_, Error>(())
             }
@@ -296,13 +303,14 @@ mod tower_layers {
             ServiceBuilder::new()
                 .load_shed()
                 .concurrency_limit(1)
-                .timeout(Duration::from_millis(50)),
+                .timeout(Duration::from_millis(500)),
         ));
         // Two connections: the limit holds across them.
         let (a, _server_a) = connect(handlers.clone());
         let (b, _server_b) = connect(handlers);
         let held = tokio::spawn(async move { a.request::<_, ()>("hold", &()).await });
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        // The first holds the only slot before the second asks.
+        started.notified().await;
         match b.request::<_, ()>("hold", &()).await {
             Err(Error::Retry { reason, .. }) => assert_eq!(reason, "overloaded"),
             other => panic!("expected load shedding, got {other:?}"),
