@@ -63,6 +63,7 @@ impl Admission {
     /// Admits a request for `op` on `sock` whose handler (if this side has one) is
     /// `handler`: hands the handler back with a [`Running`] that counts it until dropped,
     /// or says why the request is refused.
+    #[inline]
     pub(super) fn admit<H>(
         &self,
         sock: &Sock,

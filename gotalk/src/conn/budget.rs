@@ -173,6 +173,7 @@ impl Budgets {
 
     /// Whether both budgets have room for `bytes` more (the shared one need not, while
     /// the connection stays within its `FLOOR`).
+    #[inline]
     pub(crate) fn has_room(&self, bytes: usize) -> bool {
         let conn = self.conn.used().saturating_add(bytes);
         conn <= self.conn.limit

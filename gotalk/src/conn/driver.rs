@@ -39,7 +39,8 @@ pub(super) async fn run<S: AsyncRead + AsyncWrite + Send>(sock: Sock, io: S) {
 
 async fn drive<S: AsyncRead + AsyncWrite + Send>(sock: Sock, io: S) {
     let mut io = pin!(io);
-    let mut timer = pin!(tokio::time::sleep_until(far_future()));
+    // On the timer thread, so that the connections' runtime parks as if it had no timers.
+    let mut timer = pin!(super::timers::sleep_until(far_future()));
     let heartbeat = sock.config().heartbeat_interval;
     let mut driver = Driver {
         reader: Reader::new(sock.clone()),

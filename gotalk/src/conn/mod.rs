@@ -9,6 +9,7 @@
 //! | when is a peer's request refused? | `admission.rs` |
 //! | what bounds does the peer meet? | `limits.rs`, and `budget.rs` for bytes held |
 //! | who runs the connection? | `driver.rs`: one task reads, then writes |
+//! | whose clock are its timeouts on? | `timers.rs` (a thread of their own), `read_timeout.rs` |
 //! | how are messages read and routed? | `reader.rs` |
 //! | who writes, and when? | `outbox.rs` (the picture is below) |
 //! | how do stream chunks flow, bounded? | `chunks.rs`, `streams.rs` |
@@ -58,6 +59,7 @@ mod recycle;
 mod respond;
 mod signal;
 mod streams;
+mod timers;
 
 use std::{
     any::{Any, TypeId},
@@ -448,6 +450,7 @@ impl Sock {
     }
 
     /// Queues a message if the write queue has room for it now; `None` if it has not.
+    #[inline]
     pub(crate) fn try_send(
         &self,
         header: Header<'_>,
@@ -472,7 +475,17 @@ impl Sock {
         }
     }
 
+    /// Logs what is sent, at TRACE (inline: below that level, on every message, it costs
+    /// a comparison).
+    #[inline]
     fn trace_send(&self, header: Header<'_>, payload: &[u8]) {
+        if tracing::level_enabled!(tracing::Level::TRACE) {
+            self.trace_line(header, payload);
+        }
+    }
+
+    #[cold]
+    fn trace_line(&self, header: Header<'_>, payload: &[u8]) {
         if tracing::enabled!(tracing::Level::TRACE) {
             tracing::trace!(conn = self.inner.id, "send {}", Line(header, payload));
         }

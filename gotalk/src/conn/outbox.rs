@@ -134,6 +134,7 @@ impl Outbox {
     }
 
     /// Frames a checked message into the locked queue.
+    #[inline]
     fn frame(
         &self,
         q: &mut Queue,

@@ -259,7 +259,16 @@ impl Reader {
     /// TCP holds the peer back until bytes are released. (What we owe a peer that does
     /// not read counts too: the write queue is in the budget.) Returns what to wait for
     /// before reading, if anything.
+    #[inline]
     fn reserve(&mut self, decoded_any: bool, needed: usize) -> Option<Wait> {
+        // Between messages, nothing held, room: the common case, inline.
+        if self.buf.is_empty() && self.buf_held == 0 && self.sock.budgets().has_room(1) {
+            return None;
+        }
+        self.reserve_slow(decoded_any, needed)
+    }
+
+    fn reserve_slow(&mut self, decoded_any: bool, needed: usize) -> Option<Wait> {
         let budgets = self.sock.budgets();
         if decoded_any || self.buf.is_empty() {
             // The reserved message was read whole (or none was begun): what follows
@@ -434,7 +443,9 @@ impl Reader {
     fn request_handler(&mut self, op: &Name) -> Option<RequestFn> {
         let version = self.sock.handlers_version();
         if let Some(last) = &self.last_request {
-            if last.version == version && last.op == *op {
+            // The same bytes when the decoder took the name from `last` (no compare).
+            let same = |a: &Name, b: &Name| std::ptr::eq(a.as_str(), b.as_str()) || a == b;
+            if last.version == version && same(&last.op, op) {
                 return Some(last.handler.clone());
             }
         }
@@ -606,7 +617,15 @@ impl Reader {
     /// Makes room for a message of `needed` bytes whose start is in the buffer (see
     /// `wire::reserve_for`). A large one goes into a recycled buffer (see `recycle`), and
     /// the outgrown buffer is retired there.
+    #[inline]
     fn make_room(&mut self, needed: usize) {
+        // Room for all of it already (between small messages, nearly always): inline.
+        if needed > self.buf.capacity() {
+            self.grow(needed);
+        }
+    }
+
+    fn grow(&mut self, needed: usize) {
         let room = wire::room_for(self.buf.len(), needed, self.largest_message);
         if room <= self.buf.capacity() {
             return;

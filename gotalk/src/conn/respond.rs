@@ -67,7 +67,12 @@ where
                 return None;
             }
         };
-    match Answer::new(id, reply) {
+    let answer = match reply {
+        // The common case, without the detour through `Answer`.
+        Reply::Result(payload) => Answer::Single(Header::SingleResult { id }, payload),
+        reply => Answer::new(id, reply),
+    };
+    match answer {
         Answer::Single(header, payload) => match sock.try_send(header, &payload) {
             Some(Ok(())) => {}
             Some(Err(e)) => tracing::debug!(conn = sock.id(), "result not sent: {e}"),

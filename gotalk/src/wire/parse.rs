@@ -246,7 +246,12 @@ fn parse_header_fast(buf: &[u8], max_payload: u32) -> Option<Parsed> {
     })
 }
 
+#[inline]
 fn parse_header(buf: &[u8], max_payload: u32) -> Result<Parsed, ParseError> {
+    if buf.is_empty() {
+        // Between messages: what every read of a connection ends with.
+        return Err(ParseError::Incomplete { needed: 1 });
+    }
     match parse_header_fast(buf, max_payload) {
         Some(parsed) => Ok(parsed),
         None => parse_header_careful(buf, max_payload),
@@ -255,6 +260,8 @@ fn parse_header(buf: &[u8], max_payload: u32) -> Result<Parsed, ParseError> {
 
 /// Reads a header field by field, so that an incomplete header says how many bytes it
 /// needs and an invalid one what is wrong with it as soon as the bytes show it.
+#[cold]
+#[inline(never)]
 fn parse_header_careful(buf: &[u8], max_payload: u32) -> Result<Parsed, ParseError> {
     let Some(&type_byte) = buf.first() else {
         return Err(ParseError::Incomplete { needed: 1 });
