@@ -158,6 +158,7 @@ impl Sock {
     /// [`Limits::call_timeout`]: crate::Limits::call_timeout
     // Not an `async fn`: its future would hold another copy of the arguments and of the
     // call's state around `RequestOnce`.
+    #[inline]
     pub(crate) fn request_within<'a>(
         &'a self,
         op: &'a str,
@@ -176,6 +177,7 @@ impl Sock {
     }
 
     /// [`request_within`](Self::request_within) with its timeout, without middleware.
+    #[inline]
     fn request_unwrapped<'a>(
         &'a self,
         op: &'a str,
@@ -198,6 +200,7 @@ impl Sock {
     /// One request, one result: the ID is registered, the request queued, and the result
     /// taken from the pending table once the reader delivered it. Dropping the future
     /// forgets the request.
+    #[inline]
     fn request_once<'a>(
         &'a self,
         op: &'a str,
@@ -307,6 +310,7 @@ enum Within<'a> {
 impl Future for RequestWithin<'_> {
     type Output = Result<Bytes, Error>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().0 {
             Within::Untimed(call) => Pin::new(call).poll(cx),
@@ -389,7 +393,16 @@ impl RequestOnce<'_> {
         Poll::Ready(result)
     }
 
+    #[inline]
     fn forget(&mut self) {
+        // A call that got its result (nearly all) has nothing to forget.
+        if matches!(self.step, Step::Done) {
+            return;
+        }
+        self.forget_request();
+    }
+
+    fn forget_request(&mut self) {
         if let Step::Sending(id, _) | Step::Waiting(id) =
             std::mem::replace(&mut self.step, Step::Done)
         {

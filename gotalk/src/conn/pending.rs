@@ -187,6 +187,22 @@ impl Pending {
             return false;
         };
         match (waiter, outcome) {
+            // The common case first: the one result of a single request.
+            (
+                Waiter::Single {
+                    slot: slot @ Slot::Waiting(_),
+                    parts: None,
+                },
+                Outcome::Result(bytes),
+            ) => {
+                let Slot::Waiting(waker) = std::mem::replace(slot, Slot::Done(Ok(bytes))) else {
+                    unreachable!("matched above");
+                };
+                drop(table);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
             (
                 Waiter::Single {
                     slot: Slot::Done(_),
@@ -376,6 +392,21 @@ mod tests {
         // Same slot, another counter: a result for a request long gone.
         assert!(!pending.deliver(id_for(8), answer()));
         assert!(pending.deliver(id, answer()));
+    }
+
+    #[test]
+    fn a_second_result_for_a_request_finds_nobody_and_the_first_stays() {
+        let pending = Pending::default();
+        let id = pending.register(waiter()).unwrap();
+        let answer = |b: &'static [u8]| Outcome::Result(Bytes::from_static(b));
+        assert!(pending.deliver(id, answer(b"first")));
+        assert!(!pending.deliver(id, answer(b"second")));
+        assert!(!pending.deliver(id, Outcome::Failed(Error::Remote("third".into()))));
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        match pending.poll_single(id, &mut cx) {
+            Poll::Ready(Ok(bytes)) => assert_eq!(&bytes[..], b"first"),
+            other => panic!("expected the first result, got {other:?}"),
+        }
     }
 
     #[test]

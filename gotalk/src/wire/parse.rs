@@ -206,7 +206,7 @@ fn field<const N: usize>(buf: &[u8], at: usize) -> Option<&[u8; N]> {
 /// with an ASCII name and a valid size. Anything else (an incomplete or invalid header,
 /// the rarer types) is `None` and goes through [`Cursor`], which tells exactly what is
 /// missing or wrong.
-#[inline]
+#[inline(always)]
 fn parse_header_fast(buf: &[u8], max_payload: u32) -> Option<Parsed> {
     // The name as `start..end` (as `Cursor::name` has it; `0..0` for none), and where the
     // size follows.
