@@ -133,27 +133,21 @@ impl<'a> Header<'a> {
                 out[5..].copy_from_slice(&size_digits);
                 dst.extend_from_slice(&out);
             }
-            // Requests with names of up to 48 bytes (nearly all): from the stack too.
-            Self::SingleRequest { id, name } | Self::StreamRequest { id, name }
-                if name.len() <= SHORT_NAME =>
-            {
-                let mut out = [type_byte; 16 + SHORT_NAME];
-                out[1..5].copy_from_slice(&id);
-                out[5..8].copy_from_slice(&three_digits(name.len()));
-                out[8..8 + name.len()].copy_from_slice(name.as_bytes());
-                out[8 + name.len()..len].copy_from_slice(&size_digits);
-                dst.extend_from_slice(&out[..len]);
-            }
+            // In three pieces of which two have a fixed length: the type, ID and name
+            // length; the name; the size.
             Self::SingleRequest { id, name } | Self::StreamRequest { id, name } => {
-                let rest = begin(dst, type_byte, len);
-                rest[..4].copy_from_slice(&id);
-                write_name(&mut rest[4..], name);
-                rest[7 + name.len()..15 + name.len()].copy_from_slice(&size_digits);
+                let [a, b, c] = three_digits(name.len());
+                dst.reserve(len);
+                dst.extend_from_slice(&[type_byte, id[0], id[1], id[2], id[3], a, b, c]);
+                dst.extend_from_slice(name.as_bytes());
+                dst.extend_from_slice(&size_digits);
             }
             Self::Notification { name } => {
-                let rest = begin(dst, type_byte, len);
-                write_name(rest, name);
-                rest[3 + name.len()..11 + name.len()].copy_from_slice(&size_digits);
+                let [a, b, c] = three_digits(name.len());
+                dst.reserve(len);
+                dst.extend_from_slice(&[type_byte, a, b, c]);
+                dst.extend_from_slice(name.as_bytes());
+                dst.extend_from_slice(&size_digits);
             }
             Self::RetryResult { id, wait_ms } => {
                 let rest = begin(dst, type_byte, len);
@@ -174,28 +168,24 @@ impl<'a> Header<'a> {
     }
 }
 
-/// Appends a header of `len` bytes starting with `type_byte` to `dst`; returns the rest
-/// of it, to be filled in.
-/// The longest name [`Header::encode_checked`] writes through the stack.
-const SHORT_NAME: usize = 48;
-
 /// A name's length as its three hex digits.
 #[inline]
 fn three_digits(len: usize) -> [u8; 3] {
-    let [.., a, b, c] = hex::eight_digits(len as u32);
-    [a, b, c]
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    [
+        DIGITS[(len >> 8) & 15],
+        DIGITS[(len >> 4) & 15],
+        DIGITS[len & 15],
+    ]
 }
 
+/// Appends a header of `len` bytes starting with `type_byte` to `dst`; returns the rest
+/// of it, to be filled in.
 fn begin(dst: &mut BytesMut, type_byte: u8, len: usize) -> &mut [u8] {
     let start = dst.len();
     dst.put_bytes(b'0', len);
     dst[start] = type_byte;
     &mut dst[start + 1..]
-}
-
-fn write_name(dst: &mut [u8], name: &str) {
-    dst[..3].copy_from_slice(&three_digits(name.len()));
-    dst[3..3 + name.len()].copy_from_slice(name.as_bytes());
 }
 
 impl Message {
