@@ -40,7 +40,9 @@ pub struct Limits {
     /// this long. Default: 30 s on accepted connections ([`Config::accepting`]), none on
     /// dialled ones ([`Config::dialling`]), as the reference. A busy connection is looked
     /// at every eighth of this (the clock is not read for every message), so it closes
-    /// between this long and ⁹⁄₈ of it after the last message, never sooner.
+    /// between this long and ⁹⁄₈ of it after the last message, never sooner. This and
+    /// the write timeout count real time, on a timer thread the connections share (so
+    /// a runtime whose clock tokio pauses in tests does not pause them).
     ///
     /// [`Config::accepting`]: crate::Config::accepting
     /// [`Config::dialling`]: crate::Config::dialling

@@ -56,8 +56,12 @@ fn counter_of(id: RequestId) -> Option<u32> {
 pub(crate) enum Waiter {
     /// A single-result caller, which polls its slot here (no channel: one allocation less
     /// per request). If the peer answers with a stream result anyway, its parts are
-    /// gathered in `parts` and delivered together when the stream ends.
-    Single { slot: Slot, parts: Option<BytesMut> },
+    /// gathered in `parts` and delivered together when the stream ends (boxed: rare, and
+    /// every slot of the table would be larger).
+    Single {
+        slot: Slot,
+        parts: Option<Box<BytesMut>>,
+    },
     /// A caller reading results as a stream (a single result is one item).
     Stream { tx: ChunkSender },
 }
@@ -66,8 +70,9 @@ pub(crate) enum Waiter {
 pub(crate) enum Slot {
     /// No result yet; the caller's waker, once it has polled.
     Waiting(Option<Waker>),
-    /// The result, until the caller takes it.
-    Done(Result<Bytes, Error>),
+    /// The result, until the caller takes it (an error boxed: rare, and every slot of the
+    /// table would be larger).
+    Done(Result<Bytes, Box<Error>>),
 }
 
 impl Waiter {
@@ -211,17 +216,15 @@ impl Pending {
                 _,
             ) => return false,
             (Waiter::Single { parts, .. }, Outcome::Part(bytes)) => {
-                parts
-                    .get_or_insert_with(BytesMut::new)
-                    .extend_from_slice(&bytes);
+                parts.get_or_insert_default().extend_from_slice(&bytes);
             }
             (Waiter::Single { slot, parts }, outcome) => {
                 let result = match outcome {
                     Outcome::Result(bytes) => Ok(bytes),
                     Outcome::End | Outcome::Part(_) => {
-                        Ok(parts.take().map(BytesMut::freeze).unwrap_or_default())
+                        Ok(parts.take().map(|p| p.freeze()).unwrap_or_default())
                     }
-                    Outcome::Failed(e) => Err(e),
+                    Outcome::Failed(e) => Err(Box::new(e)),
                 };
                 let Slot::Waiting(waker) = std::mem::replace(slot, Slot::Done(result)) else {
                     unreachable!("matched above");
@@ -284,7 +287,7 @@ impl Pending {
                     unreachable!("matched above");
                 };
                 table.taken -= 1;
-                Poll::Ready(result)
+                Poll::Ready(result.map_err(|e| *e))
             }
             Some(Some((
                 _,
