@@ -146,6 +146,14 @@ impl Outbox {
             return Err(PushError::Closed);
         }
         debug_assert!(header.check(payload.len()).is_ok());
+        let framed = header.encoded_len() + payload.len();
+        if q.tail.len() >= COPY_LIMIT && q.tail.capacity() - q.tail.len() < framed {
+            // Out of room, and much framed already: that goes on as it is, and framing
+            // goes on in a fresh buffer (growing this one would copy all of it).
+            let fresh = BytesMut::with_capacity(KEEP_CAPACITY.max(framed));
+            let full = std::mem::replace(&mut q.tail, fresh).freeze();
+            q.chunks.push_back(full);
+        }
         // Checked by the caller (`Header::check`).
         header.encode_checked(payload.len() as u32, &mut q.tail);
         match shared {
@@ -156,7 +164,6 @@ impl Outbox {
             }
             _ => q.tail.extend_from_slice(payload),
         }
-        let framed = header.encoded_len() + payload.len();
         self.queued.fetch_add(framed, Ordering::SeqCst);
         self.budgets.hold(framed);
         Ok(())
