@@ -146,18 +146,24 @@ impl Outbox {
             return Err(PushError::Closed);
         }
         debug_assert!(header.check(payload.len()).is_ok());
+        let by_reference = matches!(shared, Some(bytes) if bytes.len() >= COPY_LIMIT);
         let framed = header.encoded_len() + payload.len();
-        if q.tail.len() >= COPY_LIMIT && q.tail.capacity() - q.tail.len() < framed {
+        let copied = if by_reference {
+            framed - payload.len()
+        } else {
+            framed
+        };
+        if q.tail.len() >= COPY_LIMIT && q.tail.capacity() - q.tail.len() < copied {
             // Out of room, and much framed already: that goes on as it is, and framing
             // goes on in a fresh buffer (growing this one would copy all of it).
-            let fresh = BytesMut::with_capacity(KEEP_CAPACITY.max(framed));
+            let fresh = BytesMut::with_capacity(KEEP_CAPACITY.max(copied));
             let full = std::mem::replace(&mut q.tail, fresh).freeze();
             q.chunks.push_back(full);
         }
         // Checked by the caller (`Header::check`).
         header.encode_checked(payload.len() as u32, &mut q.tail);
         match shared {
-            Some(bytes) if bytes.len() >= COPY_LIMIT => {
+            Some(bytes) if by_reference => {
                 let framed = q.tail.split().freeze();
                 q.chunks.push_back(framed);
                 q.chunks.push_back(bytes.clone());
@@ -546,6 +552,39 @@ mod tests {
             big.as_ptr(),
             "large payload queued by reference"
         );
+    }
+
+    #[test]
+    fn a_full_buffer_goes_on_as_it_is_and_framing_continues_in_a_fresh_one() {
+        let outbox = Outbox::new(1 << 20, budgets());
+        let payload = Bytes::from(vec![b'p'; 1000]);
+        let mut expected = Vec::new();
+        for n in 0..200u32 {
+            let id = *format!("{n:04}").as_bytes().first_chunk().unwrap();
+            let header = Header::SingleResult { id };
+            assert!(outbox.try_push(header, &payload).unwrap());
+            expected.extend_from_slice(format!("R{n:04}000003e8").as_bytes());
+            expected.extend_from_slice(&payload);
+        }
+        let q = lock(&outbox.queue);
+        assert!(q.chunks.len() >= 2, "full buffers queued as they are");
+        assert!(
+            q.chunks.iter().all(|c| c.len() >= COPY_LIMIT),
+            "each had framed at least {COPY_LIMIT} bytes"
+        );
+        assert!(
+            q.tail.capacity() <= KEEP_CAPACITY,
+            "none grew past {KEEP_CAPACITY}"
+        );
+        drop(q);
+        let mut writer = Writer::default();
+        let mut sink = Sink {
+            room: usize::MAX,
+            ..Sink::default()
+        };
+        assert_eq!(write(&mut writer, &outbox, &mut sink), Written::Idle);
+        assert_eq!(sink.written, expected, "every message, in order");
+        assert_eq!(outbox.queued(), 0);
     }
 
     #[test]
