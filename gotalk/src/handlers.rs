@@ -148,16 +148,8 @@ impl Handlers {
         Fut: Future<Output = Reply> + Send + 'static,
     {
         refuse_reserved(op);
-        let f: RequestFn = Arc::new(move |req, reuse: Option<HandlerBox>| {
-            let future = handler(req);
-            match reuse {
-                Some(mut memory) => {
-                    memory.set(future);
-                    memory
-                }
-                None => HandlerBox::new(future),
-            }
-        });
+        let f: RequestFn =
+            Arc::new(move |req, reuse: Option<HandlerBox>| in_memory(handler(req), reuse));
         let reg = self.registry();
         let f = reg.around.iter().fold(f, |f, a| wrap_request(op, f, a));
         reg.requests.insert(op.into(), f);
@@ -322,15 +314,23 @@ fn wrap_request(name: &str, handler: RequestFn, around: &Around) -> RequestFn {
             size: req.payload.len(),
             deadline: req.deadline,
         };
-        let future = around(incoming, Next::boxed(handler(req, None)));
-        match reuse {
-            Some(mut memory) => {
-                memory.set(future);
-                memory
-            }
-            None => HandlerBox::new(future),
-        }
+        in_memory(around(incoming, Next::boxed(handler(req, None))), reuse)
     })
+}
+
+/// A request handler's future, in the memory of the last one that answered at once if
+/// the connection kept it (`set` boxes anew only a future of another layout), or boxed.
+fn in_memory(
+    future: impl Future<Output = Reply> + Send + 'static,
+    reuse: Option<HandlerBox>,
+) -> HandlerBox {
+    match reuse {
+        Some(mut memory) => {
+            memory.set(future);
+            memory
+        }
+        None => HandlerBox::new(future),
+    }
 }
 
 fn wrap_stream(name: &str, handler: StreamFn, around: &Around) -> StreamFn {

@@ -192,22 +192,6 @@ impl Pending {
             return false;
         };
         match (waiter, outcome) {
-            // The common case first: the one result of a single request.
-            (
-                Waiter::Single {
-                    slot: slot @ Slot::Waiting(_),
-                    parts: None,
-                },
-                Outcome::Result(bytes),
-            ) => {
-                let Slot::Waiting(waker) = std::mem::replace(slot, Slot::Done(Ok(bytes))) else {
-                    unreachable!("matched above");
-                };
-                drop(table);
-                if let Some(waker) = waker {
-                    waker.wake();
-                }
-            }
             (
                 Waiter::Single {
                     slot: Slot::Done(_),

@@ -67,12 +67,7 @@ where
                 return None;
             }
         };
-    let answer = match reply {
-        // The common case, without the detour through `Answer`.
-        Reply::Result(payload) => Answer::Single(Header::SingleResult { id }, payload),
-        reply => Answer::new(id, reply),
-    };
-    match answer {
+    match Answer::new(id, reply) {
         Answer::Single(header, payload) => match sock.try_send(header, &payload) {
             Some(Ok(())) => {}
             Some(Err(e)) => tracing::debug!(conn = sock.id(), "result not sent: {e}"),
@@ -134,6 +129,7 @@ enum Answer {
 }
 
 impl Answer {
+    #[inline(always)]
     fn new(id: RequestId, reply: Reply) -> Self {
         match reply {
             Reply::Result(payload) => Self::Single(Header::SingleResult { id }, payload),
