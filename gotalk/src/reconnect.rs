@@ -6,18 +6,15 @@
 //! same [`Config`] (so the same handlers). Calls made while there is no connection either
 //! wait for one, up to a bound, or fail at once ([`WhileDisconnected`]).
 
-use std::{
-    fmt,
-    future::Future,
-    pin::Pin,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::{sync::lock, Config, Error, Sock};
+use crate::{
+    sync::{lock, Mutex},
+    Config, Error, Sock,
+};
 
 type Connector =
     Arc<dyn Fn(usize) -> Pin<Box<dyn Future<Output = Result<Sock, Error>> + Send>> + Send + Sync>;

@@ -7,10 +7,7 @@
 
 use std::{
     future::Future,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Mutex,
-    },
+    sync::atomic::{AtomicBool, Ordering},
     time::Duration,
 };
 
@@ -22,7 +19,7 @@ use tokio::{
 
 use super::{id_key, Sock};
 use crate::{
-    sync::lock,
+    sync::{lock, Mutex},
     wire::{Header, RequestId},
 };
 

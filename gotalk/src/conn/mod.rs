@@ -67,7 +67,7 @@ use std::{
     fmt,
     sync::{
         atomic::{AtomicU16, AtomicU64, Ordering},
-        Arc, Mutex, OnceLock, PoisonError, RwLock,
+        Arc, OnceLock, PoisonError, RwLock,
     },
 };
 
@@ -87,7 +87,7 @@ pub use streams::{RequestChunks, ResultStream, StreamWriter};
 use crate::{
     error::{CloseReason, Error, Side},
     handlers::Handlers,
-    sync::lock,
+    sync::{lock, Mutex},
     wire::{Header, Line, ProtocolErrorCode, VERSION},
 };
 use admission::Admission;

@@ -18,7 +18,7 @@ use std::{
     pin::{pin, Pin},
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
-        Arc, Mutex,
+        Arc,
     },
     task::{Context, Poll},
 };
@@ -29,7 +29,7 @@ use tokio::{io::AsyncWrite, sync::Notify};
 
 use super::budget::Budgets;
 use crate::{
-    sync::lock,
+    sync::{lock, Mutex},
     wire::{EncodeError, Header},
     Error,
 };
@@ -70,6 +70,9 @@ pub(crate) struct Outbox {
     driving: AtomicBool,
     /// The connection's task, woken when something is queued (or the outbox closes).
     task: AtomicWaker,
+    /// The task was woken for something queued since its last poll began: queuing more
+    /// need not wake it again (the poll that wake-up brings takes all of it).
+    woken: AtomicBool,
     /// The connection's timer fired (see [`timer_fired`](Self::timer_fired)).
     timer_fired: AtomicBool,
     /// Bytes queued or being written.
@@ -98,6 +101,7 @@ impl Outbox {
             queue: Mutex::default(),
             driving: AtomicBool::new(false),
             task: AtomicWaker::new(),
+            woken: AtomicBool::new(false),
             timer_fired: AtomicBool::new(false),
             queued: AtomicUsize::new(0),
             room: Notify::new(),
@@ -248,7 +252,11 @@ impl Outbox {
 
     /// Wakes the connection's task for what was just queued, unless it writes soon anyway.
     fn wake(&self) {
-        if !self.driving.load(Ordering::SeqCst) {
+        // A load first: a burst of calls from one task swaps once.
+        if !self.driving.load(Ordering::SeqCst)
+            && !self.woken.load(Ordering::SeqCst)
+            && !self.woken.swap(true, Ordering::SeqCst)
+        {
             self.task.wake();
         }
     }
@@ -257,6 +265,7 @@ impl Outbox {
     /// nobody until [`writes_next`](Self::writes_next).
     pub(crate) fn begin_poll(&self, cx: &Context<'_>) {
         self.task.register(cx.waker());
+        self.woken.store(false, Ordering::SeqCst);
         self.driving.store(true, Ordering::SeqCst);
     }
 
@@ -617,6 +626,58 @@ mod tests {
         }
         assert_eq!(buffers.len(), 2);
         assert_eq!(sink.writes, 7);
+    }
+
+    #[test]
+    fn a_burst_of_messages_wakes_the_task_once_and_one_after_its_next_poll_wakes_it_again() {
+        use crate::wire::RequestId;
+        struct Wakes(AtomicUsize);
+        impl std::task::Wake for Wakes {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(wakes.clone());
+        let woken = || wakes.0.load(Ordering::SeqCst);
+        let outbox = Outbox::new(1 << 20, budgets());
+        let mut writer = Writer::default();
+        let mut sink = Sink {
+            room: usize::MAX,
+            ..Sink::default()
+        };
+        let push = |id| {
+            let payload = Bytes::from_static(b"x");
+            assert!(outbox
+                .try_push(Header::SingleResult { id }, &payload)
+                .unwrap());
+        };
+        let mut poll = |pushes_meanwhile: &[RequestId]| {
+            outbox.begin_poll(&Context::from_waker(&waker));
+            // Queued while the task is in a poll that writes next: nobody to wake.
+            for &id in pushes_meanwhile {
+                push(id);
+            }
+            outbox.writes_next();
+            write(&mut writer, &outbox, &mut sink)
+        };
+        assert_eq!(poll(&[*b"0001"]), Written::Idle);
+        assert_eq!(woken(), 0);
+        // From another task, after the poll: the first wakes it, the rest find it woken.
+        for id in [*b"0002", *b"0003", *b"0004"] {
+            push(id);
+        }
+        assert_eq!(woken(), 1);
+        assert_eq!(poll(&[]), Written::Idle);
+        // Its next poll began: a message after it wakes the task again.
+        push(*b"0005");
+        assert_eq!(woken(), 2);
+        assert_eq!(poll(&[]), Written::Idle);
+        assert_eq!(
+            sink.written,
+            b"R000100000001xR000200000001xR000300000001xR000400000001xR000500000001x"
+        );
+        assert_eq!(woken(), 2);
     }
 
     #[test]

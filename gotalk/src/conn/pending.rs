@@ -6,15 +6,16 @@
 //! table doubles when half full, so it holds at most four slots per outstanding request.
 //! A result whose ID is not in its slot, or is not one of our IDs at all, finds nobody.
 
-use std::{
-    sync::Mutex,
-    task::{Context, Poll, Waker},
-};
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 
 use super::chunks::ChunkSender;
-use crate::{sync::lock, wire::RequestId, Error};
+use crate::{
+    sync::{lock, Mutex},
+    wire::RequestId,
+    Error,
+};
 
 /// Request IDs are four printable characters (`0000`, `0001`, … `____`) so that they read
 /// well in traces; 64⁴ ≈ 16.7 M of them before the counter wraps.

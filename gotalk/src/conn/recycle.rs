@@ -10,7 +10,7 @@
 //! `RECYCLE_IDLE` is freed (a task sweeps the pool while it holds any), so a burst of
 //! large messages, or an attack, leaves no memory behind once it is over.
 
-use std::{sync::Mutex, time::Instant};
+use std::time::Instant;
 
 use bytes::BytesMut;
 
@@ -18,7 +18,7 @@ use super::limits::{
     RECYCLE_IDLE, RECYCLE_MAX_BUFFERS as MAX_BUFFERS, RECYCLE_MAX_BYTES as MAX_BYTES,
     RECYCLE_MIN_SIZE as MIN_SIZE, TRIM_UNDER_PRESSURE,
 };
-use crate::sync::lock;
+use crate::sync::{lock, Mutex};
 
 struct Retired {
     buf: BytesMut,

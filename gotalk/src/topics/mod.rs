@@ -33,12 +33,15 @@ use std::{
     collections::{HashMap, HashSet},
     fmt,
     future::Future,
-    sync::{Arc, Mutex},
+    sync::Arc,
 };
 
 use bytes::Bytes;
 
-use crate::{sync::lock, Error, Sock};
+use crate::{
+    sync::{lock, Mutex},
+    Error, Sock,
+};
 
 #[cfg(feature = "redis")]
 mod redis;

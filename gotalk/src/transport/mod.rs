@@ -7,13 +7,16 @@ use std::{
     fmt,
     future::Future,
     io,
-    sync::{Arc, Mutex, Weak},
+    sync::{Arc, Weak},
     time::Duration,
 };
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{sync::lock, Config, Sock};
+use crate::{
+    sync::{lock, Mutex},
+    Config, Sock,
+};
 
 pub mod tcp;
 #[cfg(feature = "tls")]

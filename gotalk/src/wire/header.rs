@@ -108,13 +108,34 @@ impl<'a> Header<'a> {
     #[inline(always)]
     pub(crate) fn encode_checked(&self, size: u32, dst: &mut BytesMut) {
         // A single result, the most common by far: thirteen bytes from the stack, inline.
-        if let Self::SingleResult { id } = *self {
-            let mut out = [MessageType::SingleResult.byte(); 13];
-            out[1..5].copy_from_slice(&id);
-            out[5..].copy_from_slice(&hex::eight_digits(size));
-            dst.extend_from_slice(&out);
-        } else {
-            self.encode_other(size, dst);
+        match *self {
+            Self::SingleResult { id } => {
+                let mut out = [MessageType::SingleResult.byte(); 13];
+                out[1..5].copy_from_slice(&id);
+                out[5..].copy_from_slice(&hex::eight_digits(size));
+                dst.extend_from_slice(&out);
+            }
+            // A call, the most common message of a client: a short name's header is put
+            // together on the stack and appended at once.
+            Self::SingleRequest { id, name } if name.len() <= SHORT_NAME => {
+                let mut out = [0; 16 + SHORT_NAME];
+                let len = 16 + name.len();
+                let [a, b, c] = three_digits(name.len());
+                out[..8].copy_from_slice(&[
+                    MessageType::SingleRequest.byte(),
+                    id[0],
+                    id[1],
+                    id[2],
+                    id[3],
+                    a,
+                    b,
+                    c,
+                ]);
+                out[8..len - 8].copy_from_slice(name.as_bytes());
+                out[len - 8..len].copy_from_slice(&hex::eight_digits(size));
+                dst.extend_from_slice(&out[..len]);
+            }
+            _ => self.encode_other(size, dst),
         }
     }
 
@@ -167,6 +188,9 @@ impl<'a> Header<'a> {
         }
     }
 }
+
+/// Names up to this long are framed in one piece (most are: `greet`, `chat.send`).
+const SHORT_NAME: usize = 48;
 
 /// A name's length as its three hex digits.
 #[inline]

@@ -105,6 +105,27 @@ fn every_type_encodes_to_the_reference_bytes_and_parses_back() {
 }
 
 #[test]
+fn a_request_header_is_the_same_bytes_whatever_its_name_length() {
+    // Short names are framed in one piece, longer ones in three: the bytes are the same.
+    for len in [0, 1, 47, 48, 49, 300, MAX_NAME_LEN] {
+        let op = "n".repeat(len);
+        let mut buf = BytesMut::from(&b"before"[..]);
+        let header = Header::SingleRequest {
+            id: *b"00a1",
+            name: &op,
+        };
+        header.encode(0x1f2, &mut buf).unwrap();
+        assert_eq!(buf.len(), 6 + header.encoded_len());
+        let expected = format!("beforer00a1{len:03x}{op}{:08x}", 0x1f2);
+        assert_eq!(
+            std::str::from_utf8(&buf).unwrap(),
+            expected,
+            "name of {len} bytes"
+        );
+    }
+}
+
+#[test]
 fn upper_case_hex_is_read() {
     let mut buf = BytesMut::from(&b"R00010000001A"[..]);
     assert_eq!(
