@@ -18,6 +18,7 @@ use std::{
 };
 
 use bytes::Bytes;
+use futures_util::{stream::FuturesUnordered, StreamExt};
 use hdrhistogram::Histogram;
 
 /// The JSON of the typed workload's value, one way (`bench_ops::Sample::example`).
@@ -114,12 +115,14 @@ pub trait Call {
 }
 
 /// Keeps `args.inflight` calls outstanding on one connection until the budget is spent:
-/// that many workers, each making one call after another, joined with `try_join_all` as
-/// a user's `inflight` concurrent callers would be. (Joined once, rather than a new future
-/// per call in a `FuturesUnordered`: that allocates a task and copies the call's future
-/// for every request, which the clients of every peer would pay and not the peers
-/// themselves.) Up to 30 workers are polled together when the task is woken, as
-/// `join_all` does; more go through a `FuturesOrdered`.
+/// that many workers, each making one call after another, as a user's `inflight`
+/// concurrent callers would. (Joined once, rather than a new future per call in a
+/// `FuturesUnordered`: that allocates a task and copies the call's future for every
+/// request, which the clients of every peer would pay and not the peers themselves.) Up to
+/// 30 workers are joined as `try_join_all` joins them, all polled when the task is woken
+/// (no wake-up queue of their own: 1,700 instructions less per call one at a time, 180 at
+/// 16 in flight); more go into a `FuturesUnordered` (`try_join_all`'s `FuturesOrdered`
+/// would add an order they do not need).
 ///
 /// Like the raw client's loop, the workers take no lock and share no counter per request:
 /// each has its share of the budget, and notes its latencies in a small buffer of its own
@@ -167,7 +170,15 @@ pub async fn drive<C: Call>(conn: C, args: Args, payload: Bytes) -> Result<Histo
             Ok(())
         }
     };
-    futures_util::future::try_join_all((0..inflight).map(worker)).await?;
+    let workers = (0..inflight).map(worker);
+    if inflight <= 30 {
+        futures_util::future::try_join_all(workers).await?;
+    } else {
+        let mut workers: FuturesUnordered<_> = workers.collect();
+        while let Some(done) = workers.next().await {
+            done?;
+        }
+    }
     Ok(hist.into_inner().expect("not poisoned"))
 }
 
