@@ -115,25 +115,9 @@ impl<'a> Header<'a> {
                 out[5..].copy_from_slice(&hex::eight_digits(size));
                 dst.extend_from_slice(&out);
             }
-            // A call, the most common message of a client: a short name's header is put
-            // together on the stack and appended at once.
-            Self::SingleRequest { id, name } if name.len() <= SHORT_NAME => {
-                let mut out = [0; 16 + SHORT_NAME];
-                let len = 16 + name.len();
-                let [a, b, c] = three_digits(name.len());
-                out[..8].copy_from_slice(&[
-                    MessageType::SingleRequest.byte(),
-                    id[0],
-                    id[1],
-                    id[2],
-                    id[3],
-                    a,
-                    b,
-                    c,
-                ]);
-                out[8..len - 8].copy_from_slice(name.as_bytes());
-                out[len - 8..len].copy_from_slice(&hex::eight_digits(size));
-                dst.extend_from_slice(&out[..len]);
+            // A request, the most common message of a client, inline too.
+            Self::SingleRequest { id, name } | Self::StreamRequest { id, name } => {
+                encode_request(self.message_type().byte(), id, name, size, dst);
             }
             _ => self.encode_other(size, dst),
         }
@@ -154,14 +138,8 @@ impl<'a> Header<'a> {
                 out[5..].copy_from_slice(&size_digits);
                 dst.extend_from_slice(&out);
             }
-            // In three pieces of which two have a fixed length: the type, ID and name
-            // length; the name; the size.
             Self::SingleRequest { id, name } | Self::StreamRequest { id, name } => {
-                let [a, b, c] = three_digits(name.len());
-                dst.reserve(len);
-                dst.extend_from_slice(&[type_byte, id[0], id[1], id[2], id[3], a, b, c]);
-                dst.extend_from_slice(name.as_bytes());
-                dst.extend_from_slice(&size_digits);
+                encode_request(type_byte, id, name, size, dst);
             }
             Self::Notification { name } => {
                 let [a, b, c] = three_digits(name.len());
@@ -189,8 +167,16 @@ impl<'a> Header<'a> {
     }
 }
 
-/// Names up to this long are framed in one piece (most are: `greet`, `chat.send`).
-const SHORT_NAME: usize = 48;
+/// A request's header in three pieces: the two of fixed length are stores of a known
+/// size, only the name is copied by length.
+#[inline(always)]
+fn encode_request(type_byte: u8, id: RequestId, name: &str, size: u32, dst: &mut BytesMut) {
+    let [a, b, c] = three_digits(name.len());
+    dst.reserve(16 + name.len());
+    dst.extend_from_slice(&[type_byte, id[0], id[1], id[2], id[3], a, b, c]);
+    dst.extend_from_slice(name.as_bytes());
+    dst.extend_from_slice(&hex::eight_digits(size));
+}
 
 /// A name's length as its three hex digits.
 #[inline]

@@ -106,7 +106,7 @@ fn every_type_encodes_to_the_reference_bytes_and_parses_back() {
 
 #[test]
 fn a_request_header_is_the_same_bytes_whatever_its_name_length() {
-    // Short names are framed in one piece, longer ones in three: the bytes are the same.
+    // Framed inline in three pieces (`encode_request`), for every length a name can have.
     for len in [0, 1, 47, 48, 49, 300, MAX_NAME_LEN] {
         let op = "n".repeat(len);
         let mut buf = BytesMut::from(&b"before"[..]);
