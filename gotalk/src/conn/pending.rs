@@ -95,7 +95,7 @@ pub(crate) struct Pending {
 struct Table {
     /// Each outstanding request's counter and waiter, at the counter modulo the length
     /// (a power of two, or zero before the first request).
-    slots: Vec<Option<(u32, Waiter)>>,
+    slots: Vec<Entry>,
     /// How many slots are taken.
     taken: usize,
     next: u32,
@@ -103,24 +103,30 @@ struct Table {
     closed: Option<Error>,
 }
 
+/// A slot of the table. Its fields are written one by one (a tuple in an `Option` was
+/// put together on the stack and copied in overlapping pieces, which stalled the copy).
+#[derive(Default)]
+struct Entry {
+    /// The counter of the request waiting here, if `waiter` is there.
+    counter: u32,
+    waiter: Option<Waiter>,
+}
+
 impl Table {
-    /// The slot of `id`, if `id` is outstanding.
-    fn slot(&mut self, id: RequestId) -> Option<&mut Option<(u32, Waiter)>> {
+    /// The waiter of `id`'s slot, if `id` is outstanding (`None` in the slot otherwise).
+    fn slot(&mut self, id: RequestId) -> Option<&mut Option<Waiter>> {
         let counter = counter_of(id)?;
         let mask = self.slots.len().checked_sub(1)?;
-        let slot = &mut self.slots[counter as usize & mask];
-        match slot {
-            Some((c, _)) if *c == counter => Some(slot),
-            _ => None,
-        }
+        let entry = &mut self.slots[counter as usize & mask];
+        (entry.waiter.is_some() && entry.counter == counter).then_some(&mut entry.waiter)
     }
 
     fn get(&mut self, id: RequestId) -> Option<&mut Waiter> {
-        self.slot(id)?.as_mut().map(|(_, waiter)| waiter)
+        self.slot(id)?.as_mut()
     }
 
     fn remove(&mut self, id: RequestId) -> Option<Waiter> {
-        let (_, waiter) = self.slot(id)?.take()?;
+        let waiter = self.slot(id)?.take()?;
         self.taken -= 1;
         Some(waiter)
     }
@@ -129,9 +135,16 @@ impl Table {
     /// new one, so every waiter finds a free slot.
     fn grow(&mut self) {
         let len = (self.slots.len() * 2).max(8);
-        let old = std::mem::replace(&mut self.slots, (0..len).map(|_| None).collect());
-        for (counter, waiter) in old.into_iter().flatten() {
-            self.slots[counter as usize & (len - 1)] = Some((counter, waiter));
+        let old = std::mem::replace(
+            &mut self.slots,
+            (0..len).map(|_| Entry::default()).collect(),
+        );
+        for Entry { counter, waiter } in old {
+            if waiter.is_some() {
+                let entry = &mut self.slots[counter as usize & (len - 1)];
+                entry.counter = counter;
+                entry.waiter = waiter;
+            }
         }
     }
 }
@@ -162,9 +175,10 @@ impl Pending {
         loop {
             let counter = table.next;
             table.next = counter.wrapping_add(1) & COUNTER_MASK;
-            let slot = &mut table.slots[counter as usize & mask];
-            if slot.is_none() {
-                *slot = Some((counter, waiter));
+            let entry = &mut table.slots[counter as usize & mask];
+            if entry.waiter.is_none() {
+                entry.counter = counter;
+                entry.waiter = Some(waiter);
                 table.taken += 1;
                 return Ok(id_for(counter));
             }
@@ -253,34 +267,25 @@ impl Pending {
         // taken out.
         match table.slot(id) {
             Some(
-                entry @ Some((
-                    _,
-                    Waiter::Single {
-                        slot: Slot::Done(_),
-                        ..
-                    },
-                )),
+                waiter @ Some(Waiter::Single {
+                    slot: Slot::Done(_),
+                    ..
+                }),
             ) => {
-                let Some((
-                    _,
-                    Waiter::Single {
-                        slot: Slot::Done(result),
-                        ..
-                    },
-                )) = entry.take()
+                let Some(Waiter::Single {
+                    slot: Slot::Done(result),
+                    ..
+                }) = waiter.take()
                 else {
                     unreachable!("matched above");
                 };
                 table.taken -= 1;
                 Poll::Ready(result.map_err(|e| *e))
             }
-            Some(Some((
-                _,
-                Waiter::Single {
-                    slot: Slot::Waiting(waker),
-                    ..
-                },
-            ))) => {
+            Some(Some(Waiter::Single {
+                slot: Slot::Waiting(waker),
+                ..
+            })) => {
                 match waker {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => *waker = Some(cx.waker().clone()),
@@ -302,8 +307,8 @@ impl Pending {
             table.closed = Some(error.clone());
             // Results already delivered stay for their callers to take.
             let mut waiting = Vec::new();
-            for slot in &mut table.slots {
-                if let Some((_, w)) = slot {
+            for entry in &mut table.slots {
+                if let Some(w) = &entry.waiter {
                     if !matches!(
                         w,
                         Waiter::Single {
@@ -311,7 +316,7 @@ impl Pending {
                             ..
                         }
                     ) {
-                        waiting.extend(slot.take().map(|(_, w)| w));
+                        waiting.extend(entry.waiter.take());
                     }
                 }
             }
