@@ -118,6 +118,8 @@ pub(super) struct Reader {
     last_request: Option<Box<LastRequest>>,
     /// The memory of the last request handler's future, if it answered at once.
     handler_memory: Option<HandlerBox>,
+    /// How much a read offers to take (see `next_read_size`).
+    read_size: usize,
     timeout: ReadTimeout,
     /// A message was read since the last [`quiet`](Self::quiet).
     traded: bool,
@@ -143,6 +145,7 @@ impl Reader {
             wait: None,
             last_request: None,
             handler_memory: None,
+            read_size: READ_CHUNK,
             traded: false,
             asked_to_write: false,
         }
@@ -425,7 +428,7 @@ impl Reader {
             Err(refusal) => return refusal.send(sock, id),
         };
         // A payload slice keeps the read chunk it came in alive.
-        let held = payload.len().max(READ_CHUNK);
+        let held = payload.len().max(self.read_size);
         let request = Request {
             sock: sock.clone(),
             op,
@@ -545,7 +548,7 @@ impl Reader {
             );
             return None;
         };
-        let held = payload.len().max(READ_CHUNK);
+        let held = payload.len().max(self.read_size);
         let notification = Notification {
             sock: sock.clone(),
             name,
@@ -663,23 +666,28 @@ impl Reader {
     /// absent one reads through a chunk on the stack and keeps only what arrived; either is
     /// freed when there is nothing to read, unless it is at most `QUIET_CAPACITY` and the
     /// connection has traded messages (see [`quiet`](Self::quiet)). So an idle connection
-    /// holds no read buffer, a busy one reads straight into its own.
+    /// holds no read buffer, a busy one reads straight into its own, in reads of
+    /// `read_size`.
     fn poll_read_some<S: AsyncRead + ?Sized>(
         &mut self,
         io: Pin<&mut S>,
         cx: &mut Context<'_>,
     ) -> Poll<std::io::Result<usize>> {
+        let size = self.read_size;
         let buf = &mut self.buf;
-        if !buf.is_empty() || buf.capacity() >= READ_CHUNK {
-            if buf.capacity() - buf.len() < READ_CHUNK / 2 {
-                buf.reserve(READ_CHUNK);
+        if !buf.is_empty() || buf.capacity() >= READ_CHUNK || size > READ_CHUNK {
+            if buf.capacity() - buf.len() < size / 2 {
+                buf.reserve(size);
             }
             // Up to the end of the reserved message, or a little beyond: however large the
             // buffer, unreserved bytes do not pile up in it.
             let allowed = self.buf_held.saturating_sub(buf.len()).max(UNRESERVED_READ);
+            let offered = (buf.capacity() - buf.len()).min(allowed);
             let read = tokio_util::io::poll_read_buf(io, cx, &mut (&mut *buf).limit(allowed));
-            if read.is_pending() && buf.is_empty() {
-                self.release_buffer();
+            match read {
+                Poll::Ready(Ok(n)) => self.read_size = next_read_size(size, n, offered),
+                Poll::Pending if buf.is_empty() => self.release_buffer(),
+                _ => {}
             }
             return read;
         }
@@ -698,5 +706,46 @@ impl Reader {
         buf.reserve(read.len().max(QUIET_CAPACITY));
         buf.extend_from_slice(read);
         Poll::Ready(Ok(read.len()))
+    }
+}
+
+/// The size of the read after one that took `read` bytes of the `offered` room, in reads of
+/// `size`. A read that took all it was offered leaves more waiting (a batch of large
+/// messages, a long stream): the next offers twice as much, up to `UNRESERVED_READ`, so
+/// that a 64 KiB batch takes two system calls rather than nine. One that took less than a
+/// quarter halves it again, down to `READ_CHUNK`.
+fn next_read_size(size: usize, read: usize, offered: usize) -> usize {
+    if read >= offered {
+        (size * 2).min(UNRESERVED_READ)
+    } else if read < offered / 4 {
+        (size / 2).max(READ_CHUNK)
+    } else {
+        size
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_grow_while_they_fill_what_they_are_offered_and_shrink_when_they_do_not() {
+        let mut size = READ_CHUNK;
+        let mut sizes = Vec::new();
+        for _ in 0..5 {
+            size = next_read_size(size, size, size);
+            sizes.push(size);
+        }
+        assert_eq!(sizes, [16 << 10, 32 << 10, 64 << 10, 64 << 10, 64 << 10]);
+        assert_eq!(UNRESERVED_READ, 64 << 10, "never beyond one unreserved read");
+        // A read of half the room: the size stays.
+        assert_eq!(next_read_size(size, size / 2, size), size);
+        // Short reads: halved each time, never below a chunk.
+        let mut shrinking = Vec::new();
+        for _ in 0..4 {
+            size = next_read_size(size, 100, size);
+            shrinking.push(size);
+        }
+        assert_eq!(shrinking, [32 << 10, 16 << 10, 8 << 10, 8 << 10]);
     }
 }
