@@ -737,7 +737,11 @@ mod tests {
             sizes.push(size);
         }
         assert_eq!(sizes, [16 << 10, 32 << 10, 64 << 10, 64 << 10, 64 << 10]);
-        assert_eq!(UNRESERVED_READ, 64 << 10, "never beyond one unreserved read");
+        assert_eq!(
+            UNRESERVED_READ,
+            64 << 10,
+            "never beyond one unreserved read"
+        );
         // A read of half the room: the size stays.
         assert_eq!(next_read_size(size, size / 2, size), size);
         // Short reads: halved each time, never below a chunk.
