@@ -486,9 +486,7 @@ impl Sock {
 
     #[cold]
     fn trace_line(&self, header: Header<'_>, payload: &[u8]) {
-        if tracing::enabled!(tracing::Level::TRACE) {
-            tracing::trace!(conn = self.inner.id, "send {}", Line(header, payload));
-        }
+        tracing::trace!(conn = self.inner.id, "send {}", Line(header, payload));
     }
 
     // ---- the parts of the connection the other files of this layer work with.

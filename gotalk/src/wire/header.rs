@@ -107,15 +107,14 @@ impl<'a> Header<'a> {
     /// [`encode`](Self::encode) for a header already [`check`](Self::check)ed.
     #[inline(always)]
     pub(crate) fn encode_checked(&self, size: u32, dst: &mut BytesMut) {
-        // A single result, the most common by far: thirteen bytes from the stack, inline.
+        // Results and requests, the most common by far, inline.
         match *self {
-            Self::SingleResult { id } => {
-                let mut out = [MessageType::SingleResult.byte(); 13];
-                out[1..5].copy_from_slice(&id);
-                out[5..].copy_from_slice(&hex::eight_digits(size));
-                dst.extend_from_slice(&out);
+            Self::SingleResult { id }
+            | Self::StreamResult { id }
+            | Self::ErrorResult { id }
+            | Self::StreamRequestPart { id } => {
+                encode_id_and_size(self.message_type().byte(), id, size, dst);
             }
-            // A request, the most common message of a client, inline too.
             Self::SingleRequest { id, name } | Self::StreamRequest { id, name } => {
                 encode_request(self.message_type().byte(), id, name, size, dst);
             }
@@ -128,16 +127,10 @@ impl<'a> Header<'a> {
         let type_byte = self.message_type().byte();
         let len = self.encoded_len();
         match *self {
-            // Thirteen bytes from the stack.
-            Self::StreamRequestPart { id }
-            | Self::SingleResult { id }
+            Self::SingleResult { id }
             | Self::StreamResult { id }
-            | Self::ErrorResult { id } => {
-                let mut out = [type_byte; 13];
-                out[1..5].copy_from_slice(&id);
-                out[5..].copy_from_slice(&size_digits);
-                dst.extend_from_slice(&out);
-            }
+            | Self::ErrorResult { id }
+            | Self::StreamRequestPart { id } => encode_id_and_size(type_byte, id, size, dst),
             Self::SingleRequest { id, name } | Self::StreamRequest { id, name } => {
                 encode_request(type_byte, id, name, size, dst);
             }
@@ -165,6 +158,15 @@ impl<'a> Header<'a> {
             }
         }
     }
+}
+
+/// A header of a type, an ID and a size: thirteen bytes from the stack.
+#[inline(always)]
+fn encode_id_and_size(type_byte: u8, id: RequestId, size: u32, dst: &mut BytesMut) {
+    let mut out = [type_byte; 13];
+    out[1..5].copy_from_slice(&id);
+    out[5..].copy_from_slice(&hex::eight_digits(size));
+    dst.extend_from_slice(&out);
 }
 
 /// A request's header in three pieces: the two of fixed length are stores of a known
