@@ -23,6 +23,8 @@ async fn tls_server() -> (Listening<SocketAddr>, rcgen::CertifiedKey<rcgen::KeyP
     std::fs::write(&cert_pem, cert.cert.pem()).unwrap();
     std::fs::write(&key_pem, cert.signing_key.serialize_pem()).unwrap();
     let config = tls::server_config(&cert_pem, &key_pem).unwrap();
+    // Loaded: the files are not needed any more (nor left behind in the temp folder).
+    std::fs::remove_dir_all(&dir).unwrap();
     let server = Server::new(Config::accepting().handlers(handlers()))
         .listen_tls("127.0.0.1:0", config)
         .await
