@@ -122,6 +122,9 @@ impl<'a> Header<'a> {
         }
     }
 
+    /// Any header, out of line: `encode_checked` calls it for the rare ones. It frames the
+    /// common ones too, with the same helpers, so that it is whole on its own (no arm that
+    /// must not be reached).
     fn encode_other(&self, size: u32, dst: &mut BytesMut) {
         let size_digits = hex::eight_digits(size);
         let type_byte = self.message_type().byte();
