@@ -7,6 +7,7 @@
 #   bash examples/peers/matrix.sh [SECONDS]          # default 3 s per cell
 #   PEERS="gotalk raw" WORKLOADS="1x64x16" bash examples/peers/matrix.sh
 #   ROUNDS=5 bash examples/peers/matrix.sh 1         # 5 alternating rounds, medians
+#   SPIN=1 ROUNDS=5 bash examples/peers/matrix.sh 1  # the same with no idle halts (below)
 #
 # With ROUNDS > 1 every workload runs that many times for every peer in turn, and each
 # figure in the table is the median of its rounds (ratios too: the median of the
@@ -57,6 +58,15 @@ client() {
 }
 
 for peer in $peers; do start_server "$peer"; done
+# SPIN=1: a busy loop at idle priority on both cores, so that neither halts while it waits
+# for the other. On a VM, waking a halted vCPU costs tens of µs, and the pipelined
+# workloads wait at every turn; with no halts the figures measure CPU per request.
+if [ "${SPIN:-0}" = 1 ]; then
+    for cpu in "$server_cpu" "$client_cpu"; do
+        taskset -c "$cpu" chrt --idle 0 sh -c 'while :; do :; done' &
+        pids+=($!)
+    done
+fi
 : >"$out"
 for w in $workloads; do
     IFS=x read -r conns inflight payload <<<"$w"
@@ -70,8 +80,10 @@ for w in $workloads; do
     done
 done
 
-# One row per workload: each peer's req/s, MB/s and p50, then gotalk's ratios; each the
-# median over the rounds.
+# One row per workload: each peer's req/s, MB/s and p50, then gotalk's ratios, its p50
+# less raw's and its p99 over raw's; each the median over the rounds (of each round's
+# ratio or difference: a p50 that jumps between two levels with the machine's wake-up
+# latency is compared within its round).
 awk -v peers="$peers" '
     function field(line, key) {
         if (match(line, key "=[^ ]+")) return substr(line, RSTART + length(key) + 1, RLENGTH - length(key) - 1)
@@ -88,7 +100,7 @@ awk -v peers="$peers" '
         size = field($0, "payload"); if (size ~ /^[0-9]+$/) size = size " B"
         p = field($0, "peer"); w = field($0, "conns") "×" field($0, "inflight") ", " size; r = field($0, "round")
         if (!(w in seen)) { seen[w] = 1; order[++n] = w }
-        rps[w, p, r] = field($0, "req/s")
+        rps[w, p, r] = field($0, "req/s"); p50[w, p, r] = field($0, "p50") + 0; p99[w, p, r] = field($0, "p99") + 0
         add(w SUBSEP p SUBSEP "rps", field($0, "req/s")); add(w SUBSEP p SUBSEP "mbs", field($0, "MB/s"))
         add(w SUBSEP p SUBSEP "p50", field($0, "p50") + 0)
         if (!((w, r) in round_seen)) { round_seen[w, r] = 1; rounds[w, ++nr[w]] = r }
@@ -98,14 +110,18 @@ awk -v peers="$peers" '
             w = order[k]
             for (j = 1; j <= nr[w]; j++) {
                 r = rounds[w, j]; g = rps[w, "gotalk", r]
-                if (g != "" && rps[w, "raw", r] != "") add(w SUBSEP "vs raw", g / rps[w, "raw", r])
+                if (g != "" && rps[w, "raw", r] != "") {
+                    add(w SUBSEP "vs raw", g / rps[w, "raw", r])
+                    add(w SUBSEP "p50 vs raw", p50[w, "gotalk", r] - p50[w, "raw", r])
+                    add(w SUBSEP "p99 vs raw", p99[w, "gotalk", r] / p99[w, "raw", r])
+                }
                 if (g != "" && rps[w, "tarpc", r] != "") add(w SUBSEP "vs tarpc", g / rps[w, "tarpc", r])
             }
         }
         np = split(peers, list, " ")
         header = "| workload |"; rule = "|---|"
         for (i = 1; i <= np; i++) { header = header " " list[i] " req/s | MB/s | p50 |"; rule = rule "---|---|---|" }
-        header = header " gotalk/raw | gotalk/tarpc |"; rule = rule "---|---|"
+        header = header " gotalk/raw | gotalk/tarpc | p50 − raw | p99 / raw |"; rule = rule "---|---|---|---|"
         print header; print rule
         for (k = 1; k <= n; k++) {
             w = order[k]; row = "| " w " |"
@@ -116,6 +132,8 @@ awk -v peers="$peers" '
             }
             vr = median(w SUBSEP "vs raw"); vt = median(w SUBSEP "vs tarpc")
             row = row " " (vr == "" ? "-" : sprintf("%.2f", vr)) " | " (vt == "" ? "-" : sprintf("%.2f", vt)) " |"
+            d50 = median(w SUBSEP "p50 vs raw"); r99 = median(w SUBSEP "p99 vs raw")
+            row = row " " (d50 == "" ? "-" : sprintf("%+.0fµs", d50)) " | " (r99 == "" ? "-" : sprintf("%.2f", r99)) " |"
             print row
         }
     }' "$out"
