@@ -60,7 +60,8 @@ client() {
 for peer in $peers; do start_server "$peer"; done
 # SPIN=1: a busy loop at idle priority on both cores, so that neither halts while it waits
 # for the other. On a VM, waking a halted vCPU costs tens of µs, and the pipelined
-# workloads wait at every turn; with no halts the figures measure CPU per request.
+# workloads wait at every turn; with no halts the figures measure CPU per request (the
+# loops take a little from workloads that keep both cores busy: see BENCHMARKS.md).
 if [ "${SPIN:-0}" = 1 ]; then
     for cpu in "$server_cpu" "$client_cpu"; do
         taskset -c "$cpu" chrt --idle 0 sh -c 'while :; do :; done' &
