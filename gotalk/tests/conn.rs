@@ -907,3 +907,93 @@ async fn a_handler_calling_back_a_peer_that_never_answers_is_freed_by_the_call_t
     assert_eq!(conns[0].running_handlers(), 0, "the handler's slot is free");
     assert_eq!(conns[0].pending_requests(), 0, "the call is forgotten");
 }
+
+/// One side of a connection whose peer sends one request per read, six of them, then
+/// ends; it records what was written by the time of each read.
+struct OneRequestPerRead {
+    reads: usize,
+    /// Everything written, and how much of it had been written when each read came.
+    written: Arc<Mutex<(Vec<u8>, Vec<usize>)>>,
+}
+
+impl tokio::io::AsyncRead for OneRequestPerRead {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = self.reads;
+        self.reads += 1;
+        let mut log = self.written.lock().unwrap();
+        let so_far = log.0.len();
+        log.1.push(so_far);
+        if n == 0 {
+            buf.put_slice(b"01");
+        } else if n <= 6 {
+            buf.put_slice(format!("r{n:04}005bytes00000001{n}").as_bytes());
+        }
+        // Past the sixth request: the end of the stream.
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for OneRequestPerRead {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.written.lock().unwrap().0.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// A peer pipelining more than one read holds gets the answers to each read as soon as
+/// the next read brings more, before that is handled, so it can work on them while the
+/// rest is read: both sides busy at once.
+#[tokio::test]
+async fn answers_to_a_read_go_out_before_the_next_read() {
+    let written = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+    let stream = OneRequestPerRead {
+        reads: 0,
+        written: written.clone(),
+    };
+    let server = Sock::adopt(
+        stream,
+        "scripted",
+        Config::accepting().handlers(server_handlers()),
+    );
+    let reason = timeout(SECOND * 5, server.closed()).await.unwrap();
+    assert!(matches!(reason, CloseReason::PeerClosed), "{reason}");
+    let (bytes, at_read) = &*written.lock().unwrap();
+    let text = String::from_utf8_lossy(bytes);
+    assert!(at_read.len() >= 8, "reads: {at_read:?}");
+    for n in 1..=5usize {
+        let answer = format!("R{n:04}00000001{n}");
+        let at = text
+            .find(&answer)
+            .unwrap_or_else(|| panic!("no {answer} in {text:?}"));
+        // Read n + 1 brought request n + 1, and answer n went out before it was handled:
+        // before read n + 2 (not after the last read, as when a connection reads all
+        // there is before it writes).
+        assert!(
+            at + answer.len() <= at_read[n + 2],
+            "answer {n} written after read {}: {text:?}, written at each read: {at_read:?}",
+            n + 2
+        );
+    }
+}
