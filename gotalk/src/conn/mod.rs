@@ -31,12 +31,13 @@
 //!   the connection's task (`driver.rs`), each time it runs:
 //!     1. its timer: read timeout, write timeout, heartbeat;
 //!     2. read and route everything the peer sent, as far as it can without waiting;
-//!        handlers that answer at once queue their results on the way;
+//!        handlers that answer at once queue their results on the way (and when a
+//!        read brings more while answers wait, they are written first);
 //!     3. write what is queued, in as few writes as the socket takes.
 //! ```
 //!
-//! Queuing during steps 1 and 2 wakes no one: step 3 takes it, one write for a whole
-//! batch of answers and no task switch. Queuing from anywhere else (a spawned handler, a
+//! Queuing during steps 1 and 2 wakes no one: step 3 (or the write in step 2) takes it,
+//! one write for a whole read's answers and no task switch. Queuing from anywhere else (a spawned handler, a
 //! caller on another task) wakes the task. While reading waits for something other than
 //! the socket (room in a budget or a consumer's buffer), writing goes on.
 
