@@ -908,42 +908,66 @@ async fn a_handler_calling_back_a_peer_that_never_answers_is_freed_by_the_call_t
     assert_eq!(conns[0].pending_requests(), 0, "the call is forgotten");
 }
 
-/// One side of a connection whose peer sends one request per read, six of them, then
-/// ends; it records what was written by the time of each read.
-struct OneRequestPerRead {
-    reads: usize,
-    /// Everything written, and how much of it had been written when each read came.
-    written: Arc<Mutex<(Vec<u8>, Vec<usize>)>>,
+/// The other end of a connection, played from a script: each read takes the next of
+/// `reads` (what of it does not fit comes at the next read), then the stream ends. It
+/// records each write, and how much had been written at each read.
+struct Scripted {
+    reads: std::collections::VecDeque<Vec<u8>>,
+    log: Arc<Mutex<Log>>,
 }
 
-impl tokio::io::AsyncRead for OneRequestPerRead {
+#[derive(Default)]
+struct Log {
+    writes: Vec<Vec<u8>>,
+    /// How many bytes had been written at each read.
+    at_read: Vec<usize>,
+}
+
+impl Log {
+    fn written(&self) -> String {
+        String::from_utf8_lossy(&self.writes.concat()).into_owned()
+    }
+}
+
+impl Scripted {
+    /// A server over a script, and its log.
+    fn serve(reads: Vec<Vec<u8>>) -> (Sock, Arc<Mutex<Log>>) {
+        let log = Arc::new(Mutex::new(Log::default()));
+        let stream = Scripted {
+            reads: reads.into(),
+            log: log.clone(),
+        };
+        let config = Config::accepting().handlers(server_handlers());
+        (Sock::adopt(stream, "scripted", config), log)
+    }
+}
+
+impl tokio::io::AsyncRead for Scripted {
     fn poll_read(
         mut self: std::pin::Pin<&mut Self>,
         _: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        let n = self.reads;
-        self.reads += 1;
-        let mut log = self.written.lock().unwrap();
-        let so_far = log.0.len();
-        log.1.push(so_far);
-        if n == 0 {
-            buf.put_slice(b"01");
-        } else if n <= 6 {
-            buf.put_slice(format!("r{n:04}005bytes00000001{n}").as_bytes());
+        let so_far = self.log.lock().unwrap().writes.iter().map(Vec::len).sum();
+        self.log.lock().unwrap().at_read.push(so_far);
+        if let Some(mut next) = self.reads.pop_front() {
+            let n = next.len().min(buf.remaining());
+            buf.put_slice(&next[..n]);
+            if n < next.len() {
+                self.reads.push_front(next.split_off(n));
+            }
         }
-        // Past the sixth request: the end of the stream.
         std::task::Poll::Ready(Ok(()))
     }
 }
 
-impl tokio::io::AsyncWrite for OneRequestPerRead {
+impl tokio::io::AsyncWrite for Scripted {
     fn poll_write(
         self: std::pin::Pin<&mut Self>,
         _: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        self.written.lock().unwrap().0.extend_from_slice(buf);
+        self.log.lock().unwrap().writes.push(buf.to_vec());
         std::task::Poll::Ready(Ok(buf.len()))
     }
 
@@ -962,28 +986,30 @@ impl tokio::io::AsyncWrite for OneRequestPerRead {
     }
 }
 
+/// A request to the test server's `bytes` (an echo) with ID `n` and an 8-byte payload,
+/// and its answer.
+fn echo(n: usize) -> (String, String) {
+    (
+        format!("r{n:04}005bytes00000008{n:08}"),
+        format!("R{n:04}00000008{n:08}"),
+    )
+}
+
 /// A peer pipelining more than one read holds gets the answers to each read as soon as
 /// the next read brings more, before that is handled, so it can work on them while the
 /// rest is read: both sides busy at once.
 #[tokio::test]
 async fn answers_to_a_read_go_out_before_the_next_read() {
-    let written = Arc::new(Mutex::new((Vec::new(), Vec::new())));
-    let stream = OneRequestPerRead {
-        reads: 0,
-        written: written.clone(),
-    };
-    let server = Sock::adopt(
-        stream,
-        "scripted",
-        Config::accepting().handlers(server_handlers()),
-    );
+    let mut reads = vec![b"01".to_vec()];
+    reads.extend((1..=6).map(|n| echo(n).0.into_bytes()));
+    let (server, log) = Scripted::serve(reads);
     let reason = timeout(SECOND * 5, server.closed()).await.unwrap();
     assert!(matches!(reason, CloseReason::PeerClosed), "{reason}");
-    let (bytes, at_read) = &*written.lock().unwrap();
-    let text = String::from_utf8_lossy(bytes);
+    let log = log.lock().unwrap();
+    let (text, at_read) = (log.written(), &log.at_read);
     assert!(at_read.len() >= 8, "reads: {at_read:?}");
     for n in 1..=5usize {
-        let answer = format!("R{n:04}00000001{n}");
+        let answer = echo(n).1;
         let at = text
             .find(&answer)
             .unwrap_or_else(|| panic!("no {answer} in {text:?}"));
@@ -996,4 +1022,39 @@ async fn answers_to_a_read_go_out_before_the_next_read() {
             n + 2
         );
     }
+}
+
+/// A batch that comes in one large read is answered in two writes: the answers to its
+/// first half go out before the second half is handled, so a peer waiting on the batch
+/// starts on them meanwhile.
+#[tokio::test]
+async fn a_large_read_is_answered_in_two_halves() {
+    let batch: String = (1..=200).map(|n| echo(n).0).collect();
+    assert!(
+        batch.len() > 4096 && batch.len() < 8192,
+        "one read, over 2 KiB"
+    );
+    let (server, log) = Scripted::serve(vec![b"01".to_vec(), batch.into_bytes()]);
+    timeout(SECOND * 5, server.closed()).await.unwrap();
+    let log = log.lock().unwrap();
+    let expected: String = (1..=200).map(|n| echo(n).1).collect();
+    assert_eq!(
+        log.written(),
+        format!("01{expected}"),
+        "every answer, in order"
+    );
+    let answers: Vec<&Vec<u8>> = log
+        .writes
+        .iter()
+        .filter(|w| w.contains(&b'R'))
+        .collect();
+    assert_eq!(answers.len(), 2, "two writes of answers");
+    let first = String::from_utf8_lossy(answers[0]);
+    // The first holds the answers to about the first half (up to the message that crossed
+    // the middle of the read).
+    let first_count = first.matches('R').count();
+    assert!(
+        (95..=105).contains(&first_count),
+        "{first_count} answers in the first write"
+    );
 }
