@@ -1043,11 +1043,7 @@ async fn a_large_read_is_answered_in_two_halves() {
         format!("01{expected}"),
         "every answer, in order"
     );
-    let answers: Vec<&Vec<u8>> = log
-        .writes
-        .iter()
-        .filter(|w| w.contains(&b'R'))
-        .collect();
+    let answers: Vec<&Vec<u8>> = log.writes.iter().filter(|w| w.contains(&b'R')).collect();
     assert_eq!(answers.len(), 2, "two writes of answers");
     let first = String::from_utf8_lossy(answers[0]);
     // The first holds the answers to about the first half (up to the message that crossed

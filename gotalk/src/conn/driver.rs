@@ -5,8 +5,9 @@
 //! Each poll reads first, as far as it can without waiting, and then writes: the answers
 //! of every handler that answered at once go out in one write, with no second task and
 //! no wake-up (and when a read brings more before the answers to the last one went out,
-//! they go out first: see `Reader::poll_read`). Anything queued from elsewhere (a
-//! spawned handler, a caller on another task) wakes the task through the outbox.
+//! or half of a large read is handled, they go out first: see `Reader::poll_read`).
+//! Anything queued from elsewhere (a spawned handler, a caller on another task) wakes
+//! the task through the outbox.
 
 use std::{
     future::{poll_fn, Future},

@@ -32,7 +32,8 @@
 //!     1. its timer: read timeout, write timeout, heartbeat;
 //!     2. read and route everything the peer sent, as far as it can without waiting;
 //!        handlers that answer at once queue their results on the way (and when a
-//!        read brings more while answers wait, they are written first);
+//!        read brings more while answers wait, or half of a large read is handled,
+//!        they are written first);
 //!     3. write what is queued, in as few writes as the socket takes.
 //! ```
 //!
