@@ -38,9 +38,10 @@
 //! ```
 //!
 //! Queuing during steps 1 and 2 wakes no one: step 3 (or the write in step 2) takes it,
-//! one write for a whole read's answers and no task switch. Queuing from anywhere else (a spawned handler, a
-//! caller on another task) wakes the task. While reading waits for something other than
-//! the socket (room in a budget or a consumer's buffer), writing goes on.
+//! one write for a whole read's answers and no task switch. Queuing from anywhere else
+//! (a spawned handler, a caller on another task) wakes the task. While reading waits for
+//! something other than the socket (room in a budget or a consumer's buffer), writing
+//! goes on.
 
 mod admission;
 mod budget;
