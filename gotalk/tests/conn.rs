@@ -948,8 +948,11 @@ impl tokio::io::AsyncRead for Scripted {
         _: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        let so_far = self.log.lock().unwrap().writes.iter().map(Vec::len).sum();
-        self.log.lock().unwrap().at_read.push(so_far);
+        {
+            let mut log = self.log.lock().unwrap();
+            let so_far = log.writes.iter().map(Vec::len).sum();
+            log.at_read.push(so_far);
+        }
         if let Some(mut next) = self.reads.pop_front() {
             let n = next.len().min(buf.remaining());
             buf.put_slice(&next[..n]);

@@ -198,10 +198,11 @@ impl Reader {
                     Ok(Decoded::Version) => {}
                     Ok(Decoded::Message(msg)) => {
                         decoded_any = true;
-                        self.largest_message = self.largest_message.max(before - self.buf.len());
+                        let size = before - self.buf.len();
+                        self.largest_message = self.largest_message.max(size);
                         match self.route(msg) {
                             Ok(None) if self.to_half > 0 => {
-                                self.to_half = self.to_half.saturating_sub(before - self.buf.len());
+                                self.to_half = self.to_half.saturating_sub(size);
                                 if self.to_half == 0 && self.sock.outbox().queued() > 0 {
                                     // Half of a large read handled: its answers go out.
                                     self.timeout.on_messages();
