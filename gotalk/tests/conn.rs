@@ -909,10 +909,12 @@ async fn a_handler_calling_back_a_peer_that_never_answers_is_freed_by_the_call_t
 }
 
 /// The other end of a connection, played from a script: each read takes the next of
-/// `reads` (what of it does not fit comes at the next read), then the stream ends. It
-/// records each write, and how much had been written at each read.
+/// `reads` once as many bytes as it asks for were written (what of it does not fit comes
+/// at the next read), then the stream ends. It records each write, and how much had been
+/// written at each read.
 struct Scripted {
-    reads: std::collections::VecDeque<Vec<u8>>,
+    /// Each read's bytes, and how many bytes must have been written before it comes.
+    reads: std::collections::VecDeque<(usize, Vec<u8>)>,
     log: Arc<Mutex<Log>>,
 }
 
@@ -921,6 +923,8 @@ struct Log {
     writes: Vec<Vec<u8>>,
     /// How many bytes had been written at each read.
     at_read: Vec<usize>,
+    /// The reader waiting for writes, if any.
+    reader: Option<std::task::Waker>,
 }
 
 impl Log {
@@ -932,12 +936,17 @@ impl Log {
 impl Scripted {
     /// A server over a script, and its log.
     fn serve(reads: Vec<Vec<u8>>) -> (Sock, Arc<Mutex<Log>>) {
+        let reads = reads.into_iter().map(|read| (0, read)).collect();
+        let config = Config::accepting().handlers(server_handlers());
+        Self::adopt(reads, config)
+    }
+
+    fn adopt(reads: Vec<(usize, Vec<u8>)>, config: Config) -> (Sock, Arc<Mutex<Log>>) {
         let log = Arc::new(Mutex::new(Log::default()));
         let stream = Scripted {
             reads: reads.into(),
             log: log.clone(),
         };
-        let config = Config::accepting().handlers(server_handlers());
         (Sock::adopt(stream, "scripted", config), log)
     }
 }
@@ -945,19 +954,23 @@ impl Scripted {
 impl tokio::io::AsyncRead for Scripted {
     fn poll_read(
         mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
+        cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         {
             let mut log = self.log.lock().unwrap();
             let so_far = log.writes.iter().map(Vec::len).sum();
+            if self.reads.front().is_some_and(|(after, _)| *after > so_far) {
+                log.reader = Some(cx.waker().clone());
+                return std::task::Poll::Pending;
+            }
             log.at_read.push(so_far);
         }
-        if let Some(mut next) = self.reads.pop_front() {
+        if let Some((after, mut next)) = self.reads.pop_front() {
             let n = next.len().min(buf.remaining());
             buf.put_slice(&next[..n]);
             if n < next.len() {
-                self.reads.push_front(next.split_off(n));
+                self.reads.push_front((after, next.split_off(n)));
             }
         }
         std::task::Poll::Ready(Ok(()))
@@ -970,7 +983,11 @@ impl tokio::io::AsyncWrite for Scripted {
         _: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        self.log.lock().unwrap().writes.push(buf.to_vec());
+        let mut log = self.log.lock().unwrap();
+        log.writes.push(buf.to_vec());
+        if let Some(reader) = log.reader.take() {
+            reader.wake();
+        }
         std::task::Poll::Ready(Ok(buf.len()))
     }
 
@@ -1055,5 +1072,85 @@ async fn a_large_read_is_answered_in_two_halves() {
     assert!(
         (95..=105).contains(&first_count),
         "{first_count} answers in the first write"
+    );
+}
+
+/// Our request ID made from `counter` (the nth request of a connection), as the caller
+/// side numbers them: four digits of 64.
+fn our_id(counter: usize) -> String {
+    const DIGITS: &[u8; 64] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
+    [18, 12, 6, 0]
+        .iter()
+        .map(|shift| char::from(DIGITS[(counter >> shift) & 63]))
+        .collect()
+}
+
+/// When a read brings a batch of results, the callers handed the first half of them call
+/// again, and those requests go out, before the second half is handled: a peer that
+/// answered the batch at once starts on them meanwhile.
+#[tokio::test]
+async fn callers_handed_half_a_read_call_again_before_the_rest() {
+    const CALLERS: usize = 64;
+    let request =
+        |counter: usize, caller: usize| format!("r{}005bytes00000008{caller:08}", our_id(counter));
+    let results = |first: usize| -> Vec<u8> {
+        (0..CALLERS)
+            .map(|caller| format!("R{}00000008{caller:08}", our_id(first + caller)))
+            .collect::<String>()
+            .into_bytes()
+    };
+    let request_len = request(0, 0).len();
+    // Each batch of results comes in one read, once all its requests were written.
+    let reads = vec![
+        (0, b"01".to_vec()),
+        (2 + CALLERS * request_len, results(0)),
+        (2 + 2 * CALLERS * request_len, results(CALLERS)),
+    ];
+    assert!(results(0).len() > 1024, "a read large enough to be split");
+    let (sock, log) = Scripted::adopt(reads, Config::dialling());
+    // Each caller calls twice; on this runtime's one thread they run in turn, so caller
+    // n makes requests n and CALLERS + n.
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|caller| {
+            let sock = sock.clone();
+            tokio::spawn(async move {
+                let payload = format!("{caller:08}");
+                for _ in 0..2 {
+                    let result = sock.request_raw("bytes", payload.clone()).await.unwrap();
+                    assert_eq!(result, payload.as_bytes(), "caller {caller}'s own result");
+                }
+            })
+        })
+        .collect();
+    for caller in callers {
+        timeout(SECOND * 5, caller).await.unwrap().unwrap();
+    }
+    let log = log.lock().unwrap();
+    let second_calls: Vec<usize> = log
+        .writes
+        .iter()
+        .map(|write| {
+            let text = String::from_utf8_lossy(write);
+            (CALLERS..2 * CALLERS)
+                .filter(|&counter| text.contains(&format!("r{}005", our_id(counter))))
+                .count()
+        })
+        .filter(|&count| count > 0)
+        .collect();
+    assert_eq!(
+        second_calls.iter().sum::<usize>(),
+        CALLERS,
+        "every second call"
+    );
+    // Two writes: those of the callers handed the first half of the results, then the
+    // rest (one write of all 64 when the whole read was handled first).
+    assert_eq!(
+        second_calls.len(),
+        2,
+        "second calls per write: {second_calls:?}"
+    );
+    assert!(
+        (24..=40).contains(&second_calls[0]),
+        "second calls per write: {second_calls:?}"
     );
 }

@@ -7,7 +7,9 @@
 //! no wake-up (and when a read brings more before the answers to the last one went out,
 //! or half of a large read is handled, they go out first: see `Reader::poll_read`).
 //! Anything queued from elsewhere (a spawned handler, a caller on another task) wakes
-//! the task through the outbox.
+//! the task through the outbox; halfway through a large read of results the task yields
+//! to the callers it handed them to, so that their next requests go out before it
+//! handles the rest (`Reader::halfway`).
 
 use std::{
     future::{poll_fn, Future},

@@ -33,7 +33,8 @@
 //!     2. read and route everything the peer sent, as far as it can without waiting;
 //!        handlers that answer at once queue their results on the way (and when a
 //!        read brings more while answers wait, or half of a large read is handled,
-//!        they are written first);
+//!        they are written first; halfway through a large read of results, the task
+//!        yields so that the callers handed them queue their next requests first);
 //!     3. write what is queued, in as few writes as the socket takes.
 //! ```
 //!
