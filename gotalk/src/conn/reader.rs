@@ -300,9 +300,10 @@ impl Reader {
         } else if self.results_in_read >= 2 {
             // Callers (on tasks of their own) were handed results: the task wakes itself
             // and returns, so that they run first, and the requests they queue go out
-            // before the rest is handled (1 × 64 calls of 16 B on one connection: 1.15 ×
-            // as fast while the cores halt between turns, 1 KiB: 1.9 ×; BENCHMARKS.md).
-            // One result is no batch: its caller's next request waits for the rest.
+            // before the rest is handled (with reads split from 1 KiB, 1 × 64 calls on
+            // one connection ran 1.37 × as fast with 16 B while the cores halt between
+            // turns, 1.9 × with 1 KiB; BENCHMARKS.md). One result is no batch: its
+            // caller's next request waits for the rest.
             self.yielded = true;
             cx.waker().wake_by_ref();
             ReadPoll::Pending
