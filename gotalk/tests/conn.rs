@@ -941,6 +941,8 @@ impl Scripted {
         Self::adopt(reads, config)
     }
 
+    /// A connection with `config` over a script of reads (each with the bytes written
+    /// before it comes), and its log.
     fn adopt(reads: Vec<(usize, Vec<u8>)>, config: Config) -> (Sock, Arc<Mutex<Log>>) {
         let log = Arc::new(Mutex::new(Log::default()));
         let stream = Scripted {

@@ -131,8 +131,8 @@ pub(super) struct Reader {
     timeout: ReadTimeout,
     /// A message was read since the last [`quiet`](Self::quiet).
     traded: bool,
-    /// Bytes of the last read's messages still to handle before the answers queued so far
-    /// go out (see `SPLIT_READ`); 0 when there is no such write to make.
+    /// Bytes of the last read's messages still to handle before its first half is done
+    /// (see `halfway`); 0 when the read was small or its first half is done.
     to_half: usize,
     /// Results handed to this side's callers since the last read.
     results_in_read: u32,
