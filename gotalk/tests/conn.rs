@@ -1093,15 +1093,14 @@ fn our_id(counter: usize) -> String {
 #[tokio::test]
 async fn callers_handed_half_a_read_call_again_before_the_rest() {
     const CALLERS: usize = 64;
-    let request =
-        |counter: usize, caller: usize| format!("r{}005bytes00000008{caller:08}", our_id(counter));
     let results = |first: usize| -> Vec<u8> {
         (0..CALLERS)
             .map(|caller| format!("R{}00000008{caller:08}", our_id(first + caller)))
             .collect::<String>()
             .into_bytes()
     };
-    let request_len = request(0, 0).len();
+    // Each request: `r`, its ID, `005bytes`, the payload's size and 8 bytes.
+    let request_len = 1 + 4 + 8 + 8 + 8;
     // Each batch of results comes in one read, once all its requests were written.
     let reads = vec![
         (0, b"01".to_vec()),
