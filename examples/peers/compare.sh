@@ -61,8 +61,8 @@ done
 
 echo "| workload | base req/s (median of $rounds) | this req/s | this/base | rounds' this/base (median, range) |"
 echo "|---|---|---|---|---|"
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for w in $workloads; do
-    median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
     b=$(grep "^$w base " "$results" | cut -d' ' -f3 | median)
     t=$(grep "^$w this " "$results" | cut -d' ' -f3 | median)
     ratios=$(awk -v w="$w" '$1 == w { rps[$2, $4] = $3 }
