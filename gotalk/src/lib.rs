@@ -117,7 +117,6 @@
 
 mod conn;
 mod error;
-mod handlers;
 mod json;
 pub mod middleware;
 #[cfg(feature = "metrics")]
@@ -141,17 +140,15 @@ pub mod __private;
 #[cfg(feature = "websocket")]
 pub use axum;
 pub use conn::{
-    pipe, BoxFuture, BoxStream, CallOptions, Config, HeartbeatInfo, Limits, Notification, Reply,
-    Request, RequestChunks, ResultStream, SharedBudget, Sock, StreamRequest, StreamWriter,
-    RESERVED_PREFIX,
+    pipe, BoxFuture, BoxStream, CallOptions, Config, Handlers, HeartbeatInfo, Limits, Notification,
+    RegistrationError, Reply, Request, RequestChunks, ResultStream, SharedBudget, Sock,
+    StreamRequest, StreamWriter, RESERVED_PREFIX,
 };
 pub use error::{CallError, CloseReason, Error, Side};
 pub use gotalk_macros::{notification, service};
-pub use handlers::Handlers;
 pub use reconnect::{Reconnecting, ReconnectingBuilder, WhileDisconnected};
 pub use service::{
-    CallInfo, Deadline, FromSock, JsonResults, JsonSender, RegistrationError, Service, StreamIn,
-    StreamOut,
+    CallInfo, Deadline, FromSock, JsonResults, JsonSender, Service, StreamIn, StreamOut,
 };
 pub use topics::{Everyone, Notify, Topic, Topics};
 #[cfg(feature = "tls")]

@@ -51,10 +51,20 @@ use metrics::{Counter, Gauge, Histogram};
 use tracing::{field, Instrument};
 
 use crate::{
-    conn::BoxFuture,
+    conn::{BYTES_READ, BYTES_WRITTEN, CONNECTIONS, CONNECTIONS_OPEN},
     middleware::{Incoming, Kind, Next, NextCall, Outgoing},
-    Error, Reply,
+    BoxFuture, Config, Error, Reply,
 };
+
+impl Config {
+    /// Keeps metrics of the connection (open, opened, bytes read and written) and of
+    /// its single-result calls ([`observe::calls`](calls)), through the `metrics` facade
+    /// (feature `metrics`). For the requests its handlers answer, wrap them in
+    /// [`observe::requests`](requests).
+    pub fn observe(self) -> Self {
+        self.count_connection().wrap_calls(calls())
+    }
+}
 
 /// Middleware for [`Handlers::wrap`](crate::Handlers::wrap): a span and metrics for
 /// every request and notification the set handles.
@@ -235,10 +245,6 @@ const REQUEST_BYTES_OUT: &str = "gotalk_request_bytes_out_total";
 const CALLS: &str = "gotalk_calls_total";
 const CALLS_IN_FLIGHT: &str = "gotalk_calls_in_flight";
 const CALL_DURATION: &str = "gotalk_call_duration_seconds";
-pub(crate) const CONNECTIONS_OPEN: &str = "gotalk_connections_open";
-pub(crate) const CONNECTIONS: &str = "gotalk_connections_total";
-pub(crate) const BYTES_READ: &str = "gotalk_bytes_read_total";
-pub(crate) const BYTES_WRITTEN: &str = "gotalk_bytes_written_total";
 
 /// The metrics' help texts, for exporters that show them.
 fn describe() {

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::{json, Error, Handlers, RequestChunks, ResultStream, StreamWriter};
+use crate::{json, Error, Handlers, RegistrationError, RequestChunks, ResultStream, StreamWriter};
 
 /// A set of handlers registered in one go, e.g. everything one `#[gotalk::service]` trait
 /// offers. Register with [`Handlers::with`] or [`Handlers::try_with`].
@@ -25,31 +25,6 @@ pub trait Service {
     /// Adds this service's handlers to `handlers`.
     fn register(self, handlers: &mut Handlers);
 }
-
-/// Two registrations claim the same name.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RegistrationError {
-    /// `operation`, `stream operation` or `notification`.
-    pub kind: &'static str,
-    /// The name both claim.
-    pub name: String,
-    /// Who registered it first.
-    pub first: String,
-    /// Who tried to register it again.
-    pub second: String,
-}
-
-impl fmt::Display for RegistrationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {:?} is registered twice: by {} and by {}",
-            self.kind, self.name, self.first, self.second
-        )
-    }
-}
-
-impl std::error::Error for RegistrationError {}
 
 impl Handlers {
     /// Adds every handler of `service`, refusing names this set already handles.

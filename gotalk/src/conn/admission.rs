@@ -5,12 +5,15 @@
 
 use std::{
     pin::pin,
-    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc,
+    },
 };
 
 use tokio::sync::Notify;
 
-use super::Sock;
+use super::{budget::Budgets, Limits, Sock};
 use crate::wire::{Header, Name, RequestId};
 
 /// Which kind of request, for the count it falls under.
@@ -21,8 +24,9 @@ pub(super) enum Kind {
 }
 
 /// The handlers of the peer's requests running now, and whether the connection drains.
-#[derive(Default)]
 pub(super) struct Admission {
+    /// What a running request holds is counted here (see [`Running::hold`]).
+    budgets: Arc<Budgets>,
     running_single: AtomicUsize,
     running_streams: AtomicUsize,
     /// Set by `Sock::shutdown`: new requests are refused with a retry.
@@ -32,6 +36,7 @@ pub(super) struct Admission {
 }
 
 /// Why a request is not admitted: the answer the connection sends for it.
+#[derive(Debug)]
 pub(super) enum Refusal {
     /// An ErrorResult: the request itself is at fault (not to be retried as-is).
     Error(String),
@@ -53,6 +58,16 @@ impl Refusal {
 }
 
 impl Admission {
+    pub(super) fn new(budgets: Arc<Budgets>) -> Self {
+        Self {
+            budgets,
+            running_single: AtomicUsize::new(0),
+            running_streams: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+            idle: Notify::new(),
+        }
+    }
+
     fn counter(&self, kind: Kind) -> &AtomicUsize {
         match kind {
             Kind::Single => &self.running_single,
@@ -60,18 +75,17 @@ impl Admission {
         }
     }
 
-    /// Admits a request for `op` on `sock` whose handler (if this side has one) is
-    /// `handler`: hands the handler back with a [`Running`] that counts it until dropped,
-    /// or says why the request is refused.
+    /// Admits a request for `op` whose handler (if this side has one) is `handler`,
+    /// within `limits`: hands the handler back with a [`Running`] that counts it until
+    /// dropped, or says why the request is refused.
     #[inline]
     pub(super) fn admit<H>(
-        &self,
-        sock: &Sock,
+        self: &Arc<Self>,
+        limits: &Limits,
         kind: Kind,
         op: &Name,
         handler: Option<H>,
     ) -> Result<(Running, H), Refusal> {
-        let limits = sock.limits();
         let max = match kind {
             Kind::Single => limits.max_single_requests,
             Kind::Stream => limits.max_stream_requests,
@@ -93,7 +107,7 @@ impl Admission {
         }
         self.counter(kind).fetch_add(1, Ordering::SeqCst);
         let running = Running {
-            sock: sock.clone(),
+            admission: self.clone(),
             kind,
             held: 0,
         };
@@ -128,7 +142,7 @@ impl Admission {
 /// An admitted request whose handler is running; dropping it counts it as done and
 /// releases the bytes it held.
 pub(super) struct Running {
-    sock: Sock,
+    admission: Arc<Admission>,
     kind: Kind,
     held: usize,
 }
@@ -136,20 +150,116 @@ pub(super) struct Running {
 impl Running {
     /// Counts `bytes` (its request) as held until the handler is done.
     pub(super) fn hold(&mut self, bytes: usize) {
-        self.sock.budgets().hold(bytes);
+        self.admission.budgets.hold(bytes);
         self.held += bytes;
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
+        let admission = &self.admission;
         if self.held > 0 {
-            self.sock.budgets().release(self.held);
+            admission.budgets.release(self.held);
         }
-        let admission = self.sock.admission();
         admission.counter(self.kind).fetch_sub(1, Ordering::SeqCst);
         if admission.draining.load(Ordering::SeqCst) && admission.running() == 0 {
             admission.idle.notify_waiters();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn admission(budgets: &Arc<Budgets>) -> Arc<Admission> {
+        Arc::new(Admission::new(budgets.clone()))
+    }
+
+    fn op() -> Name {
+        Name::from_static("work").expect("a valid name")
+    }
+
+    fn refused<T>(admitted: Result<T, Refusal>) -> String {
+        match admitted {
+            Ok(_) => panic!("admitted"),
+            Err(Refusal::Error(text)) => format!("error: {text}"),
+            Err(Refusal::Retry(reason)) => format!("retry: {reason}"),
+        }
+    }
+
+    #[test]
+    fn requests_past_the_limit_are_told_to_retry_until_one_is_done() {
+        let budgets = Arc::new(Budgets::new(1 << 20, None));
+        let admission = admission(&budgets);
+        let limits = Limits::default().max_single_requests(2);
+        let a = admission
+            .admit(&limits, Kind::Single, &op(), Some(()))
+            .unwrap();
+        let _b = admission
+            .admit(&limits, Kind::Single, &op(), Some(()))
+            .unwrap();
+        let third = admission.admit(&limits, Kind::Single, &op(), Some(()));
+        assert_eq!(refused(third), "retry: request rate limit");
+        let _stream = admission
+            .admit(&limits, Kind::Stream, &op(), Some(()))
+            .expect("streams are counted apart");
+        assert_eq!(admission.running(), 3);
+        drop(a);
+        assert!(admission
+            .admit(&limits, Kind::Single, &op(), Some(()))
+            .is_ok());
+    }
+
+    #[test]
+    fn unknown_operations_and_unwanted_streams_are_errors() {
+        let budgets = Arc::new(Budgets::new(1 << 20, None));
+        let admission = admission(&budgets);
+        let limits = Limits::default().streams_allowed(false);
+        let unknown = admission.admit::<()>(&limits, Kind::Single, &op(), None);
+        assert_eq!(refused(unknown), "error: unknown operation \"work\"");
+        let stream = admission.admit(&limits, Kind::Stream, &op(), Some(()));
+        assert_eq!(refused(stream), "error: stream requests not supported");
+        assert_eq!(admission.running(), 0);
+    }
+
+    #[test]
+    fn a_running_request_holds_its_bytes_until_done() {
+        let budgets = Arc::new(Budgets::new(1 << 20, None));
+        let admission = admission(&budgets);
+        let limits = Limits::default();
+        let (mut running, ()) = admission
+            .admit(&limits, Kind::Single, &op(), Some(()))
+            .unwrap();
+        running.hold(100);
+        running.hold(20);
+        assert_eq!(budgets.held(), 120);
+        drop(running);
+        assert_eq!(budgets.held(), 0);
+    }
+
+    #[tokio::test]
+    async fn draining_refuses_new_requests_and_waits_for_running_ones() {
+        let budgets = Arc::new(Budgets::new(1 << 20, None));
+        let admission = admission(&budgets);
+        let limits = Limits::default();
+        let (running, ()) = admission
+            .admit(&limits, Kind::Single, &op(), Some(()))
+            .unwrap();
+        let drained = tokio::spawn({
+            let admission = admission.clone();
+            async move { admission.drain(|| false).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!drained.is_finished(), "a handler still runs");
+        let late = admission.admit(&limits, Kind::Single, &op(), Some(()));
+        assert_eq!(refused(late), "retry: shutting down");
+        drop(running);
+        tokio::time::timeout(Duration::from_secs(5), drained)
+            .await
+            .expect("drained once the last handler is done")
+            .unwrap();
     }
 }

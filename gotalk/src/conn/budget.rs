@@ -30,7 +30,7 @@ use tokio::sync::Notify;
 use super::{limits::BUDGET_FLOOR as FLOOR, recycle};
 
 /// A count of bytes against a limit.
-pub(crate) struct Budget {
+pub(super) struct Budget {
     limit: usize,
     used: AtomicUsize,
     /// Readers waiting for room, woken on every release.
@@ -39,7 +39,7 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
-    pub(crate) fn new(limit: usize) -> Self {
+    pub(super) fn new(limit: usize) -> Self {
         Self {
             limit,
             used: AtomicUsize::new(0),
@@ -48,7 +48,7 @@ impl Budget {
         }
     }
 
-    pub(crate) fn used(&self) -> usize {
+    pub(super) fn used(&self) -> usize {
         self.used.load(Ordering::Acquire)
     }
 
@@ -95,7 +95,7 @@ impl Budget {
 /// assert_eq!(budget.held_bytes(), 0);
 /// ```
 #[derive(Clone)]
-pub struct SharedBudget(pub(crate) Arc<Budget>);
+pub struct SharedBudget(pub(super) Arc<Budget>);
 
 impl SharedBudget {
     /// The budget of a server: 256 MiB.
@@ -127,13 +127,13 @@ impl fmt::Debug for SharedBudget {
 }
 
 /// The budgets one connection charges: its own, and its server's if it has one.
-pub(crate) struct Budgets {
+pub(super) struct Budgets {
     conn: Budget,
     shared: Option<Arc<Budget>>,
 }
 
 impl Budgets {
-    pub(crate) fn new(limit: usize, shared: Option<Arc<Budget>>) -> Self {
+    pub(super) fn new(limit: usize, shared: Option<Arc<Budget>>) -> Self {
         Self {
             conn: Budget::new(limit),
             shared,
@@ -141,7 +141,7 @@ impl Budgets {
     }
 
     /// Counts `bytes` as held (the caller releases them with [`release`](Self::release)).
-    pub(crate) fn hold(&self, bytes: usize) {
+    pub(super) fn hold(&self, bytes: usize) {
         self.conn.add(bytes);
         if let Some(shared) = &self.shared {
             shared.add(bytes);
@@ -149,7 +149,7 @@ impl Budgets {
     }
 
     /// Counts `bytes` held before as released.
-    pub(crate) fn release(&self, bytes: usize) {
+    pub(super) fn release(&self, bytes: usize) {
         self.conn.sub(bytes);
         if let Some(shared) = &self.shared {
             shared.sub(bytes);
@@ -157,7 +157,7 @@ impl Budgets {
     }
 
     /// Moves a count from `held` to `now` (e.g. a buffer that grew or shrank).
-    pub(crate) fn update(&self, held: &mut usize, now: usize) {
+    pub(super) fn update(&self, held: &mut usize, now: usize) {
         if now > *held {
             self.hold(now - *held);
         } else if now < *held {
@@ -167,14 +167,14 @@ impl Budgets {
     }
 
     /// The bytes this connection holds now.
-    pub(crate) fn held(&self) -> usize {
+    pub(super) fn held(&self) -> usize {
         self.conn.used()
     }
 
     /// Whether both budgets have room for `bytes` more (the shared one need not, while
     /// the connection stays within its `FLOOR`).
     #[inline]
-    pub(crate) fn has_room(&self, bytes: usize) -> bool {
+    pub(super) fn has_room(&self, bytes: usize) -> bool {
         let conn = self.conn.used().saturating_add(bytes);
         conn <= self.conn.limit
             && (conn <= FLOOR
@@ -186,7 +186,7 @@ impl Budgets {
 
     /// Holds `bytes` more if both budgets have room for them (see
     /// [`has_room`](Self::has_room)).
-    pub(crate) fn try_hold(&self, bytes: usize) -> bool {
+    pub(super) fn try_hold(&self, bytes: usize) -> bool {
         if !self.conn.try_add(bytes) {
             return false;
         }
@@ -205,12 +205,12 @@ impl Budgets {
     }
 
     /// Holds `bytes` more once both budgets have room for them.
-    pub(crate) async fn hold_when_room(&self, bytes: usize) {
+    pub(super) async fn hold_when_room(&self, bytes: usize) {
         self.wait_until(|budgets| budgets.try_hold(bytes)).await;
     }
 
     /// Waits until both budgets have room for `bytes` more, holding nothing.
-    pub(crate) async fn wait_for_room(&self, bytes: usize) {
+    pub(super) async fn wait_for_room(&self, bytes: usize) {
         self.wait_until(|budgets| budgets.has_room(bytes)).await;
     }
 
@@ -268,13 +268,13 @@ impl Drop for Waiting<'_> {
 }
 
 /// Bytes held while a guard lives (e.g. a reply waiting for room).
-pub(crate) struct Held<'a> {
+pub(super) struct Held<'a> {
     budgets: &'a Budgets,
     bytes: usize,
 }
 
 impl<'a> Held<'a> {
-    pub(crate) fn new(budgets: &'a Budgets, bytes: usize) -> Self {
+    pub(super) fn new(budgets: &'a Budgets, bytes: usize) -> Self {
         budgets.hold(bytes);
         Self { budgets, bytes }
     }

@@ -11,9 +11,13 @@ use std::{
 
 use bytes::Bytes;
 
-use super::{chunks, extension, pending::Waiter, ResultStream, Sock, StreamWriter};
+use super::{
+    around_calls::{NextCall, Outgoing},
+    chunks, extension,
+    pending::Waiter,
+    ResultStream, Sock, StreamWriter,
+};
 use crate::{
-    middleware::{NextCall, Outgoing},
     wire::{Header, RequestId},
     Error,
 };

@@ -26,7 +26,7 @@ type Item = (Result<Bytes, Error>, u32);
 
 /// A channel that lets at most `budget` bytes of chunks wait for the receiver, counted
 /// as held in `budgets` while they wait.
-pub(crate) fn channel(budget: usize, budgets: Arc<Budgets>) -> (ChunkSender, ChunkReceiver) {
+pub(super) fn channel(budget: usize, budgets: Arc<Budgets>) -> (ChunkSender, ChunkReceiver) {
     let budget = u32::try_from(budget.max(1)).unwrap_or(u32::MAX);
     let room = Arc::new(Semaphore::new(budget as usize));
     let (tx, rx) = mpsc::unbounded_channel();
@@ -43,10 +43,10 @@ pub(crate) fn channel(budget: usize, budgets: Arc<Budgets>) -> (ChunkSender, Chu
 
 /// The receiver is gone: nothing will read what is sent.
 #[derive(Debug)]
-pub(crate) struct Gone;
+pub(super) struct Gone;
 
 #[derive(Clone)]
-pub(crate) struct ChunkSender {
+pub(super) struct ChunkSender {
     tx: mpsc::UnboundedSender<Item>,
     room: Arc<Semaphore>,
     budget: u32,
@@ -61,7 +61,7 @@ impl ChunkSender {
     }
 
     /// Sends a chunk if there is room for it now; hands it back if not.
-    pub(crate) fn try_send(&self, chunk: Bytes) -> Result<(), Result<Bytes, Gone>> {
+    pub(super) fn try_send(&self, chunk: Bytes) -> Result<(), Result<Bytes, Gone>> {
         let cost = self.cost(chunk.len());
         match self.room.try_acquire_many(cost) {
             Ok(permit) => {
@@ -74,7 +74,7 @@ impl ChunkSender {
     }
 
     /// Sends a chunk once there is room for it.
-    pub(crate) async fn send(&self, chunk: Bytes) -> Result<(), Gone> {
+    pub(super) async fn send(&self, chunk: Bytes) -> Result<(), Gone> {
         let cost = self.cost(chunk.len());
         self.room
             .acquire_many(cost)
@@ -95,19 +95,19 @@ impl ChunkSender {
     }
 
     /// Sends the last item (an error, or a single result), whatever the room.
-    pub(crate) fn finish(&self, item: Result<Bytes, Error>) {
+    pub(super) fn finish(&self, item: Result<Bytes, Error>) {
         let _ = self.tx.send((item, 0));
     }
 }
 
-pub(crate) struct ChunkReceiver {
+pub(super) struct ChunkReceiver {
     rx: mpsc::UnboundedReceiver<Item>,
     room: Arc<Semaphore>,
     budgets: Arc<Budgets>,
 }
 
 impl ChunkReceiver {
-    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
+    pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
         self.rx
             .poll_recv(cx)
             .map(|item| item.map(|item| self.taken(item)))

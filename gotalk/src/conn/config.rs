@@ -4,12 +4,11 @@ use std::{fmt, future::Future, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 
-use crate::{
-    middleware::{AroundCall, NextCall, Outgoing},
-    CloseReason, Error, Handlers, SharedBudget, Sock,
+use super::{
+    around_calls::{AroundCall, NextCall, Outgoing},
+    Handlers, Limits, SharedBudget, Sock,
 };
-
-use super::Limits;
+use crate::{CloseReason, Error};
 
 /// A heartbeat received from the peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,21 +40,21 @@ type HeartbeatHook = Arc<dyn Fn(&Sock, HeartbeatInfo) + Send + Sync>;
 /// ```
 #[derive(Clone)]
 pub struct Config {
-    pub(crate) handlers: Handlers,
-    pub(crate) limits: Limits,
-    pub(crate) heartbeat_interval: Option<Duration>,
-    pub(crate) on_heartbeat: Option<HeartbeatHook>,
-    pub(crate) on_close: Vec<CloseHook>,
-    pub(crate) shared_budget: Option<SharedBudget>,
+    pub(super) handlers: Handlers,
+    pub(super) limits: Limits,
+    pub(super) heartbeat_interval: Option<Duration>,
+    pub(super) on_heartbeat: Option<HeartbeatHook>,
+    pub(super) on_close: Vec<CloseHook>,
+    pub(super) shared_budget: Option<SharedBudget>,
     /// Whether this side speaks our extension (cancellation and deadlines).
-    pub(crate) extensions: bool,
+    pub(super) extensions: bool,
     /// Whether this side announces the extension first (it dials), or only in answer.
-    pub(crate) announces_first: bool,
+    pub(super) announces_first: bool,
     /// Middleware around this side's single-result calls, innermost first.
-    pub(crate) around_calls: Vec<AroundCall>,
+    pub(super) around_calls: Vec<AroundCall>,
     /// Whether the connection keeps its metrics (`observe`).
     #[cfg(feature = "metrics")]
-    pub(crate) observe: bool,
+    pub(super) observe: bool,
 }
 
 impl fmt::Debug for Config {
@@ -191,14 +190,12 @@ impl Config {
         self
     }
 
-    /// Keeps metrics of the connection (open, opened, bytes read and written) and of
-    /// its single-result calls ([`observe::calls`](crate::observe::calls)), through the
-    /// `metrics` facade (feature `metrics`). For the requests its handlers answer, wrap
-    /// them in [`observe::requests`](crate::observe::requests).
+    /// Counts the connection in the connection metrics (`Config::observe`, in
+    /// `observe.rs`, which also counts its calls).
     #[cfg(feature = "metrics")]
-    pub fn observe(mut self) -> Self {
+    pub(crate) fn count_connection(mut self) -> Self {
         self.observe = true;
-        self.wrap_calls(crate::observe::calls())
+        self
     }
 
     /// The limits set so far.

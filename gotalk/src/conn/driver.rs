@@ -4,12 +4,9 @@
 //!
 //! Each poll reads first, as far as it can without waiting, and then writes: the answers
 //! of every handler that answered at once go out in one write, with no second task and
-//! no wake-up (and when a read brings more before the answers to the last one went out,
-//! or half of a large read is handled, they go out first: see `Reader::poll_read`).
-//! Anything queued from elsewhere (a spawned handler, a caller on another task) wakes
-//! the task through the outbox; halfway through a large read of results the task yields
-//! to the callers it handed them to, so that their next requests go out before it
-//! handles the rest (`Reader::halfway`).
+//! no wake-up. The [`Schedule`] it owns says when to write earlier, while reading, and
+//! the outbox's [`TaskWake`](super::schedule::TaskWake) when queuing from elsewhere (a
+//! spawned handler, a caller on another task) must wake the task.
 
 use std::{
     future::{poll_fn, Future},
@@ -26,6 +23,7 @@ use tokio::{
 use super::{
     outbox::{Writer, Written},
     reader::{ReadPoll, Reader},
+    schedule::Schedule,
     Sock,
 };
 use crate::{error::CloseReason, wire::ProtocolErrorCode, Error};
@@ -49,6 +47,7 @@ async fn drive<S: AsyncRead + AsyncWrite + Send>(sock: Sock, io: S) {
     let mut driver = Driver {
         reader: Reader::new(sock.clone()),
         writer: Writer::default(),
+        schedule: Schedule::default(),
         reading: Reading::Open,
         next_heartbeat: heartbeat.map(|every| Instant::now() + every),
         stalled_until: None,
@@ -64,6 +63,8 @@ struct Driver {
     sock: Sock,
     reader: Reader,
     writer: Writer,
+    /// When to write while reading.
+    schedule: Schedule,
     reading: Reading,
     /// When the next heartbeat goes out, if this side sends them.
     next_heartbeat: Option<Instant>,
@@ -93,8 +94,8 @@ impl Driver {
         mut timer: Pin<&mut Sleep>,
         cx: &mut Context<'_>,
     ) -> Poll<()> {
-        self.sock.outbox().begin_poll(cx);
-        if self.timer_armed && self.sock.outbox().take_timer_fired() {
+        self.sock.outbox().task().begin_poll(cx);
+        if self.timer_armed && self.sock.outbox().task().take_timer_fired() {
             let mut timer_cx = Context::from_waker(&self.timer_waker);
             if timer.as_mut().poll(&mut timer_cx).is_ready() {
                 if self.on_timer() {
@@ -103,12 +104,7 @@ impl Driver {
                 self.rearm = true;
             }
         }
-        if self.poll_reading(io.as_mut(), cx) {
-            return Poll::Ready(());
-        }
-        self.sock.outbox().writes_next();
-        let written = self.writer.poll_write(self.sock.outbox(), io.as_mut(), cx);
-        if self.after_write(written) {
+        if self.poll_reading(io.as_mut(), cx) || self.write(io.as_mut(), cx) {
             return Poll::Ready(());
         }
         // The read timeout's next look comes sooner after a quiet spell.
@@ -135,15 +131,15 @@ impl Driver {
                 if !matches!(self.reading, Reading::Open) {
                     break;
                 }
-                match self.reader.poll_read(io.as_mut(), cx) {
+                match self.reader.poll_read(io.as_mut(), cx, &mut self.schedule) {
                     ReadPoll::Pending => break,
                     ReadPoll::Write => {
-                        self.sock.outbox().writes_next();
-                        let written = self.writer.poll_write(self.sock.outbox(), io.as_mut(), cx);
-                        if self.after_write(written) {
+                        if self.write(io.as_mut(), cx) {
                             return true;
                         }
-                        self.sock.outbox().begin_poll(cx);
+                        // Reading goes on in the same poll, which writes again before it
+                        // returns: queuing meanwhile need not wake the task.
+                        self.sock.outbox().task().begin_poll(cx);
                     }
                     ReadPoll::Done(reason) => self.stop_reading(reason),
                 }
@@ -176,9 +172,12 @@ impl Driver {
         }
     }
 
-    /// Handles what a write did; returns whether the connection is done.
-    fn after_write(&mut self, written: std::io::Result<Written>) -> bool {
-        match written {
+    /// Writes what is queued, as far as the stream takes it now; returns whether the
+    /// connection is done.
+    fn write<S: AsyncWrite + ?Sized>(&mut self, io: Pin<&mut S>, cx: &mut Context<'_>) -> bool {
+        let outbox = self.sock.outbox();
+        outbox.task().writes_next();
+        match self.writer.poll_write(outbox, io, cx) {
             Ok(Written::Idle) => {
                 self.stalled_until = None;
                 self.writer.shrink(false);

@@ -7,7 +7,10 @@
 
 use std::{
     future::Future,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     time::Duration,
 };
 
@@ -35,13 +38,14 @@ const DEADLINE: &str = "gotalk:deadline";
 const SPEAKS: &[u8] = b"cancel deadline";
 
 /// Whether a name is reserved for the extension.
-pub(crate) fn is_reserved(name: &str) -> bool {
+pub(super) fn is_reserved(name: &str) -> bool {
     name.starts_with(RESERVED_PREFIX)
 }
 
 /// A connection's side of the extension.
-#[derive(Default)]
 pub(super) struct Extension {
+    /// This side speaks it (see `Config::extensions`): else reserved names are ignored.
+    enabled: bool,
     /// The peer announced `cancel`: we tell it when we give up on a request.
     peer_cancels: AtomicBool,
     /// The peer announced `deadline`: our calls' timeouts go with them.
@@ -55,7 +59,7 @@ pub(super) struct Extension {
 
 /// An extension message from the peer, read.
 pub(super) enum Received {
-    /// The peer's announcement (answered, if we had not announced).
+    /// The peer's announcement (to answer with [`announce`], if we had not announced).
     Hello,
     /// Cancel the peer's request with this ID.
     Cancel(RequestId),
@@ -66,38 +70,41 @@ pub(super) enum Received {
 }
 
 impl Extension {
-    /// The announcement of a dialling side, right after its version.
-    pub(super) fn announce_first(sock: &Sock) {
-        if sock.config().extensions && sock.config().announces_first {
-            sock.extension().announced.store(true, Ordering::SeqCst);
-            sock.send_now(Header::Notification { name: HELLO }, SPEAKS);
+    pub(super) fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            peer_cancels: AtomicBool::new(false),
+            peer_takes_deadlines: AtomicBool::new(false),
+            announced: AtomicBool::new(false),
+            running: Mutex::default(),
         }
     }
 
+    /// Whether this side announces now: it speaks the extension and has not announced.
+    fn may_announce(&self) -> bool {
+        self.enabled && !self.announced.swap(true, Ordering::SeqCst)
+    }
+
     /// Reads an extension message (`name` is reserved) and does what the peer asks that
-    /// the connection itself does (the reader does the rest).
-    pub(super) fn receive(sock: &Sock, name: &str, payload: &[u8]) -> Received {
-        if !sock.config().extensions {
+    /// concerns the extension itself (the reader does the rest).
+    pub(super) fn receive(&self, name: &str, payload: &[u8]) -> Received {
+        if !self.enabled {
             return Received::Unknown;
         }
-        let ext = sock.extension();
         match name {
             HELLO => {
                 for word in payload.split(|&b| b == b' ') {
                     match word {
-                        b"cancel" => ext.peer_cancels.store(true, Ordering::SeqCst),
-                        b"deadline" => ext.peer_takes_deadlines.store(true, Ordering::SeqCst),
+                        b"cancel" => self.peer_cancels.store(true, Ordering::SeqCst),
+                        b"deadline" => self.peer_takes_deadlines.store(true, Ordering::SeqCst),
                         _ => {}
                     }
-                }
-                if !ext.announced.swap(true, Ordering::SeqCst) {
-                    sock.send_now(Header::Notification { name: HELLO }, SPEAKS);
                 }
                 Received::Hello
             }
             CANCEL => match <RequestId>::try_from(payload) {
                 Ok(id) => {
-                    ext.abort(id);
+                    self.abort(id);
                     Received::Cancel(id)
                 }
                 Err(_) => Received::Unknown,
@@ -131,10 +138,19 @@ impl Extension {
     }
 }
 
+/// Announces what we speak, once per connection: right after the version when this side
+/// dials, else in answer to the peer's announcement.
+pub(super) fn announce(sock: &Sock) {
+    if sock.extension().may_announce() {
+        sock.send_now(Header::Notification { name: HELLO }, SPEAKS);
+    }
+}
+
 /// Runs the rest of the peer's request `id` on a task of its own: dropped when its
-/// `deadline` passes, and aborted when the peer cancels the request.
+/// `deadline` passes, and aborted when the peer cancels the request (`ext` is the
+/// connection's extension).
 pub(super) fn spawn(
-    sock: &Sock,
+    ext: &Arc<Extension>,
     id: RequestId,
     deadline: Option<Instant>,
     work: impl Future<Output = ()> + Send + 'static,
@@ -148,17 +164,18 @@ pub(super) fn spawn(
             None => work.await,
         }
     };
-    let ext = sock.extension();
     if !ext.peer_cancels.load(Ordering::Relaxed) {
         tokio::spawn(work);
         return;
     }
-    let sock = sock.clone();
     // Registered under the lock the task takes when it ends, so that it cannot end first.
     let mut running = lock(&ext.running);
-    let task = tokio::spawn(async move {
-        work.await;
-        sock.extension().ended(id, tokio::task::id());
+    let task = tokio::spawn({
+        let ext = ext.clone();
+        async move {
+            work.await;
+            ext.ended(id, tokio::task::id());
+        }
     });
     running.insert(id_key(id), (task.id(), task.abort_handle()));
 }
@@ -228,6 +245,67 @@ mod tests {
         assert_eq!(parse_deadline(b"0a0Z "), None);
         assert_eq!(parse_deadline(b"0a0Z -1"), None);
         assert_eq!(parse_deadline(b"0a"), None);
+    }
+
+    #[test]
+    fn an_announcement_says_what_the_peer_takes_and_is_answered_once() {
+        let ext = Extension::new(true);
+        assert!(!ext.peer_takes_deadlines());
+        assert!(matches!(
+            ext.receive(HELLO, b"deadline future"),
+            Received::Hello
+        ));
+        assert!(ext.peer_takes_deadlines());
+        assert!(!ext.peer_cancels.load(Ordering::SeqCst), "not announced");
+        assert!(ext.may_announce(), "answered");
+        assert!(!ext.may_announce(), "once");
+    }
+
+    #[test]
+    fn a_side_that_does_not_speak_it_ignores_it_and_announces_nothing() {
+        let ext = Extension::new(false);
+        assert!(matches!(ext.receive(HELLO, SPEAKS), Received::Unknown));
+        assert!(matches!(ext.receive(CANCEL, b"0001"), Received::Unknown));
+        assert!(!ext.peer_takes_deadlines());
+        assert!(!ext.may_announce());
+    }
+
+    #[test]
+    fn messages_that_do_not_parse_are_ignored() {
+        let ext = Extension::new(true);
+        assert!(matches!(ext.receive(CANCEL, b"001"), Received::Unknown));
+        assert!(matches!(
+            ext.receive(DEADLINE, b"0001 soon"),
+            Received::Unknown
+        ));
+        assert!(matches!(
+            ext.receive("gotalk:later", b""),
+            Received::Unknown
+        ));
+        assert!(matches!(
+            ext.receive(DEADLINE, b"0001 250"),
+            Received::Deadline(id, within) if id == *b"0001" && within == Duration::from_millis(250)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_cancel_aborts_the_running_handler_of_that_request_only() {
+        let ext = Arc::new(Extension::new(true));
+        ext.receive(HELLO, b"cancel");
+        let (tx1, rx1) = tokio::sync::oneshot::channel::<()>();
+        let (tx2, rx2) = tokio::sync::oneshot::channel::<()>();
+        spawn(&ext, *b"0001", None, async move {
+            let _keep = tx1;
+            std::future::pending::<()>().await
+        });
+        spawn(&ext, *b"0002", None, async move {
+            let _keep = tx2;
+            std::future::pending::<()>().await
+        });
+        assert!(matches!(ext.receive(CANCEL, b"0001"), Received::Cancel(_)));
+        assert!(rx1.await.is_err(), "aborted: its future was dropped");
+        let still = tokio::time::timeout(Duration::from_millis(50), rx2).await;
+        assert!(still.is_err(), "the other one still runs");
     }
 
     #[test]

@@ -29,15 +29,15 @@ pub type BoxStream<T> = Pin<Box<dyn Stream<Item = T> + Send + 'static>>;
 /// A single-request handler's future, in memory its connection reuses: a handler that
 /// answers at once leaves it to the connection, and the next request's handler future
 /// is put in the same memory (if it fits) instead of a fresh allocation.
-pub(crate) type HandlerBox = tokio_util::sync::ReusableBoxFuture<'static, Reply>;
+pub(super) type HandlerBox = tokio_util::sync::ReusableBoxFuture<'static, Reply>;
 
 /// A registered single-request handler: it puts its future for the request in the
 /// memory it is given, if any.
-pub(crate) type RequestFn = Arc<dyn Fn(Request, Option<HandlerBox>) -> HandlerBox + Send + Sync>;
+pub(super) type RequestFn = Arc<dyn Fn(Request, Option<HandlerBox>) -> HandlerBox + Send + Sync>;
 /// A registered stream-request handler.
-pub(crate) type StreamFn = Arc<dyn Fn(StreamRequest) -> BoxFuture<Reply> + Send + Sync>;
+pub(super) type StreamFn = Arc<dyn Fn(StreamRequest) -> BoxFuture<Reply> + Send + Sync>;
 /// A registered notification handler.
-pub(crate) type NotificationFn = Arc<dyn Fn(Notification) -> BoxFuture<()> + Send + Sync>;
+pub(super) type NotificationFn = Arc<dyn Fn(Notification) -> BoxFuture<()> + Send + Sync>;
 
 /// A single request as a raw handler receives it.
 #[derive(Debug)]

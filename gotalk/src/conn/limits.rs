@@ -95,11 +95,11 @@ pub struct Limits {
 /// (streams that were refused, or whose handler already finished, until the peer ends
 /// them) before it is a protocol error. Each costs one table entry (a few dozen bytes);
 /// the bound keeps a peer from growing the table without end.
-pub(crate) const LINGERING_STREAMS: usize = 1024;
+pub(super) const LINGERING_STREAMS: usize = 1024;
 
 /// Notifications of one connection that may wait for their (sequential) handler before
 /// the reader waits too. A count, not bytes: each holds its payload.
-pub(crate) const NOTIFICATION_QUEUE: usize = 256;
+pub(super) const NOTIFICATION_QUEUE: usize = 256;
 
 /// Room for a header beside the largest payload: a message can always be read whole
 /// within the budget.
@@ -107,24 +107,24 @@ const HEADER_ROOM: usize = 64 * 1024;
 
 /// What a connection may always hold, whatever its server's shared budget says, so that
 /// a fresh client is served while others have spent it (see `budget.rs`).
-pub(crate) const BUDGET_FLOOR: usize = 64 * 1024;
+pub(super) const BUDGET_FLOOR: usize = 64 * 1024;
 
 /// The most one read takes beyond the message reserved in the budgets: the bytes a
 /// connection holds unaccounted, whatever the peer sends.
-pub(crate) const UNRESERVED_READ: usize = 64 * 1024;
+pub(super) const UNRESERVED_READ: usize = 64 * 1024;
 
 /// Read buffers of large messages kept for reuse, process-wide (see `recycle.rs`): at
 /// most this many buffers…
-pub(crate) const RECYCLE_MAX_BUFFERS: usize = 32;
+pub(super) const RECYCLE_MAX_BUFFERS: usize = 32;
 /// …holding at most this many bytes (enough for four 1 MiB messages in flight on a few
 /// busy connections, the case it exists for; it is memory no budget counts)…
-pub(crate) const RECYCLE_MAX_BYTES: usize = 16 * 1024 * 1024;
+pub(super) const RECYCLE_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// …each at least this large (smaller ones are not worth it)…
-pub(crate) const RECYCLE_MIN_SIZE: usize = 64 * 1024;
+pub(super) const RECYCLE_MIN_SIZE: usize = 64 * 1024;
 /// …and each freed when nobody reused it for this long.
-pub(crate) const RECYCLE_IDLE: Duration = Duration::from_secs(1);
+pub(super) const RECYCLE_IDLE: Duration = Duration::from_secs(1);
 /// While budgets are spent, free memory goes back to the system at most this often.
-pub(crate) const TRIM_UNDER_PRESSURE: Duration = Duration::from_millis(200);
+pub(super) const TRIM_UNDER_PRESSURE: Duration = Duration::from_millis(200);
 
 impl Default for Limits {
     fn default() -> Self {
@@ -186,7 +186,7 @@ setters! {
 
 impl Limits {
     /// A random wait within [`retry_wait`](Self::retry_wait), in milliseconds.
-    pub(crate) fn random_retry_wait_ms(&self) -> u32 {
+    pub(super) fn random_retry_wait_ms(&self) -> u32 {
         let lo = self.retry_wait.start().as_millis();
         let hi = self.retry_wait.end().as_millis().max(lo);
         let ms = fastrand::u128(lo..=hi);
@@ -194,7 +194,7 @@ impl Limits {
     }
 
     /// The connection's byte budget in effect (see [`max_held_bytes`](Self::max_held_bytes)).
-    pub(crate) fn held_bytes_limit(&self) -> usize {
+    pub(super) fn held_bytes_limit(&self) -> usize {
         let largest = self.max_payload as usize + HEADER_ROOM;
         match self.max_held_bytes {
             Some(bytes) => bytes.max(largest),

@@ -11,7 +11,11 @@ use std::{
 use metrics::{Counter, Gauge};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::observe::{BYTES_READ, BYTES_WRITTEN, CONNECTIONS, CONNECTIONS_OPEN};
+/// The connection metrics' names (`observe` describes them with the others).
+pub(crate) const CONNECTIONS_OPEN: &str = "gotalk_connections_open";
+pub(crate) const CONNECTIONS: &str = "gotalk_connections_total";
+pub(crate) const BYTES_READ: &str = "gotalk_bytes_read_total";
+pub(crate) const BYTES_WRITTEN: &str = "gotalk_bytes_written_total";
 
 /// A connection's stream, counted; it counts as open until dropped.
 pub(super) struct Counted<S> {

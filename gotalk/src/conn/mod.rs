@@ -5,16 +5,39 @@
 //! |---|---|
 //! | how is a connection started, closed, shut down? | `mod.rs` (this file) |
 //! | how is a call sent and its result matched? | `call.rs`, then `pending.rs` |
+//! | what runs around calls and handlers? | `around_calls.rs`, `around_handlers.rs` (public as `gotalk::middleware`) |
+//! | which handler answers which name? | `registry.rs` ([`Handlers`]) |
+//! | what does a handler receive and return? | `handler.rs` |
 //! | how is a request answered? | `respond.rs` (handlers, panics, replies) |
 //! | when is a peer's request refused? | `admission.rs` |
 //! | what bounds does the peer meet? | `limits.rs`, and `budget.rs` for bytes held |
 //! | who runs the connection? | `driver.rs`: one task reads, then writes |
+//! | when does it write, and who wakes it? | `schedule.rs` |
 //! | whose clock are its timeouts on? | `timers.rs` (a thread of their own), `read_timeout.rs` |
-//! | how are messages read and routed? | `reader.rs` |
-//! | who writes, and when? | `outbox.rs` (the picture is below) |
+//! | how are messages read and routed? | `reader.rs`; the peer's requests go on through `inbound.rs` |
+//! | what memory does reading hold? | `read_buf.rs`, and `recycle.rs` for large buffers |
+//! | what does the reader remember of the peer's requests? | `peer_requests.rs` (open streams, deadlines) |
+//! | how does the extension work? | `extension.rs` (cancellation, deadlines) |
+//! | who writes? | `outbox.rs` (the queue), `outbox/writer.rs` (the writer) |
 //! | how do stream chunks flow, bounded? | `chunks.rs`, `streams.rs` |
-//! | what does a handler receive and return? | `handler.rs` |
 //! | what does it count (feature `metrics`)? | `metrics.rs` |
+//!
+//! Dependencies run one way: the rest of the crate (`observe`, `middleware`, typed
+//! calls, transports) builds on this layer, which imports none of it. The registry lives
+//! here because what it stores names the connection (a handler receives the `Sock` its
+//! request came on) while a connection holds a registry.
+//!
+//! # Visibility
+//!
+//! An item of a file here is private when only its file uses it, `pub(super)` when other
+//! files of this layer use it, and `pub(crate)` only when the rest of the crate uses it,
+//! which then names it through this module's re-exports (never `conn::file::Item`);
+//! methods of the public types (`Sock`, `Config`, `Handlers`) that the rest of the crate
+//! calls are `pub(crate)`. The state of a connection is in `Inner`, private to this
+//! file: the other files reach its parts through `Sock`'s private accessors, and the
+//! parts that have logic of their own (admission, the extension, the schedule, the read
+//! buffer, the peer's open streams) take what they use as arguments, so that they are
+//! tested alone.
 //!
 //! # One task per connection
 //!
@@ -25,26 +48,29 @@
 //! ```text
 //!   callers, handlers,            ┌──────── outbox ────────┐
 //!   refusals, heartbeats  ──push──▶ small frames │ big Bytes├──┐
-//!                                 └────────────────────────┘  │
+//!        (TaskWake: wake the task └────────────────────────┘  │
+//!         unless it writes next)                              │
 //!          ┌──────────────────────────────────────────────────┘
 //!          ▼
 //!   the connection's task (`driver.rs`), each time it runs:
 //!     1. its timer: read timeout, write timeout, heartbeat;
 //!     2. read and route everything the peer sent, as far as it can without waiting;
-//!        handlers that answer at once queue their results on the way (and when a
-//!        read brings more while answers wait, or half of a large read is handled,
-//!        they are written first; halfway through a large read of results, the task
-//!        yields so that the callers handed them queue their next requests first);
+//!        handlers that answer at once queue their results on the way, and the
+//!        Schedule says when to write them before reading on (a read that brings more
+//!        while answers wait, half of a large read) or to let the callers it handed
+//!        results run first;
 //!     3. write what is queued, in as few writes as the socket takes.
 //! ```
 //!
-//! Queuing during steps 1 and 2 wakes no one: step 3 (or the write in step 2) takes it,
-//! one write for a whole read's answers and no task switch. Queuing from anywhere else
-//! (a spawned handler, a caller on another task) wakes the task. While reading waits for
-//! something other than the socket (room in a budget or a consumer's buffer), writing
-//! goes on.
+//! Queuing during steps 1 and 2 wakes no one: step 3 (or a write the schedule asks for
+//! in step 2) takes it, one write for a whole read's answers and no task switch. Queuing
+//! from anywhere else (a spawned handler, a caller on another task) wakes the task. While
+//! reading waits for something other than the socket (room in a budget or a consumer's
+//! buffer), writing goes on.
 
 mod admission;
+mod around_calls;
+mod around_handlers;
 mod budget;
 mod call;
 mod chunks;
@@ -52,15 +78,20 @@ mod config;
 mod driver;
 mod extension;
 mod handler;
+mod inbound;
 mod limits;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod outbox;
+mod peer_requests;
 mod pending;
+mod read_buf;
 mod read_timeout;
 mod reader;
 mod recycle;
+mod registry;
 mod respond;
+mod schedule;
 mod signal;
 mod streams;
 mod timers;
@@ -78,19 +109,21 @@ use std::{
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+pub use around_calls::{NextCall, Outgoing};
+pub use around_handlers::{Incoming, Kind, Next};
 pub use budget::SharedBudget;
 pub use call::CallOptions;
 pub use config::{Config, HeartbeatInfo};
-pub(crate) use extension::is_reserved;
 pub use extension::RESERVED_PREFIX;
 pub use handler::{BoxFuture, BoxStream, Notification, Reply, Request, StreamRequest};
-pub(crate) use handler::{HandlerBox, NotificationFn, RequestFn, StreamFn};
 pub use limits::Limits;
+#[cfg(feature = "metrics")]
+pub(crate) use metrics::{BYTES_READ, BYTES_WRITTEN, CONNECTIONS, CONNECTIONS_OPEN};
+pub use registry::{Handlers, RegistrationError};
 pub use streams::{RequestChunks, ResultStream, StreamWriter};
 
 use crate::{
     error::{CloseReason, Error, Side},
-    handlers::Handlers,
     sync::{lock, Mutex},
     wire::{Header, Line, ProtocolErrorCode, VERSION},
 };
@@ -139,8 +172,8 @@ struct Inner {
     peer: String,
     outbox: Outbox,
     pending: Pending,
-    admission: Admission,
-    extension: Extension,
+    admission: Arc<Admission>,
+    extension: Arc<Extension>,
     /// The bytes held on the peer's behalf, against the connection's and the server's
     /// budgets (shared with the outbox, which counts what it queues).
     budgets: Arc<Budgets>,
@@ -214,15 +247,16 @@ impl Sock {
             config.limits.held_bytes_limit(),
             config.shared_budget.as_ref().map(|b| b.0.clone()),
         ));
+        let announces_first = config.announces_first;
         let sock = Sock {
             inner: Arc::new(Inner {
                 id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
                 peer,
                 outbox: Outbox::new(config.limits.write_buffer, budgets.clone()),
+                admission: Arc::new(Admission::new(budgets.clone())),
                 budgets,
                 pending: Pending::default(),
-                admission: Admission::default(),
-                extension: Extension::default(),
+                extension: Arc::new(Extension::new(config.extensions)),
                 handlers: RwLock::new(config.handlers.clone()),
                 handlers_version: AtomicU64::new(0),
                 config,
@@ -236,7 +270,9 @@ impl Sock {
         tracing::debug!(conn = sock.inner.id, peer = %sock.inner.peer, "connection open");
         // The version goes out first, without waiting for the peer's (as the reference).
         sock.inner.outbox.push_version(VERSION);
-        Extension::announce_first(&sock);
+        if announces_first {
+            extension::announce(&sock);
+        }
         sock
     }
 
@@ -367,13 +403,13 @@ impl Sock {
     }
 
     /// The error for a call on a closed connection.
-    pub(crate) fn close_error(&self) -> Error {
+    fn close_error(&self) -> Error {
         Error::Closed(self.close_reason().unwrap_or(CloseReason::Local))
     }
 
     /// Closes the connection for `reason` (the first reason wins): sends our protocol
     /// error if there is one, lets the writer drain, fails pending requests, runs hooks.
-    pub(crate) fn close_with(&self, reason: CloseReason) {
+    fn close_with(&self, reason: CloseReason) {
         let inner = &self.inner;
         if inner.reason.set(reason.clone()).is_err() {
             return;
@@ -410,10 +446,7 @@ impl Sock {
     }
 
     /// The reason to close with a protocol error this side sends.
-    pub(crate) fn protocol_error(
-        code: ProtocolErrorCode,
-        detail: impl Into<String>,
-    ) -> CloseReason {
+    fn protocol_error(code: ProtocolErrorCode, detail: impl Into<String>) -> CloseReason {
         CloseReason::ProtocolError {
             code,
             by: Side::Local,
@@ -426,7 +459,7 @@ impl Sock {
 
     /// Queues a message, waiting while the write queue is full (backpressure). While it
     /// waits, its payload counts as held.
-    pub(crate) async fn send(&self, header: Header<'_>, payload: &Bytes) -> Result<(), Error> {
+    async fn send(&self, header: Header<'_>, payload: &Bytes) -> Result<(), Error> {
         if let Some(sent) = self.try_send(header, payload) {
             return sent;
         }
@@ -440,11 +473,7 @@ impl Sock {
     }
 
     /// [`send`](Self::send) for a payload its caller already counts as held.
-    pub(crate) async fn send_counted(
-        &self,
-        header: Header<'_>,
-        payload: &Bytes,
-    ) -> Result<(), Error> {
+    async fn send_counted(&self, header: Header<'_>, payload: &Bytes) -> Result<(), Error> {
         self.trace_send(header, payload);
         self.inner
             .outbox
@@ -455,11 +484,7 @@ impl Sock {
 
     /// Queues a message if the write queue has room for it now; `None` if it has not.
     #[inline]
-    pub(crate) fn try_send(
-        &self,
-        header: Header<'_>,
-        payload: &Bytes,
-    ) -> Option<Result<(), Error>> {
+    fn try_send(&self, header: Header<'_>, payload: &Bytes) -> Option<Result<(), Error>> {
         match self.inner.outbox.try_push(header, payload) {
             Ok(true) => {
                 self.trace_send(header, payload);
@@ -472,7 +497,7 @@ impl Sock {
 
     /// Queues a small message the connection itself answers with, however full the queue
     /// is (a refusal, a protocol error, the end of an abandoned stream).
-    pub(crate) fn send_now(&self, header: Header<'_>, payload: &[u8]) {
+    fn send_now(&self, header: Header<'_>, payload: &[u8]) {
         self.trace_send(header, payload);
         if let Err(PushError::Encode(e)) = self.inner.outbox.push_now(header, payload) {
             tracing::warn!(conn = self.inner.id, "cannot send {header:?}: {e}");
@@ -503,11 +528,11 @@ impl Sock {
         &self.inner.pending
     }
 
-    fn extension(&self) -> &Extension {
+    fn extension(&self) -> &Arc<Extension> {
         &self.inner.extension
     }
 
-    fn admission(&self) -> &Admission {
+    fn admission(&self) -> &Arc<Admission> {
         &self.inner.admission
     }
 
@@ -538,7 +563,7 @@ impl std::task::Wake for Inner {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.outbox.timer_fired();
+        self.outbox.task().timer_fired();
     }
 }
 

@@ -54,7 +54,7 @@ fn counter_of(id: RequestId) -> Option<u32> {
 }
 
 /// Who waits for a result.
-pub(crate) enum Waiter {
+pub(super) enum Waiter {
     /// A single-result caller, which polls its slot here (no channel: one allocation less
     /// per request). If the peer answers with a stream result anyway, its parts are
     /// gathered in `parts` and delivered together when the stream ends (boxed: rare, and
@@ -68,7 +68,7 @@ pub(crate) enum Waiter {
 }
 
 /// Where a single result waits for its caller.
-pub(crate) enum Slot {
+pub(super) enum Slot {
     /// No result yet; the caller's waker, once it has polled.
     Waiting(Option<Waker>),
     /// The result, until the caller takes it (an error boxed: rare, and every slot of the
@@ -78,7 +78,7 @@ pub(crate) enum Slot {
 
 impl Waiter {
     /// A waiter for a single result, woken by `waker` when it arrives.
-    pub(crate) fn single(waker: &Waker) -> Self {
+    pub(super) fn single(waker: &Waker) -> Self {
         Self::Single {
             slot: Slot::Waiting(Some(waker.clone())),
             parts: None,
@@ -87,7 +87,7 @@ impl Waiter {
 }
 
 #[derive(Default)]
-pub(crate) struct Pending {
+pub(super) struct Pending {
     table: Mutex<Table>,
 }
 
@@ -150,7 +150,7 @@ impl Table {
 }
 
 /// What a result message means for a waiter.
-pub(crate) enum Outcome {
+pub(super) enum Outcome {
     /// `R`: the one and only result.
     Result(Bytes),
     /// `S` with a payload.
@@ -163,7 +163,7 @@ pub(crate) enum Outcome {
 
 impl Pending {
     /// Registers a waiter under a fresh request ID.
-    pub(crate) fn register(&self, waiter: Waiter) -> Result<RequestId, Error> {
+    pub(super) fn register(&self, waiter: Waiter) -> Result<RequestId, Error> {
         let mut table = lock(&self.table);
         if let Some(e) = &table.closed {
             return Err(e.clone());
@@ -188,7 +188,7 @@ impl Pending {
 
     /// Forgets a waiter (its caller gave up). Returns whether it was still waiting for
     /// its result (then the peer may still be working on the request).
-    pub(crate) fn remove(&self, id: RequestId) -> bool {
+    pub(super) fn remove(&self, id: RequestId) -> bool {
         let removed = lock(&self.table).remove(id);
         !matches!(
             removed,
@@ -201,7 +201,7 @@ impl Pending {
 
     /// Delivers a result message. Returns `false` if nobody waits for this ID (a caller
     /// that gave up, or a peer answering a request we never sent).
-    pub(crate) fn deliver(&self, id: RequestId, outcome: Outcome) -> bool {
+    pub(super) fn deliver(&self, id: RequestId, outcome: Outcome) -> bool {
         let mut table = lock(&self.table);
         let Some(waiter) = table.get(id) else {
             return false;
@@ -248,7 +248,7 @@ impl Pending {
     }
 
     /// The channel of a caller reading results as a stream, to send it a part.
-    pub(crate) fn stream_sender(&self, id: RequestId) -> Option<ChunkSender> {
+    pub(super) fn stream_sender(&self, id: RequestId) -> Option<ChunkSender> {
         match lock(&self.table).get(id) {
             Some(Waiter::Stream { tx }) => Some(tx.clone()),
             _ => None,
@@ -256,7 +256,7 @@ impl Pending {
     }
 
     /// The single result for `id` once it is there (taking it out of the table).
-    pub(crate) fn poll_single(
+    pub(super) fn poll_single(
         &self,
         id: RequestId,
         cx: &mut Context<'_>,
@@ -301,7 +301,7 @@ impl Pending {
     }
 
     /// Fails every waiter with `error`; later registrations fail with it too.
-    pub(crate) fn close(&self, error: Error) {
+    pub(super) fn close(&self, error: Error) {
         let waiters: Vec<Waiter> = {
             let mut table = lock(&self.table);
             table.closed = Some(error.clone());
@@ -336,7 +336,7 @@ impl Pending {
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         lock(&self.table).taken
     }
 }

@@ -3,8 +3,8 @@
 //! A large message is read into a buffer of its own size, and its payload, sliced from
 //! that buffer without copying, lives on in a handler or a caller. Allocating a fresh
 //! buffer for each one costs more than it seems: the allocator returns the freed memory
-//! to the system and the next buffer faults it in again, page by page (measured: a third
-//! of the time of a 64 KiB echo). So outgrown buffers wait here, process-wide and
+//! to the system and the next buffer faults it in again, page by page, which dominates an
+//! echo of large messages (BENCHMARKS.md). So outgrown buffers wait here, process-wide and
 //! bounded, until every payload sliced from them is dropped, and are then reused.
 //! Buffers for small messages never come here. A buffer not reused within
 //! `RECYCLE_IDLE` is freed (a task sweeps the pool while it holds any), so a burst of
@@ -40,7 +40,7 @@ static POOL: Mutex<Pool> = Mutex::new(Pool {
 
 /// An empty buffer with room for `size` bytes: a retired one whose payloads are all
 /// gone, or a new one.
-pub(crate) fn take(size: usize) -> BytesMut {
+pub(super) fn take(size: usize) -> BytesMut {
     let mut pool = lock(&POOL);
     if let Some(i) = pool
         .retired
@@ -55,7 +55,7 @@ pub(crate) fn take(size: usize) -> BytesMut {
 
 /// Keeps an outgrown buffer (allocated with room for `size` bytes) for reuse, dropping
 /// the oldest ones past the bounds.
-pub(crate) fn retire(mut buf: BytesMut, size: usize) {
+pub(super) fn retire(mut buf: BytesMut, size: usize) {
     if !(MIN_SIZE..=MAX_BYTES).contains(&size) {
         return;
     }
@@ -109,11 +109,10 @@ async fn sweep() {
 /// to the system now (in the background, at most once per `TRIM_UNDER_PRESSURE` in the
 /// process), so that what the process holds stays close to what its budgets count.
 ///
-/// Measured with 102 attacking connections of 4 MiB messages holding a 256 MiB shared
-/// budget: glibc's free memory between live buffers raised RSS up to 65 MiB above the
-/// bytes counted while they filled the budget, and kept it there; with this, it is handed
-/// back within a fifth of a second, and RSS peaks at most 35 MiB above the count.
-pub(crate) fn budget_spent() {
+/// Without it, under an attack that fills a shared budget, glibc keeps the free memory
+/// between live buffers and the process holds well above what the budgets count, for as
+/// long as the attack lasts (RELIABILITY.md has the figures).
+pub(super) fn budget_spent() {
     if !cfg!(all(target_os = "linux", target_env = "gnu")) {
         return;
     }
@@ -134,8 +133,8 @@ pub(crate) fn budget_spent() {
 ///
 /// glibc raises its threshold for allocating with `mmap` whenever a large block is freed,
 /// so after the first few, large read buffers come from its heap, and freeing them later
-/// leaves the memory with the process (measured: 24 MiB kept after an attack of 4 MiB
-/// messages had ended, against none with this). `malloc_trim` gives back every free page.
+/// leaves the memory with the process after an attack has ended (RELIABILITY.md).
+/// `malloc_trim` gives back every free page.
 fn return_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

@@ -59,7 +59,7 @@ where
             Ok(Poll::Pending) => {
                 running.hold(request_bytes);
                 let task_sock = sock.clone();
-                extension::spawn(sock, id, deadline, async move {
+                extension::spawn(sock.extension(), id, deadline, async move {
                     let reply = catch_panic(handler).await;
                     send_reply(&task_sock, id, reply).await;
                     drop(running);
@@ -90,7 +90,7 @@ where
                 drop(running);
             });
             if task.as_mut().poll(&mut cx).is_pending() {
-                extension::spawn(sock, id, deadline, task);
+                extension::spawn(sock.extension(), id, deadline, task);
             }
         }
     }

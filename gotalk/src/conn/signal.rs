@@ -10,25 +10,25 @@ use std::{
 use tokio::sync::Notify;
 
 #[derive(Default)]
-pub(crate) struct Signal {
+pub(super) struct Signal {
     set: AtomicBool,
     notify: Notify,
 }
 
 impl Signal {
     /// Sets the signal and wakes everyone waiting; later calls do nothing.
-    pub(crate) fn set(&self) {
+    pub(super) fn set(&self) {
         if !self.set.swap(true, Ordering::SeqCst) {
             self.notify.notify_waiters();
         }
     }
 
-    pub(crate) fn is_set(&self) -> bool {
+    pub(super) fn is_set(&self) -> bool {
         self.set.load(Ordering::SeqCst)
     }
 
     /// Waits until the signal is set (returns at once if it is).
-    pub(crate) async fn wait(&self) {
+    pub(super) async fn wait(&self) {
         // Registered before the flag is checked, so a `set` in between is not missed.
         let mut notified = pin!(self.notify.notified());
         notified.as_mut().enable();

@@ -32,7 +32,7 @@ impl fmt::Debug for RequestChunks {
 }
 
 impl RequestChunks {
-    pub(crate) fn new(op: Name, rx: ChunkReceiver) -> Self {
+    pub(super) fn new(op: Name, rx: ChunkReceiver) -> Self {
         Self { op, rx }
     }
 
@@ -78,7 +78,7 @@ impl fmt::Debug for ResultStream {
 }
 
 impl ResultStream {
-    pub(crate) fn new(sock: Sock, id: RequestId, op: &str, rx: ChunkReceiver) -> Self {
+    pub(super) fn new(sock: Sock, id: RequestId, op: &str, rx: ChunkReceiver) -> Self {
         Self {
             sock,
             id,
@@ -154,7 +154,7 @@ impl fmt::Debug for StreamWriter {
 }
 
 impl StreamWriter {
-    pub(crate) fn new(sock: Sock, id: RequestId, op: &str) -> Self {
+    pub(super) fn new(sock: Sock, id: RequestId, op: &str) -> Self {
         Self {
             sock,
             id,

@@ -184,7 +184,7 @@ impl Endpoint {
     /// Its sockets share one [`SharedBudget`](crate::SharedBudget): the config's, or one
     /// of [`SharedBudget::DEFAULT`](crate::SharedBudget::DEFAULT) bytes.
     pub fn new(config: Config) -> Self {
-        let max_message_size = config.limits.max_payload as usize + 4096 + 32;
+        let max_message_size = config.get_limits().max_payload as usize + 4096 + 32;
         let conns = Arc::default();
         Self {
             config: tracking(&Arc::downgrade(&conns), config.with_default_shared_budget()),

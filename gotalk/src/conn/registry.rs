@@ -1,18 +1,19 @@
 //! The registry of handlers: what this side answers, by operation or notification name.
-//! (What a handler receives and answers, `Request`, `Reply` and the rest, lives with the
-//! connection in `conn/handler.rs`: the registry and the connection are one layer.)
+//! It lives in the connection layer because what it stores names the connection (a
+//! handler receives a `Request` holding its `Sock`), and a connection holds a registry:
+//! apart, the two would import each other. What a handler receives and answers is in
+//! `handler.rs`, the middleware it wraps handlers in is in `around_handlers.rs`.
 
 use std::{collections::HashMap, fmt, future::Future, sync::Arc};
 
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
-use crate::{
-    conn::{
-        HandlerBox, Notification, NotificationFn, Reply, Request, RequestFn, StreamFn,
-        StreamRequest,
-    },
-    middleware::{self, Around, Incoming, Kind, Next},
+use super::{
+    around_handlers::{self, Around, Incoming, Kind, Next},
+    extension::is_reserved,
+    handler::{HandlerBox, NotificationFn, RequestFn, StreamFn},
+    Notification, Reply, Request, StreamRequest,
 };
 
 /// The handlers one side offers its peers: single-request, stream-request and notification
@@ -73,7 +74,7 @@ impl fmt::Debug for Handlers {
 #[track_caller]
 fn refuse_reserved(name: &str) {
     assert!(
-        !crate::conn::is_reserved(name),
+        !is_reserved(name),
         "cannot register a handler for {name:?}: names starting with {:?} are reserved for \
          the protocol extension",
         crate::RESERVED_PREFIX
@@ -121,7 +122,7 @@ impl Handlers {
         F: Fn(Incoming, Next) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Reply> + Send + 'static,
     {
-        let around = middleware::around(middleware);
+        let around = around_handlers::around(middleware);
         let reg = self.registry();
         for (name, f) in &mut reg.requests {
             *f = wrap_request(name, f.clone(), &around);
@@ -215,10 +216,10 @@ impl Handlers {
         &mut self,
         added: Handlers,
         owner: &'static str,
-    ) -> Result<(), crate::RegistrationError> {
+    ) -> Result<(), RegistrationError> {
         let added = Arc::try_unwrap(added.inner).unwrap_or_else(|shared| (*shared).clone());
         let reg = self.registry();
-        let conflict = |kind: &'static str, name: &str, reg: &Registry| crate::RegistrationError {
+        let conflict = |kind: &'static str, name: &str, reg: &Registry| RegistrationError {
             kind,
             name: name.to_owned(),
             first: reg
@@ -270,15 +271,15 @@ impl Handlers {
         sorted(self.inner.requests.keys())
     }
 
-    pub(crate) fn request(&self, op: &str) -> Option<&RequestFn> {
+    pub(super) fn request(&self, op: &str) -> Option<&RequestFn> {
         lookup(self, op, |r| &r.requests)
     }
 
-    pub(crate) fn stream(&self, op: &str) -> Option<&StreamFn> {
+    pub(super) fn stream(&self, op: &str) -> Option<&StreamFn> {
         lookup(self, op, |r| &r.streams)
     }
 
-    pub(crate) fn notification(&self, name: &str) -> Option<&NotificationFn> {
+    pub(super) fn notification(&self, name: &str) -> Option<&NotificationFn> {
         lookup(self, name, |r| &r.notifications)
     }
 }
@@ -374,3 +375,28 @@ fn wrap_notification(name: &str, handler: NotificationFn, around: &Around) -> No
         })
     })
 }
+
+/// Two registrations claim the same name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistrationError {
+    /// `operation`, `stream operation` or `notification`.
+    pub kind: &'static str,
+    /// The name both claim.
+    pub name: String,
+    /// Who registered it first.
+    pub first: String,
+    /// Who tried to register it again.
+    pub second: String,
+}
+
+impl fmt::Display for RegistrationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {:?} is registered twice: by {} and by {}",
+            self.kind, self.name, self.first, self.second
+        )
+    }
+}
+
+impl std::error::Error for RegistrationError {}
