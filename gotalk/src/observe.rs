@@ -33,7 +33,7 @@
 //!
 //! A request's `op` label is the name of the handler that ran it (`*` for a set's
 //! fallback), never a name the peer made up, so a peer cannot grow the label set. The
-//! connection metrics are kept by connections whose [`Config`](crate::Config) has
+//! connection metrics are kept by connections whose [`Config`] has
 //! `observe()`; nothing is counted, or costs anything, without it.
 //!
 //! The span, `gotalk.request` at level `DEBUG` (`RUST_LOG=gotalk=debug`), has the fields `conn`, `peer`, `op`, `id`

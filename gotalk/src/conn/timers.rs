@@ -5,7 +5,7 @@
 //! searches its timer wheel every time it parks, and a connection trading one request at
 //! a time parks once per request. Every connection keeps a timer (its read timeout, its
 //! heartbeats, its write timeout), so on the connections' runtime the wheel is never
-//! empty, a cost paid on every request (BENCHMARKS.md, "Instructions per request"). Here
+//! empty, a cost paid on every request (BENCHMARKS.md, "The figures that do not drift"). Here
 //! the workers park as if there were no timers;
 //! the timer thread wakes a connection's task when its timer fires, which for a busy
 //! connection is once per eighth of its read timeout (see `read_timeout.rs`).
