@@ -109,7 +109,7 @@ async fn the_connections_of_a_server_share_its_budget_and_a_fresh_client_is_serv
 }
 
 #[tokio::test]
-async fn held_bytes_go_back_to_zero_after_every_kind_of_traffic() {
+async fn held_bytes_go_back_to_an_idle_connections_after_every_kind_of_traffic() {
     let shared = SharedBudget::new(SharedBudget::DEFAULT);
     let server = start(
         Config::accepting()
@@ -142,9 +142,12 @@ async fn held_bytes_go_back_to_zero_after_every_kind_of_traffic() {
         let failed = client.request_raw("fail", "").await.unwrap_err();
         assert_eq!(failed.to_string(), "boom");
     }
+    // What is left is what an idle connection that has traded keeps: at most its small
+    // read buffer, until its timer finds it quiet (a dialling side has no read timeout).
+    const KEPT_READ_BUFFER: usize = 512;
     let conn = server.connections().remove(0);
     timeout(SECOND * 5, async {
-        while conn.held_bytes() > 0 || client.held_bytes() > 0 {
+        while conn.held_bytes() > KEPT_READ_BUFFER || client.held_bytes() > KEPT_READ_BUFFER {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
@@ -156,6 +159,6 @@ async fn held_bytes_go_back_to_zero_after_every_kind_of_traffic() {
             client.held_bytes()
         )
     });
-    assert_eq!(shared.held_bytes(), 0);
+    assert_eq!(shared.held_bytes(), conn.held_bytes());
     client.close();
 }

@@ -148,7 +148,8 @@ pub(super) struct Running {
 }
 
 impl Running {
-    /// Counts `bytes` (its request) as held until the handler is done.
+    /// Counts `bytes` (its task, a reply waiting for room) as held until the handler is
+    /// done.
     pub(super) fn hold(&mut self, bytes: usize) {
         self.admission.budgets.hold(bytes);
         self.held += bytes;

@@ -2,17 +2,14 @@
 //! the connection's own budget ([`Limits::max_held_bytes`]) and, for a connection of a
 //! server, against the budget all its connections share ([`SharedBudget`]).
 //!
-//! The reader admits each message as a whole: once its header tells its size, the whole
-//! message is reserved before the rest of it is read, and while the budgets have no room
-//! for it the reader waits and reads nothing (TCP holds the peer back). A message once
-//! reserved is always read to its end, so readers never wait on each other's half-read
-//! messages; a header whose payload never comes holds its reservation until the read
-//! timeout closes the connection.
-//!
-//! What counts: the message being read (its reservation), the payload of every admitted
-//! request until its handler is done (at least a read chunk: a payload slice keeps the
-//! chunk it was read into alive), replies waiting for room in the write queue, the write
-//! queue itself, stream chunks waiting for their consumer, and queued notifications.
+//! What counts is what is allocated: the read buffers at their capacity, for as long as
+//! any payload sliced from them is alive (`charge.rs`, `read_buf.rs`); the rest of the
+//! message being read, from its header on, so that a message once begun is always read
+//! to its end and readers never wait on each other's half-read messages (a header whose
+//! payload never comes holds it until the read timeout closes the connection); small
+//! payloads copied out of large buffers; replies waiting for room in the write queue;
+//! and the write queue itself. While the budgets have no room the reader waits and reads
+//! nothing (TCP holds the peer back).
 //!
 //! [`Limits::max_held_bytes`]: crate::Limits::max_held_bytes
 
@@ -87,7 +84,8 @@ impl Budget {
 /// When it is spent, its connections stop reading new messages (beyond 64 KiB each, so
 /// that a fresh client is still served) until bytes are released; results already
 /// admitted, heartbeats and protocol errors still flow. So the memory that peers can make
-/// the process hold is about this budget plus 64 KiB per connection.
+/// the process hold is about this budget plus 64 KiB per connection, and the large read
+/// buffers kept for reuse across the process (16 MiB at most).
 ///
 /// ```
 /// let budget = gotalk::SharedBudget::new(64 * 1024 * 1024);

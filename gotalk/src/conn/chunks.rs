@@ -4,8 +4,9 @@
 //! While the consumer has [`Limits::stream_buffer`] bytes waiting, the reader waits
 //! before handing it more, and so reads nothing more from the peer: TCP carries the
 //! backpressure back to the sender, and memory stays bounded however fast it sends.
-//! Errors and the end bypass the bound (they are small and final). The chunks waiting
-//! also count as held against the connection's byte budgets (`budget.rs`).
+//! Errors and the end bypass the bound (they are small and final). A chunk waiting keeps
+//! the read buffer it is a slice of charged against the connection's byte budgets
+//! (`charge.rs`).
 //!
 //! [`Limits::stream_buffer`]: crate::Limits::stream_buffer
 
@@ -17,15 +18,20 @@ use std::{
 use bytes::Bytes;
 use tokio::sync::{mpsc, Semaphore};
 
-use super::budget::Budgets;
+use super::{budget::Budgets, charge::Kept};
 use crate::Error;
 
-/// An item and what it costs: against the channel's room (`u32`, 0 for the last item)
-/// and, for a chunk, its length against the connection's budgets.
-type Item = (Result<Bytes, Error>, u32);
+/// What a chunk waiting in the channel costs besides its bytes (the queue's slot, the
+/// chunk's handle): charged while it waits, so that many tiny chunks cost what they
+/// take, and counted against the channel's room too.
+const QUEUED_CHUNK: usize = 64;
 
-/// A channel that lets at most `budget` bytes of chunks wait for the receiver, counted
-/// as held in `budgets` while they wait.
+/// An item, what it costs against the channel's room (0 for the last item), and what
+/// keeps its memory charged while it waits.
+type Item = (Result<Bytes, Error>, u32, Kept);
+
+/// A channel that lets at most `budget` bytes of chunks wait for the receiver; each
+/// waiting chunk's slot is charged to `budgets`.
 pub(super) fn channel(budget: usize, budgets: Arc<Budgets>) -> (ChunkSender, ChunkReceiver) {
     let budget = u32::try_from(budget.max(1)).unwrap_or(u32::MAX);
     let room = Arc::new(Semaphore::new(budget as usize));
@@ -54,49 +60,55 @@ pub(super) struct ChunkSender {
 }
 
 impl ChunkSender {
-    /// What a chunk of `len` bytes counts against the budget: a chunk larger than the
-    /// whole budget counts as the budget, so that it can always go once the rest is read.
+    /// What a chunk of `len` bytes counts against the channel's room: its bytes and its
+    /// slot, but a chunk larger than the whole room counts as the room, so that it can
+    /// always go once the rest is read.
     fn cost(&self, len: usize) -> u32 {
-        u32::try_from(len).unwrap_or(u32::MAX).min(self.budget)
+        let cost = len.saturating_add(QUEUED_CHUNK);
+        u32::try_from(cost).unwrap_or(u32::MAX).min(self.budget)
     }
 
-    /// Sends a chunk if there is room for it now; hands it back if not.
-    pub(super) fn try_send(&self, chunk: Bytes) -> Result<(), Result<Bytes, Gone>> {
+    /// Sends a chunk (and what keeps it charged) if there is room for it now; hands them
+    /// back if not.
+    pub(super) fn try_send(
+        &self,
+        chunk: Bytes,
+        kept: Kept,
+    ) -> Result<(), Result<(Bytes, Kept), Gone>> {
         let cost = self.cost(chunk.len());
         match self.room.try_acquire_many(cost) {
             Ok(permit) => {
                 permit.forget();
-                self.enqueue(chunk, cost).map_err(Err)
+                self.enqueue(chunk, cost, kept).map_err(Err)
             }
-            Err(tokio::sync::TryAcquireError::NoPermits) => Err(Ok(chunk)),
+            Err(tokio::sync::TryAcquireError::NoPermits) => Err(Ok((chunk, kept))),
             Err(tokio::sync::TryAcquireError::Closed) => Err(Err(Gone)),
         }
     }
 
     /// Sends a chunk once there is room for it.
-    pub(super) async fn send(&self, chunk: Bytes) -> Result<(), Gone> {
+    pub(super) async fn send(&self, chunk: Bytes, kept: Kept) -> Result<(), Gone> {
         let cost = self.cost(chunk.len());
         self.room
             .acquire_many(cost)
             .await
             .map_err(|_| Gone)?
             .forget();
-        self.enqueue(chunk, cost)
+        self.enqueue(chunk, cost, kept)
     }
 
-    /// Puts a chunk whose room was taken into the channel, counted as held.
-    fn enqueue(&self, chunk: Bytes, cost: u32) -> Result<(), Gone> {
-        let len = chunk.len();
-        self.budgets.hold(len);
-        self.tx.send((Ok(chunk), cost)).map_err(|_| {
-            self.budgets.release(len);
+    /// Puts a chunk whose room was taken into the channel, its slot charged.
+    fn enqueue(&self, chunk: Bytes, cost: u32, kept: Kept) -> Result<(), Gone> {
+        self.budgets.hold(QUEUED_CHUNK);
+        self.tx.send((Ok(chunk), cost, kept)).map_err(|_| {
+            self.budgets.release(QUEUED_CHUNK);
             Gone
         })
     }
 
     /// Sends the last item (an error, or a single result), whatever the room.
     pub(super) fn finish(&self, item: Result<Bytes, Error>) {
-        let _ = self.tx.send((item, 0));
+        let _ = self.tx.send((item, 0, Kept::Nothing));
     }
 }
 
@@ -113,13 +125,12 @@ impl ChunkReceiver {
             .map(|item| item.map(|item| self.taken(item)))
     }
 
-    /// Gives back the room and the budget an item took.
-    fn taken(&self, (chunk, cost): Item) -> Result<Bytes, Error> {
+    /// Gives back the room an item took. What kept it charged is dropped: the consumer
+    /// has it now (a payload that keeps its buffer alive past this is the consumer's).
+    fn taken(&self, (chunk, cost, _kept): Item) -> Result<Bytes, Error> {
         if cost > 0 {
             self.room.add_permits(cost as usize);
-            if let Ok(bytes) = &chunk {
-                self.budgets.release(bytes.len());
-            }
+            self.budgets.release(QUEUED_CHUNK);
         }
         chunk
     }
@@ -142,51 +153,77 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::conn::{budget::Budgets, charge::Charge};
 
     async fn recv(rx: &mut ChunkReceiver) -> Option<Result<Bytes, Error>> {
         std::future::poll_fn(|cx| rx.poll_recv(cx)).await
     }
 
+    /// What keeps `bytes` charged in `budgets`.
+    fn charged(budgets: &Arc<Budgets>, bytes: usize) -> Kept {
+        budgets.hold(bytes);
+        Kept::Own(Charge::held(budgets, bytes))
+    }
+
     #[tokio::test]
     async fn a_full_channel_makes_the_sender_wait_until_chunks_are_taken() {
         let budgets = Arc::new(Budgets::new(usize::MAX, None));
-        let (tx, mut rx) = channel(10, budgets.clone());
-        tx.try_send(Bytes::from_static(b"123456")).unwrap();
-        let refused = tx.try_send(Bytes::from_static(b"7890a")).unwrap_err();
-        let chunk = refused.unwrap();
+        let (tx, mut rx) = channel(10 + 2 * QUEUED_CHUNK, budgets.clone());
+        tx.try_send(Bytes::from_static(b"123456"), charged(&budgets, 6))
+            .unwrap();
+        let refused = tx
+            .try_send(Bytes::from_static(b"7890a"), charged(&budgets, 5))
+            .unwrap_err();
+        let (chunk, kept) = refused.unwrap();
         let waiting = tokio::spawn({
             let tx = tx.clone();
-            async move { tx.send(chunk).await }
+            async move { tx.send(chunk, kept).await }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiting.is_finished(), "no room until a chunk is taken");
-        assert_eq!(budgets.held(), 6, "what waits is held");
+        assert_eq!(
+            budgets.held(),
+            11 + QUEUED_CHUNK,
+            "what waits stays charged, with its slot"
+        );
         assert_eq!(recv(&mut rx).await.unwrap().unwrap(), "123456");
         waiting.await.unwrap().unwrap();
+        assert_eq!(
+            budgets.held(),
+            5 + QUEUED_CHUNK,
+            "what was taken is the consumer's"
+        );
         assert_eq!(recv(&mut rx).await.unwrap().unwrap(), "7890a");
         // A chunk larger than the whole budget still goes through an empty channel.
-        tx.try_send(Bytes::from(vec![0u8; 100])).unwrap();
+        tx.try_send(Bytes::from(vec![0u8; 100]), Kept::Nothing)
+            .unwrap();
         tx.finish(Err(Error::message("end")));
         assert_eq!(recv(&mut rx).await.unwrap().unwrap().len(), 100);
         assert!(recv(&mut rx).await.unwrap().is_err());
-        tx.try_send(Bytes::from_static(b"left")).unwrap();
+        tx.try_send(Bytes::from_static(b"left"), charged(&budgets, 4))
+            .unwrap();
         drop(rx);
-        assert_eq!(budgets.held(), 0, "a dropped receiver holds nothing");
+        assert_eq!(
+            budgets.held(),
+            0,
+            "a dropped receiver keeps nothing charged"
+        );
     }
 
     #[tokio::test]
     async fn a_dropped_receiver_releases_a_waiting_sender() {
-        let (tx, rx) = channel(4, Arc::new(Budgets::new(usize::MAX, None)));
-        tx.try_send(Bytes::from_static(b"1234")).unwrap();
+        let (tx, rx) = channel(4 + QUEUED_CHUNK, Arc::new(Budgets::new(usize::MAX, None)));
+        tx.try_send(Bytes::from_static(b"1234"), Kept::Nothing)
+            .unwrap();
         let waiting = tokio::spawn({
             let tx = tx.clone();
-            async move { tx.send(Bytes::from_static(b"5")).await }
+            async move { tx.send(Bytes::from_static(b"5"), Kept::Nothing).await }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         drop(rx);
         assert!(waiting.await.unwrap().is_err());
         assert!(matches!(
-            tx.try_send(Bytes::from_static(b"6")),
+            tx.try_send(Bytes::from_static(b"6"), Kept::Nothing),
             Err(Err(Gone))
         ));
     }

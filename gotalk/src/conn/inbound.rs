@@ -4,11 +4,11 @@
 //! needs to remember between messages (`peer_requests.rs`) and the last request's
 //! handler, kept for the next one.
 
-use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::{
     admission::Kind,
+    charge::{Detached, Keep},
     chunks::{self, ChunkSender},
     handler::{HandlerBox, Notification, Request, RequestFn, StreamRequest},
     peer_requests::{Deadlines, OpenStreams, Part},
@@ -56,16 +56,8 @@ impl Inbound {
         }
     }
 
-    /// Hands the peer's single request to admission and its handler. `read_size` is
-    /// what the payload's slice keeps alive of the read buffer, at least.
-    pub(super) fn request(
-        &mut self,
-        sock: &Sock,
-        id: RequestId,
-        op: Name,
-        payload: Bytes,
-        read_size: usize,
-    ) {
+    /// Hands the peer's single request to admission and its handler.
+    pub(super) fn request(&mut self, sock: &Sock, id: RequestId, op: Name, payload: Detached<'_>) {
         let deadline = self.deadlines.take(id);
         let handler = self.request_handler(sock, &op);
         let (running, handler) =
@@ -76,17 +68,15 @@ impl Inbound {
                 Ok(admitted) => admitted,
                 Err(refusal) => return refusal.send(sock, id),
             };
-        // A payload slice keeps the read chunk it came in alive.
-        let held = payload.len().max(read_size);
         let request = Request {
             sock: sock.clone(),
             op,
             id,
-            payload,
+            payload: payload.bytes,
             deadline: deadline.map(Instant::into_std),
         };
         let handler = handler(request, self.handler_memory.take());
-        self.handler_memory = dispatch(sock, id, running, handler, held, deadline);
+        self.handler_memory = dispatch(sock, id, running, handler, payload.keep, deadline);
     }
 
     /// The handler for a request named `op`. The last one looked up is kept while the
@@ -118,7 +108,7 @@ impl Inbound {
         sock: &Sock,
         id: RequestId,
         op: Name,
-        payload: Bytes,
+        payload: Detached<'_>,
     ) -> Result<(), CloseReason> {
         let deadline = self.deadlines.take(id);
         if let Err(e) = self.streams.may_open(id, sock.limits()) {
@@ -138,9 +128,9 @@ impl Inbound {
                 }
             };
         let (tx, rx) = chunks::channel(sock.limits().stream_buffer, sock.budgets().clone());
-        if !payload.is_empty() {
+        if !payload.bytes.is_empty() {
             // The channel is empty: there is room for the first chunk.
-            let _ = tx.try_send(payload);
+            let _ = tx.try_send(payload.bytes, payload.keep.into_owned());
         }
         self.streams.open(id, Some(tx));
         let request = StreamRequest {
@@ -150,8 +140,8 @@ impl Inbound {
             id,
             deadline: deadline.map(Instant::into_std),
         };
-        // Its chunks count as held while they wait in its channel.
-        dispatch(sock, id, running, handler(request), 0, deadline);
+        // Its chunks keep their memory charged while they wait in its channel.
+        dispatch(sock, id, running, handler(request), Keep::Nothing, deadline);
         Ok(())
     }
 
@@ -192,8 +182,7 @@ impl Inbound {
         &mut self,
         sock: &Sock,
         name: Name,
-        payload: Bytes,
-        read_size: usize,
+        payload: Detached<'_>,
     ) -> Option<QueueFull> {
         let Some(handler) = sock.with_handlers(|h| h.notification(&name).cloned()) else {
             tracing::debug!(
@@ -203,14 +192,13 @@ impl Inbound {
             );
             return None;
         };
-        let held = payload.len().max(read_size);
         let notification = Notification {
             sock: sock.clone(),
             name,
-            payload,
+            payload: payload.bytes,
         };
         self.notifications
-            .try_push(handler, notification, held)
+            .try_push(handler, notification, payload.keep.into_owned())
             .err()
     }
 

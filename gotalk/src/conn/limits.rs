@@ -63,12 +63,13 @@ pub struct Limits {
     /// The largest payload accepted in one message; a larger declared size is answered
     /// with protocol error 2 and the connection closes. Default: 16 MiB.
     pub max_payload: u32,
-    /// The most bytes this connection holds on its peer's behalf: the message being
-    /// read, the payloads of admitted requests until their handlers are done, replies
-    /// and messages waiting to be written, stream chunks waiting for their consumers,
-    /// and queued notifications. While it holds this much it reads nothing more from the
-    /// peer (TCP holds the peer back) until bytes are released; what was admitted still
-    /// completes. The connections of a server also share its
+    /// The most bytes this connection holds on its peer's behalf: its read buffers, each
+    /// at its capacity for as long as any payload sliced from it is alive (in a handler,
+    /// a stream's chunk queue, the notification queue, the write queue or the
+    /// application), the rest of a message being read (charged whole from its header
+    /// on), replies waiting for room in the write queue, and the write queue itself.
+    /// While it holds this much it reads nothing more from the peer (TCP holds the peer
+    /// back) until bytes are released; what was admitted still completes. The connections of a server also share its
     /// [`SharedBudget`](crate::SharedBudget). `None`, the default, means twice
     /// [`max_payload`](Self::max_payload) plus 1 MiB (33 MiB); it is never less than one
     /// largest message plus 64 KiB, so that a message can always be read whole.
@@ -88,7 +89,7 @@ pub struct Limits {
 }
 
 // The fixed bounds, and why each is what it is. (One more lives in the wire layer, as it
-// belongs to parsing: a header alone makes the reader reserve at most 64 KiB, whatever
+// belongs to parsing: a header alone makes the reader allocate at most 64 KiB, whatever
 // size it declares; see `wire::room_for`.)
 
 /// Stream request IDs the peer may leave open beyond [`Limits::max_stream_requests`]
@@ -96,6 +97,11 @@ pub struct Limits {
 /// them) before it is a protocol error. Each costs one table entry (a few dozen bytes);
 /// the bound keeps a peer from growing the table without end.
 pub(super) const LINGERING_STREAMS: usize = 1024;
+
+/// What a request whose handler waits costs the budgets besides its payload: its task and
+/// its handler's future, which the connection allocates on the peer's behalf (an
+/// estimate on the high side for a small handler: RELIABILITY.md has the measurement).
+pub(super) const PARKED_REQUEST: usize = 1024;
 
 /// Notifications of one connection that may wait for their (sequential) handler before
 /// the reader waits too. A count, not bytes: each holds its payload.
@@ -109,8 +115,8 @@ const HEADER_ROOM: usize = 64 * 1024;
 /// a fresh client is served while others have spent it (see `budget.rs`).
 pub(super) const BUDGET_FLOOR: usize = 64 * 1024;
 
-/// The most one read takes beyond the message reserved in the budgets: the bytes a
-/// connection holds unaccounted, whatever the peer sends.
+/// The most one read takes: what a batch of messages costs in system calls, against how
+/// much of the read buffer one read may fill.
 pub(super) const UNRESERVED_READ: usize = 64 * 1024;
 
 /// Read buffers of large messages kept for reuse, process-wide (see `recycle.rs`): at

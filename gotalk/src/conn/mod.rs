@@ -73,6 +73,7 @@ mod around_calls;
 mod around_handlers;
 mod budget;
 mod call;
+mod charge;
 mod chunks;
 mod config;
 mod driver;

@@ -142,8 +142,9 @@ impl Deadlines {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::{budget::Budgets, chunks};
     use std::sync::Arc;
+
+    use crate::conn::{budget::Budgets, chunks};
 
     fn sender() -> ChunkSender {
         chunks::channel(4, Arc::new(Budgets::new(1 << 20, None))).0

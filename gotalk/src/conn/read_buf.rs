@@ -1,28 +1,35 @@
 //! The read side's memory: the buffer the peer's bytes are read into, how it grows,
-//! shrinks and is recycled, and the budget reserved for the message being read in it
-//! (see `budget.rs`).
+//! shrinks and is recycled, and what it costs the budgets.
+//!
+//! Every allocation of the buffer is charged at its capacity before it is made, by a
+//! [`Charge`] that payloads sliced from it share (`charge.rs`): an allocation stays
+//! charged until the last slice that keeps it is gone, however long the reader has
+//! moved on. A message that does not fit the buffer gets an allocation that holds all of
+//! it, charged whole before any more of it is read, so that a message once begun is
+//! always read to its end (readers never wait on each other's half-read messages). While
+//! the budgets have no room, the reader waits ([`Shortfall`]) and TCP holds the peer back.
 //!
 //! An idle connection holds no buffer; a busy one reads straight into its own, in reads
-//! that grow while they fill what they are offered. A message larger than the buffer gets
-//! room for all of it at once, from `recycle` when it is large. Before reading on, the
-//! message begun is reserved whole against the budgets; while they have no room the
-//! reader waits ([`Shortfall`]), holding only the bytes of that message.
+//! that grow while they fill what they are offered. Large allocations come from
+//! `recycle` and go back there.
 
 use std::{
     mem::MaybeUninit,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
-use bytes::{BufMut, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, ReadBuf};
 
 use super::{
     budget::Budgets,
+    charge::{self, Charge, Detached},
     limits::{RECYCLE_MIN_SIZE, UNRESERVED_READ},
     recycle,
 };
-use crate::wire;
+use crate::wire::{room_for, Name};
 
 /// How much to read at least at a time.
 const READ_CHUNK: usize = 8 * 1024;
@@ -36,21 +43,31 @@ const QUIET_CAPACITY: usize = 512;
 pub(super) enum Shortfall {
     /// Room in the budgets for anything at all (nothing is begun).
     Room,
-    /// `more` bytes held in the budgets, to reserve the `needed` bytes of the message
-    /// begun; then [`ReadBuffer::reserved`].
-    Hold { more: usize, needed: usize },
+    /// `more` bytes held in the budgets, for an allocation of `capacity` bytes and the
+    /// rest of the message begun (`needed` bytes); then [`ReadBuffer::allocate`].
+    Allocation {
+        capacity: usize,
+        needed: usize,
+        more: usize,
+    },
 }
 
 pub(super) struct ReadBuffer {
     buf: BytesMut,
-    /// The size the current buffer was allocated with, if it came from `recycle`.
-    recycled_size: usize,
-    /// The budget reserved for the message being read: all of it, from its header on;
-    /// nothing between messages.
-    held: usize,
+    /// Charges the allocation `buf` is in, at the capacity it was made with (`None` while
+    /// there is none).
+    charge: Option<Arc<Charge>>,
+    /// The capacity `buf`'s allocation was made with (what `charge` charges: `buf`'s own
+    /// capacity shrinks as messages are split off its front).
+    allocated: usize,
+    /// What of the message begun the allocation cannot hold yet, held in the budgets
+    /// too: a message is charged whole from its header on.
+    reserved: usize,
     /// The largest message the peer has delivered in full: room for a message this big is
-    /// reserved at once (see `wire::room_for`).
+    /// allocated at once (see `room_for`).
     largest_message: usize,
+    /// The allocation came from `recycle` and goes back there.
+    recycled: bool,
     /// How much a read offers to take (see `next_read_size`).
     read_size: usize,
     /// A message was read since the last [`quiet`](Self::quiet).
@@ -61,9 +78,11 @@ impl ReadBuffer {
     pub(super) fn new() -> Self {
         Self {
             buf: BytesMut::new(),
-            recycled_size: 0,
-            held: 0,
+            charge: None,
+            allocated: 0,
+            reserved: 0,
             largest_message: 0,
+            recycled: false,
             read_size: READ_CHUNK,
             traded: false,
         }
@@ -79,10 +98,37 @@ impl ReadBuffer {
         self.buf.is_empty()
     }
 
-    /// How much a read offers to take now: what one payload slice can keep alive of the
-    /// buffer it was read into, at the least.
-    pub(super) fn read_size(&self) -> usize {
-        self.read_size
+    /// The application's traffic came (not only the extension's): the buffer is kept
+    /// between messages (see [`quiet`](Self::quiet)).
+    pub(super) fn on_traffic(&mut self) {
+        self.traded = true;
+    }
+
+    /// Hands on a message's payload and name just split off the buffer, charged as
+    /// `charge.rs` says.
+    #[inline]
+    pub(super) fn detach(
+        &self,
+        payload: Bytes,
+        name: Option<&mut Name>,
+        name_is_slice: bool,
+        budgets: &Arc<Budgets>,
+    ) -> Detached<'_> {
+        match &self.charge {
+            Some(charge) => charge::detach(
+                payload,
+                name,
+                name_is_slice,
+                charge,
+                self.allocated,
+                budgets,
+            ),
+            // Never: what is split off the buffer is in its allocation, which is charged.
+            None => Detached {
+                bytes: payload,
+                keep: charge::Keep::Nothing,
+            },
+        }
     }
 
     /// A message of `size` bytes was decoded.
@@ -91,109 +137,124 @@ impl ReadBuffer {
         self.largest_message = self.largest_message.max(size);
     }
 
-    /// The application's traffic came (not only the extension's): the buffer is kept
-    /// between messages (see [`quiet`](Self::quiet)).
-    pub(super) fn on_traffic(&mut self) {
-        self.traded = true;
-    }
-
-    /// Between messages, read on only while this connection (and its server) may hold
-    /// more; in a message, reserve all of it first. Waiting reads nothing, and TCP holds
-    /// the peer back until bytes are released. Returns what to wait for, if anything.
+    /// Makes sure the buffer can hold half a read more, and that the `needed` bytes of
+    /// the message begun are charged whole (between messages, that the budgets have room
+    /// to read on at all). Returns what to wait for first, if anything.
     #[inline]
-    pub(super) fn reserve(
-        &mut self,
-        budgets: &Budgets,
-        decoded_any: bool,
-        needed: usize,
-    ) -> Option<Shortfall> {
-        // Between messages, nothing held, room: the common case, inline.
-        if self.buf.is_empty() && self.held == 0 && budgets.has_room(1) {
+    pub(super) fn reserve(&mut self, budgets: &Arc<Budgets>, needed: usize) -> Option<Shortfall> {
+        if self.buf.is_empty() {
+            self.unreserve(budgets);
+            // Between messages: read on only while the budgets have room.
+            if budgets.has_room(1) {
+                return None;
+            }
+            // What the budgets count of this buffer is theirs again while reading waits.
+            self.release();
+            return Some(Shortfall::Room);
+        }
+        let len = self.buf.len();
+        let wanted = needed.max(len + self.read_size / 2);
+        if wanted <= self.buf.capacity() {
+            self.unreserve(budgets);
             return None;
         }
-        self.reserve_slow(budgets, decoded_any, needed)
+        self.reserve_slow(budgets, needed, wanted)
+    }
+
+    /// The message begun fits the allocation, or none is begun: nothing is reserved
+    /// beyond it.
+    #[inline]
+    fn unreserve(&mut self, budgets: &Budgets) {
+        if self.reserved > 0 {
+            budgets.update(&mut self.reserved, 0);
+        }
     }
 
     fn reserve_slow(
         &mut self,
-        budgets: &Budgets,
-        decoded_any: bool,
+        budgets: &Arc<Budgets>,
         needed: usize,
+        wanted: usize,
     ) -> Option<Shortfall> {
-        if decoded_any || self.buf.is_empty() {
-            // The reserved message was read whole (or none was begun): what follows
-            // needs a reservation of its own.
-            budgets.update(&mut self.held, 0);
-        }
-        if self.buf.is_empty() {
-            if budgets.has_room(1) {
-                return None;
-            }
-            self.shrink();
-            return Some(Shortfall::Room);
-        }
-        if needed <= self.held {
-            budgets.update(&mut self.held, needed);
+        let len = self.buf.len();
+        if self.buf.try_reclaim(wanted - len) {
+            // The allocation had room once the messages before it were gone.
+            self.unreserve(budgets);
             return None;
         }
-        if budgets.try_hold(needed - self.held) {
-            self.held = needed;
-            return None;
+        // Grown by at most what has arrived, 64 KiB or the largest message this peer has
+        // delivered (a header alone does not buy a large allocation), and a read beyond.
+        let capacity = room_for(len, needed, self.largest_message).max(len + self.read_size);
+        let held = self.reusable_charge() + self.reserved;
+        let more = needed.max(capacity).saturating_sub(held);
+        if !budgets.try_hold(more) {
+            return Some(Shortfall::Allocation {
+                capacity,
+                needed,
+                more,
+            });
         }
-        let more = needed - self.held;
-        self.shrink();
-        Some(Shortfall::Hold { more, needed })
+        self.allocate(budgets, capacity, needed, more);
+        None
     }
 
-    /// The `needed` bytes of the message begun are held now (a [`Shortfall::Hold`] is
-    /// over): room is made for all of it.
-    pub(super) fn reserved(&mut self, needed: usize) {
-        self.held = needed;
-        self.make_room(needed);
-    }
-
-    /// Makes room for a message of `needed` bytes whose start is in the buffer (see
-    /// `wire::reserve_for`). A large one goes into a recycled buffer (see `recycle`), and
-    /// the outgrown buffer is retired there.
-    #[inline]
-    pub(super) fn make_room(&mut self, needed: usize) {
-        // Room for all of it already (between small messages, nearly always): inline.
-        if needed > self.buf.capacity() {
-            self.grow(needed);
+    /// What of the current charge a new allocation can take over: all of it when no
+    /// payload keeps the current allocation (its charge is the reader's alone).
+    fn reusable_charge(&self) -> usize {
+        match &self.charge {
+            Some(charge) if Arc::strong_count(charge) == 1 => charge.bytes(),
+            _ => 0,
         }
     }
 
-    fn grow(&mut self, needed: usize) {
-        let room = wire::room_for(self.buf.len(), needed, self.largest_message);
-        if room <= self.buf.capacity() {
-            return;
-        }
-        if room < RECYCLE_MIN_SIZE {
-            self.buf.reserve(room - self.buf.len());
-            return;
-        }
-        let mut fresh = recycle::take(room);
+    /// Moves what the buffer holds into a new allocation of `capacity` bytes, for a
+    /// message of `needed` bytes; the caller holds `more` bytes in the budgets for it,
+    /// beyond what the reader holds already (its reservation, and the current charge if
+    /// no payload keeps it). Afterwards the allocation is charged at its capacity, and
+    /// what of the message does not fit it is reserved.
+    pub(super) fn allocate(
+        &mut self,
+        budgets: &Arc<Budgets>,
+        capacity: usize,
+        needed: usize,
+        more: usize,
+    ) {
+        let mut fresh = if capacity >= RECYCLE_MIN_SIZE {
+            recycle::take(capacity)
+        } else {
+            BytesMut::with_capacity(capacity)
+        };
         fresh.extend_from_slice(&self.buf);
-        let outgrown = std::mem::replace(&mut self.buf, fresh);
-        recycle::retire(outgrown, std::mem::replace(&mut self.recycled_size, room));
-    }
-
-    /// Before waiting for budget: keeps only the bytes of the message begun (at most a
-    /// read beyond its reservation), not the room of a large buffer, which is memory the
-    /// budgets do not count while nothing is reserved.
-    fn shrink(&mut self) {
-        if self.buf.capacity() <= UNRESERVED_READ {
-            return;
+        let allocated = fresh.capacity();
+        let mut held = more + std::mem::take(&mut self.reserved);
+        if let Some(Ok(current)) = self.charge.take().map(Arc::try_unwrap) {
+            // No payload keeps the current allocation: its charge is taken over.
+            held += current.into_held();
         }
-        let begun = BytesMut::from(&self.buf[..]);
-        let outgrown = std::mem::replace(&mut self.buf, begun);
-        recycle::retire(outgrown, std::mem::take(&mut self.recycled_size));
+        // Held now: the new allocation at its capacity, and the rest of the message.
+        let reserved = needed.saturating_sub(allocated);
+        budgets.update(&mut held, allocated + reserved);
+        let outgrown = std::mem::replace(&mut self.buf, fresh);
+        self.retire(outgrown);
+        self.charge = Some(Arc::new(Charge::held(budgets, allocated)));
+        self.reserved = reserved;
+        self.allocated = allocated;
+        self.recycled = capacity >= RECYCLE_MIN_SIZE;
     }
 
-    /// Frees the (empty) buffer, or hands it back to `recycle` if it came from there.
+    /// Hands an outgrown allocation back to `recycle` if it came from there.
+    fn retire(&mut self, buf: BytesMut) {
+        if std::mem::take(&mut self.recycled) {
+            recycle::retire(buf, self.allocated);
+        }
+    }
+
+    /// Frees the (empty) buffer, and its charge unless payloads keep it.
     fn release(&mut self) {
         let buf = std::mem::take(&mut self.buf);
-        recycle::retire(buf, std::mem::take(&mut self.recycled_size));
+        self.retire(buf);
+        self.charge = None;
+        self.allocated = 0;
     }
 
     /// The connection has been quiet for a while (its timer fired with no message read
@@ -205,41 +266,40 @@ impl ReadBuffer {
     }
 
     /// Reading is over: the buffer is freed (a large one goes back to the pool, whose
-    /// sweeper returns the memory later) and its reservation released.
+    /// sweeper returns the memory later), and its charge unless payloads keep it.
     pub(super) fn finish(&mut self, budgets: &Budgets) {
         self.buf.clear();
         self.release();
-        budgets.update(&mut self.held, 0);
+        self.unreserve(budgets);
     }
 
-    /// Reads what the peer has sent, without holding memory for a quiet connection: an
-    /// empty buffer with room for a whole chunk reads directly, and a small or absent one
-    /// reads through a chunk on the stack and keeps only what arrived; either is freed
-    /// when there is nothing to read, unless it is at most `QUIET_CAPACITY` and the
-    /// connection has traded messages (see [`quiet`](Self::quiet)). So an idle connection
-    /// holds no read buffer, a busy one reads straight into its own, in reads of
-    /// `read_size`. Inline: it runs twice per request (a read, then one that finds
-    /// nothing), and out of line it costs the request path a call it did not have.
+    /// Reads what the peer has sent, without holding memory for a quiet connection: a
+    /// buffer with a message begun, or with room for half a read, reads directly (see
+    /// [`reserve`](Self::reserve)); an empty one without that room reads through a chunk
+    /// on the stack and keeps only what arrived (charged at once: one read is what a
+    /// connection may hold beyond its budget). An empty buffer is freed when there is
+    /// nothing to read, unless it is at most `QUIET_CAPACITY` and the connection has
+    /// traded messages (see [`quiet`](Self::quiet)). So an idle connection holds no read
+    /// buffer, and a busy one reads straight into its own, in reads of `read_size`.
+    /// Inline: it runs twice per request (a read, then one that finds nothing), and out
+    /// of line it costs the request path a call it did not have.
     #[inline]
     pub(super) fn poll_read<S: AsyncRead + ?Sized>(
         &mut self,
         io: Pin<&mut S>,
         cx: &mut Context<'_>,
+        budgets: &Arc<Budgets>,
     ) -> Poll<std::io::Result<usize>> {
         let size = self.read_size;
-        let buf = &mut self.buf;
-        if !buf.is_empty() || buf.capacity() >= READ_CHUNK || size > READ_CHUNK {
-            if buf.capacity() - buf.len() < size / 2 {
-                buf.reserve(size);
-            }
-            // Up to the end of the reserved message, or a little beyond: however large the
-            // buffer, unreserved bytes do not pile up in it.
-            let allowed = self.held.saturating_sub(buf.len()).max(UNRESERVED_READ);
-            let offered = (buf.capacity() - buf.len()).min(allowed);
-            let read = tokio_util::io::poll_read_buf(io, cx, &mut (&mut *buf).limit(allowed));
+        let spare = self.buf.capacity() - self.buf.len();
+        if !self.buf.is_empty() || spare >= size / 2 {
+            // However large the allocation, a read takes at most `UNRESERVED_READ`.
+            let offered = spare.min(UNRESERVED_READ);
+            let mut room = bytes::BufMut::limit(&mut self.buf, offered);
+            let read = tokio_util::io::poll_read_buf(io, cx, &mut room);
             match read {
                 Poll::Ready(Ok(n)) => self.read_size = next_read_size(size, n, offered),
-                Poll::Pending if buf.is_empty() => self.release(),
+                Poll::Pending if self.buf.is_empty() => self.release(),
                 _ => {}
             }
             return read;
@@ -250,14 +310,19 @@ impl ReadBuffer {
             Poll::Ready(Ok(())) => chunk.filled(),
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => {
-                if buf.capacity() > QUIET_CAPACITY || !self.traded {
+                if self.allocated > QUIET_CAPACITY || !self.traded {
                     self.release();
                 }
                 return Poll::Pending;
             }
         };
-        buf.reserve(read.len().max(QUIET_CAPACITY));
-        buf.extend_from_slice(read);
+        if read.len() > self.buf.capacity() && !self.buf.try_reclaim(read.len()) {
+            let capacity = read.len().max(QUIET_CAPACITY);
+            let more = capacity.saturating_sub(self.reusable_charge());
+            budgets.hold(more);
+            self.allocate(budgets, capacity, 0, more);
+        }
+        self.buf.extend_from_slice(read);
         Poll::Ready(Ok(read.len()))
     }
 }
@@ -290,11 +355,7 @@ mod tests {
             sizes.push(size);
         }
         assert_eq!(sizes, [16 << 10, 32 << 10, 64 << 10, 64 << 10, 64 << 10]);
-        assert_eq!(
-            UNRESERVED_READ,
-            64 << 10,
-            "never beyond one unreserved read"
-        );
+        assert_eq!(UNRESERVED_READ, 64 << 10, "never beyond 64 KiB a read");
         // A read of half the room: the size stays.
         assert_eq!(next_read_size(size, size / 2, size), size);
         // Short reads: halved each time, never below a chunk.
@@ -306,26 +367,62 @@ mod tests {
         assert_eq!(shrinking, [32 << 10, 16 << 10, 8 << 10, 8 << 10]);
     }
 
-    #[test]
-    fn a_message_begun_is_reserved_whole_and_released_once_read() {
-        let budgets = Budgets::new(100, None);
+    /// A buffer holding `bytes`, as the stack-chunk read leaves it.
+    fn holding(budgets: &Arc<Budgets>, bytes: &[u8]) -> ReadBuffer {
         let mut buf = ReadBuffer::new();
-        assert!(buf.reserve(&budgets, false, 10).is_none(), "nothing begun");
-        buf.bytes().extend_from_slice(b"0123");
-        assert!(buf.reserve(&budgets, false, 60).is_none());
-        assert_eq!(budgets.held(), 60, "all of the message, from its header on");
-        match buf.reserve(&budgets, false, 150) {
-            Some(Shortfall::Hold { more, needed }) => assert_eq!((more, needed), (90, 150)),
-            _ => panic!("more than the budget: reading waits"),
-        }
+        budgets.hold(bytes.len());
+        buf.allocate(budgets, bytes.len(), 0, bytes.len());
+        buf.bytes().extend_from_slice(bytes);
+        buf
+    }
+
+    #[test]
+    fn a_message_begun_is_charged_whole_and_its_allocation_at_its_capacity() {
+        let budgets = Arc::new(Budgets::new(1 << 30, None));
+        let mut buf = holding(&budgets, b"r0001005bytes");
+        assert_eq!(budgets.held(), 13);
+        // A header declaring 1 MiB: 64 KiB more are allocated, all of it is charged.
+        let needed = 13 + (1 << 20);
+        assert!(buf.reserve(&budgets, needed).is_none());
+        assert!(buf.allocated < 128 * 1024, "a header alone buys no more");
         assert_eq!(
             budgets.held(),
-            60,
-            "a reservation that failed holds nothing more"
+            needed,
+            "the whole message, from its header on"
         );
+        // Once it fits, only the allocation stays charged.
         buf.bytes().clear();
-        assert!(buf.reserve(&budgets, true, 1).is_none());
-        assert_eq!(budgets.held(), 0, "read whole: released");
+        assert!(buf.reserve(&budgets, 1).is_none());
+        assert_eq!(budgets.held(), buf.allocated);
         buf.finish(&budgets);
+        assert_eq!(budgets.held(), 0);
+    }
+
+    #[test]
+    fn an_allocation_kept_by_a_payload_stays_charged_after_the_reader_moves_on() {
+        let budgets = Arc::new(Budgets::new(1 << 30, None));
+        let mut buf = holding(&budgets, &[b'x'; 100]);
+        let payload = buf.bytes().split_to(60).freeze();
+        let kept = buf.detach(payload, None, false, &budgets).keep.into_owned();
+        // The reader needs more room than this allocation has: a new one.
+        assert!(buf.reserve(&budgets, 40 + 20_000).is_none());
+        let first = 100;
+        assert_eq!(budgets.held(), first + buf.allocated, "both allocations");
+        buf.finish(&budgets);
+        assert_eq!(budgets.held(), first, "the payload's, until it is done");
+        drop(kept);
+        assert_eq!(budgets.held(), 0);
+    }
+
+    #[test]
+    fn between_messages_reading_waits_while_the_budget_is_spent() {
+        let budgets = Arc::new(Budgets::new(1000, None));
+        let mut buf = holding(&budgets, &[b'x'; 600]);
+        budgets.hold(400);
+        buf.bytes().clear();
+        assert!(matches!(buf.reserve(&budgets, 1), Some(Shortfall::Room)));
+        assert_eq!(budgets.held(), 400, "the idle buffer was let go");
+        budgets.release(400);
+        assert!(buf.reserve(&budgets, 1).is_none());
     }
 }

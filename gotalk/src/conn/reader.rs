@@ -24,6 +24,7 @@ use tokio::{io::AsyncRead, time::Instant};
 
 use super::{
     budget::Budgets,
+    charge::Kept,
     chunks::{self, ChunkSender},
     extension::{self, is_reserved, Received},
     inbound::Inbound,
@@ -35,7 +36,7 @@ use super::{
 };
 use crate::{
     error::{CloseReason, Side},
-    wire::{self, Conversation, DecodeError, Decoded, Message, ProtocolErrorCode, RequestId},
+    wire::{self, Conversation, DecodeError, Decoded, Message, Name, ProtocolErrorCode, RequestId},
     Error,
 };
 
@@ -45,8 +46,12 @@ type Wait = Pin<Box<dyn Future<Output = AfterWait> + Send>>;
 
 enum AfterWait {
     Nothing,
-    /// The budget for the message being read, now held.
-    Held(usize),
+    /// The bytes for a new allocation of the read buffer, now held.
+    Held {
+        capacity: usize,
+        needed: usize,
+        more: usize,
+    },
     /// The handler of this stream request stopped reading: drop the rest of its stream.
     Discard(RequestId),
     /// The caller reading this request's results dropped them: forget the request.
@@ -62,9 +67,17 @@ impl Shortfall {
                     budgets.wait_for_room(1).await;
                     AfterWait::Nothing
                 }
-                Shortfall::Hold { more, needed } => {
+                Shortfall::Allocation {
+                    capacity,
+                    needed,
+                    more,
+                } => {
                     budgets.hold_when_room(more).await;
-                    AfterWait::Held(needed)
+                    AfterWait::Held {
+                        capacity,
+                        needed,
+                        more,
+                    }
                 }
             }
         })
@@ -142,14 +155,19 @@ impl Reader {
                 // The name of the last request is not split off the buffer again (asked
                 // only for messages with a name).
                 let (sock, inbound) = (&self.sock, &self.inbound);
-                let known = |op: &str| inbound.known(sock, op);
+                let mut name_known = false;
+                let known = |op: &str| {
+                    let name = inbound.known(sock, op);
+                    name_known = name.is_some();
+                    name
+                };
                 match self.conversation.decode_with(bytes, known) {
                     Ok(Decoded::Version) => {}
                     Ok(Decoded::Message(msg)) => {
                         decoded_any = true;
                         let size = before - bytes.len();
                         self.buf.on_message(size);
-                        match self.route(msg, schedule) {
+                        match self.route(msg, !name_known, schedule) {
                             Ok(None) => {}
                             Ok(Some(wait)) => {
                                 self.wait = Some(wait);
@@ -168,10 +186,7 @@ impl Reader {
                             return ReadPoll::Pending;
                         }
                     }
-                    Err(DecodeError::Incomplete { needed }) => {
-                        self.buf.make_room(needed);
-                        break Some(needed);
-                    }
+                    Err(DecodeError::Incomplete { needed }) => break Some(needed),
                     Err(DecodeError::Version(e)) => {
                         return ReadPoll::Done(Sock::protocol_error(
                             ProtocolErrorCode::UNSUPPORTED,
@@ -195,11 +210,11 @@ impl Reader {
                 continue;
             };
             let budgets = self.sock.budgets();
-            if let Some(shortfall) = self.buf.reserve(budgets, decoded_any, needed) {
+            if let Some(shortfall) = self.buf.reserve(budgets, needed) {
                 self.wait = Some(shortfall.wait(budgets.clone()));
                 continue;
             }
-            match self.buf.poll_read(io.as_mut(), cx) {
+            match self.buf.poll_read(io.as_mut(), cx, budgets) {
                 Poll::Ready(Ok(0)) => {
                     if !self.buf.is_empty() {
                         tracing::debug!(
@@ -224,7 +239,13 @@ impl Reader {
     fn after_wait(&mut self, after: AfterWait) {
         match after {
             AfterWait::Nothing => {}
-            AfterWait::Held(needed) => self.buf.reserved(needed),
+            AfterWait::Held {
+                capacity,
+                needed,
+                more,
+            } => self
+                .buf
+                .allocate(self.sock.budgets(), capacity, needed, more),
             AfterWait::Discard(id) => self.inbound.discard(id),
             AfterWait::Forget(id) => {
                 self.sock.pending().remove(id);
@@ -247,9 +268,12 @@ impl Reader {
     }
 
     /// Hands one message to whoever deals with it.
+    /// Hands one message to whoever deals with it; its name is a slice of the read buffer
+    /// if `name_is_slice` (the decoder may have taken a name it knew instead).
     fn route(
         &mut self,
         msg: Message,
+        name_is_slice: bool,
         schedule: &mut Schedule,
     ) -> Result<Option<Wait>, CloseReason> {
         if tracing::enabled!(tracing::Level::TRACE) {
@@ -264,31 +288,53 @@ impl Reader {
             }
         }
         self.buf.on_traffic();
-        let sock = &self.sock;
+        let (sock, budgets) = (&self.sock, self.sock.budgets());
         match msg {
-            Message::SingleRequest { id, name, payload } => {
-                let read_size = self.buf.read_size();
-                self.inbound.request(sock, id, name, payload, read_size);
+            Message::SingleRequest {
+                id,
+                mut name,
+                payload,
+            } => {
+                let payload = self
+                    .buf
+                    .detach(payload, Some(&mut name), name_is_slice, budgets);
+                self.inbound.request(sock, id, name, payload);
             }
             Message::StreamRequest { id, name, payload } => {
+                // Its name lives as long as the stream: not a slice of the read buffer.
+                let name = if name_is_slice {
+                    Name::copy_of(&name)
+                } else {
+                    name
+                };
+                let payload = self.buf.detach(payload, None, false, budgets);
                 self.inbound.open_stream(sock, id, name, payload)?;
             }
             Message::StreamRequestPart { id, payload } => {
                 let Some(tx) = self.inbound.stream_part(id, payload.is_empty())? else {
                     return Ok(None);
                 };
+                let part = self.buf.detach(payload, None, false, budgets);
+                let (part, kept) = (part.bytes, part.keep.into_owned());
                 // If the handler stopped reading, the rest of its stream is dropped.
-                return Ok(self.send_chunk(tx, payload, AfterWait::Discard(id)));
+                return Ok(self.send_chunk(tx, part, kept, AfterWait::Discard(id)));
             }
             Message::SingleResult { id, payload } => {
+                // The caller takes it at once: nothing keeps it charged.
+                let payload = self.buf.detach(payload, None, false, budgets).bytes;
                 self.on_result(id, Outcome::Result(payload), schedule)
             }
             Message::StreamResult { id, payload } if payload.is_empty() => {
                 self.on_result(id, Outcome::End, schedule)
             }
             Message::StreamResult { id, payload } => match sock.pending().stream_sender(id) {
-                // If the caller dropped its `ResultStream`, later parts are dropped.
-                Some(tx) => return Ok(self.send_chunk(tx, payload, AfterWait::Forget(id))),
+                Some(tx) => {
+                    let part = self.buf.detach(payload, None, false, budgets);
+                    let (part, kept) = (part.bytes, part.keep.into_owned());
+                    // If the caller dropped its `ResultStream`, later parts are dropped.
+                    return Ok(self.send_chunk(tx, part, kept, AfterWait::Forget(id)));
+                }
+                // Copied into the single result the caller waits for.
                 None => self.on_result(id, Outcome::Part(payload), schedule),
             },
             Message::ErrorResult { id, payload } => {
@@ -304,9 +350,11 @@ impl Reader {
                 let wait = Duration::from_millis(u64::from(wait_ms));
                 self.on_result(id, Outcome::Failed(Error::Retry { wait, reason }), schedule);
             }
-            Message::Notification { name, payload } => {
-                let read_size = self.buf.read_size();
-                let full = self.inbound.notification(sock, name, payload, read_size);
+            Message::Notification { mut name, payload } => {
+                let payload = self
+                    .buf
+                    .detach(payload, Some(&mut name), name_is_slice, budgets);
+                let full = self.inbound.notification(sock, name, payload);
                 return Ok(full.map(|full| -> Wait {
                     Box::pin(async move {
                         full.wait().await;
@@ -357,15 +405,21 @@ impl Reader {
     /// Hands a stream chunk to its consumer; if the consumer has its `stream_buffer`
     /// full, reading waits (and so reads nothing more) until it has room. `gone` is what
     /// to do if the consumer is gone.
-    fn send_chunk(&mut self, tx: ChunkSender, chunk: Bytes, gone: AfterWait) -> Option<Wait> {
-        match tx.try_send(chunk) {
+    fn send_chunk(
+        &mut self,
+        tx: ChunkSender,
+        chunk: Bytes,
+        kept: Kept,
+        gone: AfterWait,
+    ) -> Option<Wait> {
+        match tx.try_send(chunk, kept) {
             Ok(()) => None,
             Err(Err(chunks::Gone)) => {
                 self.after_wait(gone);
                 None
             }
-            Err(Ok(chunk)) => Some(Box::pin(async move {
-                match tx.send(chunk).await {
+            Err(Ok((chunk, kept))) => Some(Box::pin(async move {
+                match tx.send(chunk, kept).await {
                     Ok(()) => AfterWait::Nothing,
                     Err(chunks::Gone) => gone,
                 }

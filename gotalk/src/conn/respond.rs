@@ -15,9 +15,10 @@ use tokio::{sync::mpsc, time::Instant};
 
 use super::{
     admission::Running,
+    charge::{Keep, Kept},
     extension,
     handler::{BoxStream, Notification, NotificationFn, Reply},
-    limits::NOTIFICATION_QUEUE,
+    limits::{NOTIFICATION_QUEUE, PARKED_REQUEST},
     Sock,
 };
 use crate::{
@@ -33,8 +34,9 @@ use crate::{
 ///
 /// That first poll uses a no-op waker: a handler that is not ready is spawned, and the
 /// new task polls it again at once with its own waker, which is the one it must wake.
-/// A spawned handler holds `request_bytes` against the budgets until it is done (one that
-/// answers at once holds nothing: its request is gone before the next read).
+/// A spawned handler keeps its request's memory charged (`keep`, see `charge.rs`), and
+/// its task's (`PARKED_REQUEST`), until it is done; one that answers at once keeps
+/// nothing (its request is gone before the next read).
 ///
 /// A handler that must wait runs on until its `deadline`, if the peer sent one, and is
 /// aborted if the peer cancels the request (see `extension.rs`).
@@ -45,7 +47,7 @@ pub(super) fn dispatch<H>(
     id: RequestId,
     mut running: Running,
     mut handler: H,
-    request_bytes: usize,
+    keep: Keep<'_>,
     deadline: Option<Instant>,
 ) -> Option<H>
 where
@@ -57,10 +59,12 @@ where
             Ok(Poll::Ready(reply)) => reply,
             Err(panic) => panicked(&panic),
             Ok(Poll::Pending) => {
-                running.hold(request_bytes);
+                running.hold(PARKED_REQUEST);
+                let kept = keep.into_owned();
                 let task_sock = sock.clone();
                 extension::spawn(sock.extension(), id, deadline, async move {
                     let reply = catch_panic(handler).await;
+                    drop(kept);
                     send_reply(&task_sock, id, reply).await;
                     drop(running);
                 });
@@ -192,8 +196,9 @@ async fn send_stream(sock: &Sock, id: RequestId, mut parts: BoxStream<Result<Byt
     }
 }
 
-/// A notification for its handler, and the bytes it holds until the handler is done.
-type Queued = (NotificationFn, Notification, usize);
+/// A notification for its handler, and what keeps its memory charged until the handler
+/// is done.
+type Queued = (NotificationFn, Notification, Kept);
 
 /// The notifications of one connection, handled in order on a task of their own (so
 /// that a handler may call the peer, whose answer the reader must be free to read). The
@@ -212,31 +217,23 @@ pub(super) struct QueueFull {
 impl QueueFull {
     /// Queues the notification once there is room (or drops it if the task is gone).
     pub(super) async fn wait(self) {
-        if let Err(mpsc::error::SendError((_, notification, bytes))) =
-            self.queue.send(self.item).await
-        {
-            notification.sock.budgets().release(bytes);
-        }
+        let _ = self.queue.send(self.item).await;
     }
 }
 
 impl Notifications {
-    /// Queues a notification for `handler` if there is room now; it holds `bytes`
-    /// against the connection's budgets until its handler is done.
+    /// Queues a notification for `handler` if there is room now; `kept` keeps its
+    /// memory charged until its handler is done.
     pub(super) fn try_push(
         &mut self,
         handler: NotificationFn,
         notification: Notification,
-        bytes: usize,
+        kept: Kept,
     ) -> Result<(), QueueFull> {
-        notification.sock.budgets().hold(bytes);
         let queue = self.queue.get_or_insert_with(spawn_notification_task);
-        match queue.try_send((handler, notification, bytes)) {
+        match queue.try_send((handler, notification, kept)) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed((_, notification, bytes))) => {
-                notification.sock.budgets().release(bytes);
-                Ok(())
-            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
             Err(mpsc::error::TrySendError::Full(item)) => Err(QueueFull {
                 queue: queue.clone(),
                 item,
@@ -248,9 +245,8 @@ impl Notifications {
 fn spawn_notification_task() -> mpsc::Sender<Queued> {
     let (tx, mut rx) = mpsc::channel::<Queued>(NOTIFICATION_QUEUE);
     tokio::spawn(async move {
-        while let Some((handler, notification, bytes)) = rx.recv().await {
+        while let Some((handler, notification, kept)) = rx.recv().await {
             let name = notification.name.clone();
-            let sock = notification.sock.clone();
             if let Err(panic) = AssertUnwindSafe(handler(notification)).catch_unwind().await {
                 tracing::error!(
                     "notification handler {:?} panicked: {}",
@@ -258,7 +254,7 @@ fn spawn_notification_task() -> mpsc::Sender<Queued> {
                     panic_text(&panic)
                 );
             }
-            sock.budgets().release(bytes);
+            drop(kept);
         }
     });
     tx
