@@ -125,7 +125,30 @@ pub(super) fn detach<'a>(
     budgets: &Arc<Budgets>,
 ) -> Detached<'a> {
     let len = payload.len();
-    let name = name.filter(|_| name_is_slice);
+    // The common case, inline: a payload handed on as it is.
+    if len < OWNS_CHARGE_FROM && (len > COPY_AT_MOST || capacity < COPY_FROM_BUFFER) {
+        let keep = if len > 0 || (name_is_slice && name.is_some()) {
+            Keep::Buffer(charge)
+        } else {
+            Keep::Nothing
+        };
+        return Detached {
+            bytes: payload,
+            keep,
+        };
+    }
+    detach_apart(payload, name.filter(|_| name_is_slice), charge, budgets)
+}
+
+/// A large payload, or a small one in a large buffer (see [`detach`]).
+#[cold]
+fn detach_apart<'a>(
+    payload: Bytes,
+    name: Option<&mut Name>,
+    charge: &'a Arc<Charge>,
+    budgets: &Arc<Budgets>,
+) -> Detached<'a> {
+    let len = payload.len();
     if len >= OWNS_CHARGE_FROM {
         if let Some(name) = name {
             // It would keep the buffer after the payload is gone.
@@ -140,27 +163,30 @@ pub(super) fn detach<'a>(
             keep: Keep::Nothing,
         };
     }
-    if len <= COPY_AT_MOST && capacity >= COPY_FROM_BUFFER {
-        let mut copied = len;
-        if let Some(name) = name {
-            *name = Name::copy_of(name);
-            copied += name.as_str().len();
-        }
-        budgets.hold(copied);
-        return Detached {
-            bytes: Bytes::copy_from_slice(&payload),
-            keep: Keep::Own(Charge::held(budgets, copied)),
-        };
+    // Small, in a large buffer: copied out, with its name.
+    let mut copied = len;
+    if let Some(name) = name {
+        *name = Name::copy_of(name);
+        copied += name.as_str().len();
     }
-    let keep = if len > 0 || name.is_some() {
-        Keep::Buffer(charge)
-    } else {
-        Keep::Nothing
-    };
+    budgets.hold(copied);
     Detached {
-        bytes: payload,
-        keep,
+        bytes: Bytes::copy_from_slice(&payload),
+        keep: Keep::Own(Charge::held(budgets, copied)),
     }
+}
+
+/// A result for a caller, split off a buffer charged by `charge`: taken at once, so only
+/// a large one, which the caller may keep, is handed on owning a share of the charge.
+#[inline]
+pub(super) fn result(payload: Bytes, charge: &Arc<Charge>) -> Bytes {
+    if payload.len() < OWNS_CHARGE_FROM {
+        return payload;
+    }
+    Bytes::from_owner(Share {
+        bytes: payload,
+        _charge: charge.clone(),
+    })
 }
 
 /// A slice that owns a share of its buffer's charge.

@@ -137,6 +137,16 @@ impl ReadBuffer {
         self.largest_message = self.largest_message.max(size);
     }
 
+    /// Hands on a result just split off the buffer for the caller waiting for it (see
+    /// `charge::result`).
+    #[inline]
+    pub(super) fn result(&self, payload: Bytes) -> Bytes {
+        match &self.charge {
+            Some(charge) => charge::result(payload, charge),
+            None => payload,
+        }
+    }
+
     /// Makes sure the buffer can hold half a read more, and that the `needed` bytes of
     /// the message begun are charged whole (between messages, that the budgets have room
     /// to read on at all). Returns what to wait for first, if anything.
@@ -219,7 +229,10 @@ impl ReadBuffer {
         needed: usize,
         more: usize,
     ) {
-        let mut fresh = if capacity >= RECYCLE_MIN_SIZE {
+        // A large message's buffer, which its payload keeps alive past the read, comes
+        // from the pool; room for reading small messages is allocated as it is.
+        let recycled = needed >= RECYCLE_MIN_SIZE;
+        let mut fresh = if recycled {
             recycle::take(capacity)
         } else {
             BytesMut::with_capacity(capacity)
@@ -239,7 +252,7 @@ impl ReadBuffer {
         self.charge = Some(Arc::new(Charge::held(budgets, allocated)));
         self.reserved = reserved;
         self.allocated = allocated;
-        self.recycled = capacity >= RECYCLE_MIN_SIZE;
+        self.recycled = recycled;
     }
 
     /// Hands an outgrown allocation back to `recycle` if it came from there.
@@ -275,9 +288,10 @@ impl ReadBuffer {
 
     /// Reads what the peer has sent, without holding memory for a quiet connection: a
     /// buffer with a message begun, or with room for half a read, reads directly (see
-    /// [`reserve`](Self::reserve)); an empty one without that room reads through a chunk
-    /// on the stack and keeps only what arrived (charged at once: one read is what a
-    /// connection may hold beyond its budget). An empty buffer is freed when there is
+    /// [`reserve`](Self::reserve)), and so does an empty one once reads fill large offers
+    /// (it gets room for a whole read first); an empty one without that room reads
+    /// through a chunk on the stack and keeps only what arrived. (Either allocation is
+    /// charged at once: one read is what a connection may hold beyond its budget.) An empty buffer is freed when there is
     /// nothing to read, unless it is at most `QUIET_CAPACITY` and the connection has
     /// traded messages (see [`quiet`](Self::quiet)). So an idle connection holds no read
     /// buffer, and a busy one reads straight into its own, in reads of `read_size`.
@@ -291,7 +305,12 @@ impl ReadBuffer {
         budgets: &Arc<Budgets>,
     ) -> Poll<std::io::Result<usize>> {
         let size = self.read_size;
-        let spare = self.buf.capacity() - self.buf.len();
+        let mut spare = self.buf.capacity() - self.buf.len();
+        if self.buf.is_empty() && spare < size / 2 && size > READ_CHUNK {
+            // Reads have been filling large offers: room for a whole one, at once.
+            self.allocate_for_reading(budgets, size);
+            spare = self.buf.capacity();
+        }
         if !self.buf.is_empty() || spare >= size / 2 {
             // However large the allocation, a read takes at most `UNRESERVED_READ`.
             let offered = spare.min(UNRESERVED_READ);
@@ -317,13 +336,19 @@ impl ReadBuffer {
             }
         };
         if read.len() > self.buf.capacity() && !self.buf.try_reclaim(read.len()) {
-            let capacity = read.len().max(QUIET_CAPACITY);
-            let more = capacity.saturating_sub(self.reusable_charge());
-            budgets.hold(more);
-            self.allocate(budgets, capacity, 0, more);
+            self.allocate_for_reading(budgets, read.len().max(QUIET_CAPACITY));
         }
         self.buf.extend_from_slice(read);
         Poll::Ready(Ok(read.len()))
+    }
+
+    /// An allocation of `capacity` bytes for the empty buffer to read into: charged
+    /// whatever the budgets say (reading checked that they had room), since one read is
+    /// what a connection may hold beyond them.
+    fn allocate_for_reading(&mut self, budgets: &Arc<Budgets>, capacity: usize) {
+        let more = capacity.saturating_sub(self.reusable_charge());
+        budgets.hold(more);
+        self.allocate(budgets, capacity, 0, more);
     }
 }
 

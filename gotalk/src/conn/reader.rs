@@ -320,8 +320,7 @@ impl Reader {
                 return Ok(self.send_chunk(tx, part, kept, AfterWait::Discard(id)));
             }
             Message::SingleResult { id, payload } => {
-                // The caller takes it at once: nothing keeps it charged.
-                let payload = self.buf.detach(payload, None, false, budgets).bytes;
+                let payload = self.buf.result(payload);
                 self.on_result(id, Outcome::Result(payload), schedule)
             }
             Message::StreamResult { id, payload } if payload.is_empty() => {
