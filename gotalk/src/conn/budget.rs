@@ -24,7 +24,7 @@ use std::{
 
 use tokio::sync::Notify;
 
-use super::{limits::BUDGET_FLOOR as FLOOR, recycle};
+use super::{limits::BUDGET_FLOOR as FLOOR, trim};
 
 /// A count of bytes against a limit.
 pub(super) struct Budget {
@@ -225,7 +225,7 @@ impl Budgets {
             if ready(self) {
                 return;
             }
-            recycle::budget_spent();
+            trim::budget_spent();
             match shared {
                 Some(shared) => {
                     tokio::select! {

@@ -15,7 +15,7 @@
 //! | when does it write, and who wakes it? | `schedule.rs` |
 //! | whose clock are its timeouts on? | `timers.rs` (a thread of their own), `read_timeout.rs` |
 //! | how are messages read and routed? | `reader.rs`; the peer's requests go on through `inbound.rs` |
-//! | what memory does reading hold? | `read_buf.rs`, and `recycle.rs` for large buffers |
+//! | what memory does reading hold? | `read_buf.rs`, what it costs the budgets `charge.rs`; large buffers are reused (`recycle.rs`), freed memory handed back (`trim.rs`) |
 //! | what does the reader remember of the peer's requests? | `peer_requests.rs` (open streams, deadlines) |
 //! | how does the extension work? | `extension.rs` (cancellation, deadlines) |
 //! | who writes? | `outbox.rs` (the queue), `outbox/writer.rs` (the writer) |
@@ -96,6 +96,7 @@ mod schedule;
 mod signal;
 mod streams;
 mod timers;
+mod trim;
 
 use std::{
     any::{Any, TypeId},
@@ -552,6 +553,14 @@ impl Sock {
     /// The waker the connection's timer is polled with (see `Wake for Inner`).
     fn timer_waker(&self) -> std::task::Waker {
         std::task::Waker::from(self.inner.clone())
+    }
+}
+
+/// The last handle is gone, and with it the connection's memory: what the allocator keeps
+/// of it is handed back soon (`trim.rs`).
+impl Drop for Inner {
+    fn drop(&mut self) {
+        trim::connection_closed();
     }
 }
 

@@ -14,9 +14,12 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use super::limits::{
-    RECYCLE_IDLE, RECYCLE_MAX_BUFFERS as MAX_BUFFERS, RECYCLE_MAX_BYTES as MAX_BYTES,
-    RECYCLE_MIN_SIZE as MIN_SIZE, TRIM_UNDER_PRESSURE,
+use super::{
+    limits::{
+        RECYCLE_IDLE, RECYCLE_MAX_BUFFERS as MAX_BUFFERS, RECYCLE_MAX_BYTES as MAX_BYTES,
+        RECYCLE_MIN_SIZE as MIN_SIZE,
+    },
+    trim,
 };
 use crate::sync::{lock, Mutex};
 
@@ -97,54 +100,10 @@ async fn sweep() {
         let (freed, empty) = (pool.retired.len() < before, pool.retired.is_empty());
         drop(pool);
         if freed {
-            return_freed_memory();
+            trim::return_freed_memory();
         }
         if empty {
             return;
-        }
-    }
-}
-
-/// A budget is spent and a reader waits: hands the memory the allocator holds free back
-/// to the system now (in the background, at most once per `TRIM_UNDER_PRESSURE` in the
-/// process), so that what the process holds stays close to what its budgets count.
-///
-/// Without it, under an attack that fills a shared budget, glibc keeps the free memory
-/// between live buffers and the process holds well above what the budgets count, for as
-/// long as the attack lasts (RELIABILITY.md has the figures).
-pub(super) fn budget_spent() {
-    if !cfg!(all(target_os = "linux", target_env = "gnu")) {
-        return;
-    }
-    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
-    {
-        let mut last = lock(&LAST);
-        if last.is_some_and(|t| t.elapsed() < TRIM_UNDER_PRESSURE) {
-            return;
-        }
-        *last = Some(Instant::now());
-    }
-    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        runtime.spawn_blocking(return_freed_memory);
-    }
-}
-
-/// Hands memory the allocator keeps after a burst of large messages back to the system.
-///
-/// glibc raises its threshold for allocating with `mmap` whenever a large block is freed,
-/// so after the first few, large read buffers come from its heap, and freeing them later
-/// leaves the memory with the process after an attack has ended (RELIABILITY.md).
-/// `malloc_trim` gives back every free page.
-fn return_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn malloc_trim(pad: usize) -> std::os::raw::c_int;
-        }
-        // SAFETY: glibc's `malloc_trim` only releases free memory; it is thread-safe and
-        // takes any padding.
-        unsafe {
-            malloc_trim(0);
         }
     }
 }

@@ -86,14 +86,20 @@ pub async fn relay(
     mut log: Log,
 ) -> std::io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = from.read(&mut buf).await?;
-        if n == 0 {
-            let _ = to.shutdown().await;
-            return Ok(());
+    let copied = async {
+        loop {
+            let n = from.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            log.feed(&buf[..n]);
+            to.write_all(&buf[..n]).await?;
+            to.flush().await?;
         }
-        log.feed(&buf[..n]);
-        to.write_all(&buf[..n]).await?;
-        to.flush().await?;
     }
+    .await;
+    // However reading ended (the peer closed, or reset the connection), the other side
+    // is told: it would otherwise wait on a stream nobody writes to any more.
+    let _ = to.shutdown().await;
+    copied
 }
