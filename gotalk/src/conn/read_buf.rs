@@ -4,14 +4,16 @@
 //! Every allocation of the buffer is charged at its capacity before it is made, by a
 //! [`Charge`] that payloads sliced from it share (`charge.rs`): an allocation stays
 //! charged until the last slice that keeps it is gone, however long the reader has
-//! moved on. A message that does not fit the buffer gets an allocation that holds all of
-//! it, charged whole before any more of it is read, so that a message once begun is
-//! always read to its end (readers never wait on each other's half-read messages). While
-//! the budgets have no room, the reader waits ([`Shortfall`]) and TCP holds the peer back.
+//! moved on. A message is charged whole from its header on (what the allocation cannot
+//! hold yet is reserved beside it), so that a message once begun is always read to its
+//! end and readers never wait on each other's half-read messages; its allocation grows
+//! by at most what has arrived, 64 KiB, or the largest message the peer delivered, so
+//! that a header alone buys no memory. While the budgets have no room, the reader waits
+//! ([`Shortfall`]) and TCP holds the peer back.
 //!
 //! An idle connection holds no buffer; a busy one reads straight into its own, in reads
-//! that grow while they fill what they are offered. Large allocations come from
-//! `recycle` and go back there.
+//! that grow while they fill what they are offered. Large messages' allocations come
+//! from `recycle` and go back there.
 
 use std::{
     mem::MaybeUninit,
