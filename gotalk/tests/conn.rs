@@ -1155,3 +1155,47 @@ async fn callers_handed_half_a_read_call_again_before_the_rest() {
         "second calls per write: {second_calls:?}"
     );
 }
+
+#[tokio::test]
+async fn a_single_call_answered_with_endless_stream_parts_fails_at_max_payload() {
+    // A peer that answers every request with stream parts and never ends them.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        stream.write_all(b"01").await.unwrap();
+        let mut seen = Vec::new();
+        let id = loop {
+            let mut buf = [0u8; 256];
+            let n = stream.read(&mut buf).await.unwrap();
+            seen.extend_from_slice(&buf[..n]);
+            if let Some(at) = seen.iter().position(|&b| b == b'r') {
+                if seen.len() >= at + 5 {
+                    break seen[at + 1..at + 5].to_vec();
+                }
+            }
+        };
+        let mut part = b"S".to_vec();
+        part.extend_from_slice(&id);
+        part.extend_from_slice(b"00000400");
+        part.extend_from_slice(&[b'x'; 1024]);
+        for _ in 0..64 {
+            if stream.write_all(&part).await.is_err() {
+                break;
+            }
+        }
+        stream
+    });
+    let config = Config::dialling().limits(Limits::default().max_payload(16 * 1024));
+    let client = gotalk::tcp::connect_with(addr, config).await.unwrap();
+    let failed = tokio::time::timeout(Duration::from_secs(5), client.request_raw("endless", ""))
+        .await
+        .expect("answered")
+        .unwrap_err();
+    assert_eq!(
+        failed.to_string(),
+        "the result's stream parts come to more than max_payload (16384 bytes)"
+    );
+    assert!(!client.is_closed(), "the connection goes on");
+    drop(peer.await.unwrap());
+}

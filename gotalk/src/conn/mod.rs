@@ -257,7 +257,7 @@ impl Sock {
                 outbox: Outbox::new(config.limits.write_buffer, budgets.clone()),
                 admission: Arc::new(Admission::new(budgets.clone())),
                 budgets,
-                pending: Pending::default(),
+                pending: Pending::new(config.limits.max_payload as usize),
                 extension: Arc::new(Extension::new(config.extensions)),
                 handlers: RwLock::new(config.handlers.clone()),
                 handlers_version: AtomicU64::new(0),

@@ -86,9 +86,11 @@ impl Waiter {
     }
 }
 
-#[derive(Default)]
 pub(super) struct Pending {
     table: Mutex<Table>,
+    /// The most bytes of stream parts a single call's result is put together from (the
+    /// connection's `max_payload`): a peer streaming more fails the call, not memory.
+    max_parts: usize,
 }
 
 #[derive(Default)]
@@ -162,6 +164,15 @@ pub(super) enum Outcome {
 }
 
 impl Pending {
+    /// A table whose single calls put results of at most `max_parts` bytes together from
+    /// stream parts.
+    pub(super) fn new(max_parts: usize) -> Self {
+        Self {
+            table: Mutex::default(),
+            max_parts,
+        }
+    }
+
     /// Registers a waiter under a fresh request ID.
     pub(super) fn register(&self, waiter: Waiter) -> Result<RequestId, Error> {
         let mut table = lock(&self.table);
@@ -214,8 +225,26 @@ impl Pending {
                 },
                 _,
             ) => return false,
-            (Waiter::Single { parts, .. }, Outcome::Part(bytes)) => {
-                parts.get_or_insert_default().extend_from_slice(&bytes);
+            (Waiter::Single { parts, slot }, Outcome::Part(bytes)) => {
+                let parts = parts.get_or_insert_default();
+                if parts.len() + bytes.len() <= self.max_parts {
+                    parts.extend_from_slice(&bytes);
+                    return true;
+                }
+                let too_long = Error::message(format!(
+                    "the result's stream parts come to more than max_payload ({} bytes)",
+                    self.max_parts
+                ));
+                **parts = BytesMut::new();
+                let Slot::Waiting(waker) =
+                    std::mem::replace(slot, Slot::Done(Err(Box::new(too_long))))
+                else {
+                    unreachable!("matched above");
+                };
+                drop(table);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
             }
             (Waiter::Single { slot, parts }, outcome) => {
                 let result = match outcome {
@@ -377,7 +406,7 @@ mod tests {
 
     #[test]
     fn results_for_ids_not_outstanding_find_nobody() {
-        let pending = Pending::default();
+        let pending = Pending::new(1 << 20);
         let id = pending.register(waiter()).unwrap();
         let answer = || Outcome::Result(Bytes::from_static(b"x"));
         assert!(!pending.deliver(*b"zz z", answer()), "not one of our IDs");
@@ -389,7 +418,7 @@ mod tests {
 
     #[test]
     fn a_second_result_for_a_request_finds_nobody_and_the_first_stays() {
-        let pending = Pending::default();
+        let pending = Pending::new(1 << 20);
         let id = pending.register(waiter()).unwrap();
         let answer = |b: &'static [u8]| Outcome::Result(Bytes::from_static(b));
         assert!(pending.deliver(id, answer(b"first")));
@@ -404,7 +433,7 @@ mod tests {
 
     #[test]
     fn waiters_survive_growth_and_a_long_outstanding_one_keeps_the_table_small() {
-        let pending = Pending::default();
+        let pending = Pending::new(1 << 20);
         let long = pending.register(waiter()).unwrap();
         let many: Vec<_> = (0..100)
             .map(|_| pending.register(waiter()).unwrap())
@@ -427,7 +456,7 @@ mod tests {
 
     #[test]
     fn an_outstanding_id_is_skipped_after_wrap() {
-        let pending = Pending::default();
+        let pending = Pending::new(1 << 20);
         let first = pending.register(waiter()).unwrap();
         lock(&pending.table).next = 0;
         let second = pending.register(waiter()).unwrap();
@@ -442,7 +471,7 @@ mod tests {
 
     #[test]
     fn a_stream_result_to_a_single_request_is_gathered() {
-        let pending = Pending::default();
+        let pending = Pending::new(1 << 20);
         let id = pending.register(waiter()).unwrap();
         assert!(poll(&pending, id).is_pending());
         assert!(pending.deliver(id, Outcome::Part(Bytes::from_static(b"ab"))));
@@ -459,7 +488,7 @@ mod tests {
 
     #[test]
     fn close_fails_waiters_and_later_requests() {
-        let pending = Pending::default();
+        let pending = Pending::new(1 << 20);
         let id = pending.register(waiter()).unwrap();
         assert!(poll(&pending, id).is_pending());
         pending.close(Error::Closed(crate::CloseReason::PeerClosed));
@@ -472,7 +501,7 @@ mod tests {
 
     #[test]
     fn a_result_delivered_before_close_is_still_taken() {
-        let pending = Pending::default();
+        let pending = Pending::new(1 << 20);
         let id = pending.register(waiter()).unwrap();
         assert!(pending.deliver(id, Outcome::Result(Bytes::from_static(b"ok"))));
         pending.close(Error::Closed(crate::CloseReason::PeerClosed));
