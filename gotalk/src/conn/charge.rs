@@ -20,14 +20,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::budget::Budgets;
+use super::{budget::Budgets, outbox::COPY_LIMIT};
 use crate::wire::Name;
 
-/// A payload at least this large is handed on owning a share of its buffer's charge. The
+/// A payload at least this large is handed on owning a share of its buffer's charge: the
 /// write queue sends payloads this large by reference rather than copying them, so they
 /// may outlive everything else that holds their buffer. (Smaller ones are copied into
 /// the write queue, and their holders keep the charge: see [`Keep`].)
-const OWNS_CHARGE_FROM: usize = 16 * 1024;
+const OWNS_CHARGE_FROM: usize = COPY_LIMIT;
 /// A payload this small, in a buffer at least `COPY_FROM_BUFFER` large, is copied out of
 /// it: a parked request of a few bytes must not keep (and be charged for) a large buffer.
 const COPY_AT_MOST: usize = 256;

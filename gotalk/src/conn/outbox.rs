@@ -36,7 +36,7 @@ use crate::{
 pub(super) use writer::{Writer, Written};
 
 /// Payloads at least this large are queued by reference instead of copied.
-const COPY_LIMIT: usize = 16 * 1024;
+pub(super) const COPY_LIMIT: usize = 16 * 1024;
 /// An idle write buffer larger than this is freed rather than kept.
 const KEEP_CAPACITY: usize = 64 * 1024;
 /// At most this many buffers go into one vectored write.
