@@ -7,7 +7,7 @@ use std::{fmt, future::Future, sync::Arc, time::Duration};
 use bytes::Bytes;
 
 use super::{BoxFuture, Sock};
-use crate::Error;
+use crate::error::Error;
 
 /// A single-result call about to go out, as middleware on calls sees it.
 #[derive(Clone, Debug)]

@@ -18,8 +18,8 @@ use super::{
     ResultStream, Sock, StreamWriter,
 };
 use crate::{
+    error::Error,
     wire::{Header, RequestId},
-    Error,
 };
 
 /// Options for one call: a timeout and automatic retries.

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, Semaphore};
 
 use super::{budget::Budgets, charge::Kept};
-use crate::Error;
+use crate::error::Error;
 
 /// What a chunk waiting in the channel costs besides its bytes (the queue's slot, the
 /// chunk's handle): charged while it waits, so that many tiny chunks cost what they

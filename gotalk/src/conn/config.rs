@@ -8,7 +8,7 @@ use super::{
     around_calls::{AroundCall, NextCall, Outgoing},
     Handlers, Limits, SharedBudget, Sock,
 };
-use crate::{CloseReason, Error};
+use crate::error::{CloseReason, Error};
 
 /// A heartbeat received from the peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

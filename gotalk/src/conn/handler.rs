@@ -16,8 +16,8 @@ use futures_core::Stream;
 
 use super::{RequestChunks, Sock};
 use crate::{
+    error::Error,
     wire::{Name, RequestId},
-    Error,
 };
 
 /// A boxed, sendable future: what every handler is turned into.

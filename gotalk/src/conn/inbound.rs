@@ -17,8 +17,8 @@ use super::{
 };
 use crate::{
     error::CloseReason,
+    error::Error,
     wire::{self, Name, ProtocolErrorCode, RequestId},
-    Error,
 };
 
 /// The handler a request named `op` found, while the handlers were at `version`.

@@ -29,9 +29,9 @@ use super::{budget::Budgets, schedule::TaskWake};
 
 mod writer;
 use crate::{
+    error::Error,
     sync::{lock, Mutex},
     wire::{EncodeError, Header},
-    Error,
 };
 pub(super) use writer::{Writer, Written};
 

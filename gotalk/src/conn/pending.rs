@@ -12,9 +12,9 @@ use bytes::{Bytes, BytesMut};
 
 use super::chunks::ChunkSender;
 use crate::{
+    error::Error,
     sync::{lock, Mutex},
     wire::RequestId,
-    Error,
 };
 
 /// Request IDs are four printable characters (`0000`, `0001`, … `____`) so that they read

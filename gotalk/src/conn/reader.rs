@@ -35,9 +35,9 @@ use super::{
     Sock,
 };
 use crate::{
+    error::Error,
     error::{CloseReason, Side},
     wire::{self, Conversation, DecodeError, Decoded, Message, Name, ProtocolErrorCode, RequestId},
-    Error,
 };
 
 /// Something reading waits for (boxed: waiting is rare, and inline it would grow every

@@ -22,8 +22,8 @@ use super::{
     Sock,
 };
 use crate::{
+    error::Error,
     wire::{Header, RequestId},
-    Error,
 };
 
 /// Runs a request's handler and sends its reply. The handler is first polled right here,

@@ -7,10 +7,10 @@ use std::{
     task::{Context, Poll},
 };
 
-use super::chunks::ChunkReceiver;
+use super::{chunks::ChunkReceiver, Sock};
 use crate::{
+    error::Error,
     wire::{Header, Name, RequestId},
-    Error, Sock,
 };
 use bytes::Bytes;
 use futures_core::Stream;
