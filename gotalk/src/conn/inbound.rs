@@ -16,8 +16,7 @@ use super::{
     RequestChunks, Sock,
 };
 use crate::{
-    error::CloseReason,
-    error::Error,
+    error::{CloseReason, Error},
     wire::{self, Name, ProtocolErrorCode, RequestId},
 };
 

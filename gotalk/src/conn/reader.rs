@@ -35,8 +35,7 @@ use super::{
     Sock,
 };
 use crate::{
-    error::Error,
-    error::{CloseReason, Side},
+    error::{CloseReason, Error, Side},
     wire::{self, Conversation, DecodeError, Decoded, Message, Name, ProtocolErrorCode, RequestId},
 };
 

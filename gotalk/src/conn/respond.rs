@@ -64,9 +64,9 @@ where
                 let task_sock = sock.clone();
                 extension::spawn(sock.extension(), id, deadline, async move {
                     let reply = catch_panic(handler).await;
-                    drop(kept);
+                    // Until its reply is queued: the reply may be a slice of the request.
                     send_reply(&task_sock, id, reply).await;
-                    drop(running);
+                    drop((kept, running));
                 });
                 return None;
             }
