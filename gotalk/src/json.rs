@@ -50,8 +50,37 @@ pub(crate) fn decode<T: DeserializeOwned>(op: &str, payload: &[u8]) -> Result<T,
     let json: &[u8] = if payload.is_empty() { b"null" } else { payload };
     serde_json::from_slice(json).map_err(|e| Error::Decode {
         op: op.to_owned(),
-        message: e.to_string(),
+        // An empty payload reads as `null`, which serde's message would name as if the
+        // peer had sent it.
+        message: if payload.is_empty() {
+            format!(
+                "the payload was empty, where {} was expected",
+                short_type_name(std::any::type_name::<T>())
+            )
+        } else {
+            e.to_string()
+        },
     })
+}
+
+/// A type's name without its module paths: `alloc::vec::Vec<app::Task>` → `Vec<Task>`.
+fn short_type_name(name: &str) -> String {
+    let mut short = String::with_capacity(name.len());
+    let mut word = String::new();
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ':' && chars.peek() == Some(&':') {
+            chars.next();
+            word.clear();
+        } else if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            short.push_str(&word);
+            word.clear();
+            short.push(c);
+        }
+    }
+    short + &word
 }
 
 /// Deserializes a request's input; the error is the ErrorResult text that tells the
@@ -109,5 +138,21 @@ mod tests {
             .to_string()
             .starts_with("cannot encode JSON for \"greet\""));
         assert_eq!(decode::<Option<u32>>("greet", b"").unwrap(), None);
+    }
+
+    #[test]
+    fn an_empty_payload_is_named_as_such_with_what_was_expected() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Task {
+            name: String,
+        }
+        let text = decode_input::<Task>("submit", b"").unwrap_err();
+        assert_eq!(
+            text,
+            "invalid input for \"submit\": the payload was empty, where Task was expected"
+        );
+        let text = decode_input::<Vec<Task>>("submit", b"").unwrap_err();
+        assert!(text.ends_with("where Vec<Task> was expected"), "{text}");
     }
 }

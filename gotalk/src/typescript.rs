@@ -185,7 +185,8 @@ impl Module {
     pub fn check_or_write(&self, path: impl AsRef<Path>) -> Result<(), Stale> {
         let path = path.as_ref();
         let text = self.render();
-        if std::fs::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
+        let committed = std::fs::read_to_string(path).ok();
+        if committed.as_deref() == Some(text.as_str()) {
             return Ok(());
         }
         if std::env::var("GOTALK_TYPESCRIPT").as_deref() == Ok("write") {
@@ -194,7 +195,11 @@ impl Module {
                 error: e.to_string(),
             });
         }
-        Err(Stale::Differs { path: path.into() })
+        let path = path.into();
+        Err(match committed {
+            Some(_) => Stale::Differs { path },
+            None => Stale::Missing { path },
+        })
     }
 
     #[doc(hidden)]
@@ -268,13 +273,18 @@ impl Module {
     }
 }
 
-/// Why [`Module::check_or_write`] failed.
-#[derive(Debug)]
+/// Why [`Module::check_or_write`] failed. Its `Debug` is its `Display`, the sentence
+/// that says what to do, so that `check_or_write(..).unwrap()` prints it.
 #[non_exhaustive]
 pub enum Stale {
     /// The committed module is not what the traits make now.
     Differs {
         /// The committed module.
+        path: PathBuf,
+    },
+    /// There is no module at the path (or it cannot be read).
+    Missing {
+        /// Where it was looked for.
         path: PathBuf,
     },
     /// Asked to write it (`GOTALK_TYPESCRIPT=write`), it could not be written.
@@ -295,10 +305,22 @@ impl std::fmt::Display for Stale {
                  GOTALK_TYPESCRIPT=write to write it, and commit it",
                 path.display()
             ),
+            Stale::Missing { path } => write!(
+                f,
+                "{} is missing: run the same test with GOTALK_TYPESCRIPT=write to write it, \
+                 and commit it",
+                path.display()
+            ),
             Stale::CannotWrite { path, error } => {
                 write!(f, "cannot write {}: {error}", path.display())
             }
         }
+    }
+}
+
+impl std::fmt::Debug for Stale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
     }
 }
 
@@ -543,7 +565,26 @@ fn render_trait(out: &mut String, t: &Trait) {
 
 #[cfg(test)]
 mod tests {
-    use super::camel_case;
+    use super::{camel_case, Module, Stale};
+
+    #[test]
+    fn a_stale_or_missing_module_says_what_to_do_when_unwrapped() {
+        if std::env::var("GOTALK_TYPESCRIPT").as_deref() == Ok("write") {
+            return; // This run writes modules instead of checking them.
+        }
+        let dir = std::env::temp_dir().join(format!("gotalk-ts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let module = Module::new();
+        let missing = module.check_or_write(dir.join("api.ts")).unwrap_err();
+        assert!(matches!(missing, Stale::Missing { .. }));
+        let said = format!("{missing:?}");
+        assert!(said.ends_with("api.ts is missing: run the same test with GOTALK_TYPESCRIPT=write to write it, and commit it"), "{said}");
+        std::fs::write(dir.join("api.ts"), "// another module\n").unwrap();
+        let differs = module.check_or_write(dir.join("api.ts")).unwrap_err();
+        assert!(matches!(differs, Stale::Differs { .. }));
+        assert!(format!("{differs:?}").contains("is stale: the traits make another module; run the same test with GOTALK_TYPESCRIPT=write"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn method_names_become_camel_case() {
