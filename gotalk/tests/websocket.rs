@@ -306,6 +306,21 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 #[tokio::test]
+async fn gotalk_d_ts_is_served_beside_gotalk_js() {
+    let server = serve(ws::Endpoint::new(Config::accepting())).await;
+    let addr = server.local_addr();
+    let (status, headers, body) = get(addr, "/gotalk/gotalk.d.ts", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, ws::GOTALK_DTS.as_bytes());
+    assert!(ws::GOTALK_DTS.contains("class Sock"), "the declarations");
+    let etag = header(&headers, "etag").unwrap().to_string();
+    let (status, _, _) = get(addr, "/gotalk/gotalk.d.ts", &[("If-None-Match", &etag)]).await;
+    assert_eq!(status, 304);
+    let (_, js, _) = get(addr, "/gotalk/gotalk.js", &[]).await;
+    assert_ne!(header(&js, "etag"), Some(etag.as_str()), "a tag of its own");
+}
+
+#[tokio::test]
 async fn gotalk_js_is_served_with_etag_304_and_gzip() {
     let server = serve(ws::Endpoint::new(Config::accepting())).await;
     let addr = server.local_addr();

@@ -1,5 +1,6 @@
 //! The HTTP side: axum routes to merge at any path, which upgrade `<mount>` to a Gotalk
-//! WebSocket and answer `<mount>/gotalk.js`; and a one-call web server.
+//! WebSocket and answer `<mount>/gotalk.js` (and its declarations, `<mount>/gotalk.d.ts`);
+//! and a one-call web server.
 
 use std::{fmt, net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -155,7 +156,8 @@ type ConnectHook = Arc<dyn Fn(&ConnectRequest) -> Result<(), Refusal> + Send + S
 
 /// A Gotalk WebSocket endpoint: merge its [`routes`](Self::routes) into an axum
 /// application at any path (`app.merge(endpoint.routes("/gotalk"))`); the socket is then
-/// at `/gotalk` and `/gotalk/`, our gotalk.js at `/gotalk/gotalk.js`.
+/// at `/gotalk` and `/gotalk/`, our gotalk.js at `/gotalk/gotalk.js` and its TypeScript
+/// declarations at `/gotalk/gotalk.d.ts`.
 #[derive(Clone)]
 pub struct Endpoint {
     /// Shared by every socket, with the hook that takes each out of `conns`.
@@ -224,7 +226,8 @@ impl Endpoint {
 
     /// The routes for an endpoint mounted at `path` (e.g. `/gotalk`): the socket at
     /// `path` and `path/`, gotalk.js at `path/gotalk.js` (where a page loading it makes it
-    /// connect by default). The router is axum 0.8's ([`crate::axum`]):
+    /// connect by default), its declarations at `path/gotalk.d.ts`
+    /// ([`GOTALK_DTS`](super::GOTALK_DTS)). The router is axum 0.8's ([`crate::axum`]):
     ///
     /// ```
     /// fn app(endpoint: &gotalk::ws::Endpoint) -> gotalk::axum::Router {
@@ -239,7 +242,16 @@ impl Endpoint {
             router = router.route(&format!("{path}/"), get(upgrade));
         }
         router
-            .route(&format!("{path}/gotalk.js"), get(script::serve))
+            .route(
+                &format!("{path}/gotalk.js"),
+                get(|headers: HeaderMap| async move { script::serve(&script::SCRIPT, &headers) }),
+            )
+            .route(
+                &format!("{path}/gotalk.d.ts"),
+                get(|headers: HeaderMap| async move {
+                    script::serve(&script::DECLARATIONS, &headers)
+                }),
+            )
             .with_state(self.clone())
     }
 }

@@ -30,5 +30,5 @@ pub use crate::tls::rustls;
 pub use client::{connect, connect_stream, connect_tls, connect_with};
 pub use endpoint::{ConnectRequest, Endpoint, OriginPolicy, Refusal, WebServer};
 pub use http::{serve, HttpLimits};
-pub use script::GOTALK_JS;
+pub use script::{GOTALK_DTS, GOTALK_JS};
 pub use stream::{Incoming, WsMessage, WsStream};

@@ -1,5 +1,7 @@
-//! Serving gotalk.js: `ETag`, `304 Not Modified` for a matching `If-None-Match` (lists and
-//! weak tags as HTTP says), gzip when accepted, `Vary: Accept-Encoding`, a short max-age.
+//! Serving gotalk.js and its TypeScript declarations (`gotalk.d.ts`, which the modules
+//! `typescript` writes import): `ETag`, `304 Not Modified` for a matching `If-None-Match`
+//! (lists and weak tags as HTTP says), gzip when accepted, `Vary: Accept-Encoding`, a
+//! short max-age.
 
 use std::{io::Write, sync::OnceLock};
 
@@ -12,33 +14,58 @@ use bytes::Bytes;
 /// Our gotalk.js, as served.
 pub const GOTALK_JS: &str = include_str!("../../../js/gotalk.js");
 
+/// gotalk.js's TypeScript declarations, as served beside it: a page written in
+/// TypeScript imports its types from `./gotalk` (as the modules `typescript` writes do).
+pub const GOTALK_DTS: &str = include_str!("../../../js/gotalk.d.ts");
+
 /// How long browsers may use their copy without asking again.
 const CACHE_CONTROL: &str = "public, max-age=300";
 
-fn etag() -> &'static str {
-    static TAG: OnceLock<String> = OnceLock::new();
-    TAG.get_or_init(|| {
-        // FNV-1a: stable across builds and processes, which `std`'s hasher is not.
-        let hash = GOTALK_JS.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        format!("\"{hash:016x}\"")
-    })
+/// A file served with a tag and a gzipped copy, each made once.
+pub(crate) struct Asset {
+    body: &'static str,
+    content_type: &'static str,
+    etag: OnceLock<String>,
+    gzipped: OnceLock<Bytes>,
 }
 
-fn gzipped() -> &'static Bytes {
-    static GZ: OnceLock<Bytes> = OnceLock::new();
-    GZ.get_or_init(|| {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        // Writing to a Vec cannot fail.
-        let _ = enc.write_all(GOTALK_JS.as_bytes());
-        Bytes::from(enc.finish().unwrap_or_default())
-    })
+/// gotalk.js.
+pub(crate) static SCRIPT: Asset = Asset::new(GOTALK_JS, "application/javascript; charset=utf-8");
+/// gotalk.d.ts.
+pub(crate) static DECLARATIONS: Asset = Asset::new(GOTALK_DTS, "text/plain; charset=utf-8");
+
+impl Asset {
+    const fn new(body: &'static str, content_type: &'static str) -> Self {
+        Self {
+            body,
+            content_type,
+            etag: OnceLock::new(),
+            gzipped: OnceLock::new(),
+        }
+    }
+
+    fn etag(&self) -> &str {
+        self.etag.get_or_init(|| {
+            // FNV-1a: stable across builds and processes, which `std`'s hasher is not.
+            let hash = self.body.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            format!("\"{hash:016x}\"")
+        })
+    }
+
+    fn gzipped(&self) -> &Bytes {
+        self.gzipped.get_or_init(|| {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            // Writing to a Vec cannot fail.
+            let _ = enc.write_all(self.body.as_bytes());
+            Bytes::from(enc.finish().unwrap_or_default())
+        })
+    }
 }
 
-/// Whether `If-None-Match` matches our tag (weak comparison, `*`, comma-separated lists).
-fn not_modified(headers: &HeaderMap) -> bool {
-    let ours = etag();
+/// Whether `If-None-Match` matches `ours` (weak comparison, `*`, comma-separated lists).
+fn not_modified(headers: &HeaderMap, ours: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -66,24 +93,24 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-/// `GET <mount>/gotalk.js`.
-pub(crate) async fn serve(headers: HeaderMap) -> Response {
-    let mut response = if not_modified(&headers) {
+/// `GET <mount>/gotalk.js` (or `gotalk.d.ts`: `asset`).
+pub(crate) fn serve(asset: &'static Asset, headers: &HeaderMap) -> Response {
+    let mut response = if not_modified(headers, asset.etag()) {
         StatusCode::NOT_MODIFIED.into_response()
-    } else if accepts_gzip(&headers) {
-        let mut r = gzipped().clone().into_response();
+    } else if accepts_gzip(headers) {
+        let mut r = asset.gzipped().clone().into_response();
         r.headers_mut()
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         r
     } else {
-        GOTALK_JS.into_response()
+        asset.body.into_response()
     };
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/javascript; charset=utf-8"),
+        HeaderValue::from_static(asset.content_type),
     );
-    if let Ok(tag) = HeaderValue::from_str(etag()) {
+    if let Ok(tag) = HeaderValue::from_str(asset.etag()) {
         h.insert(header::ETAG, tag);
     }
     h.insert(
@@ -106,16 +133,20 @@ mod tests {
 
     #[test]
     fn if_none_match_lists_weak_tags_and_star() {
-        let ours = etag().to_string();
+        let ours = SCRIPT.etag().to_string();
         let mut h = HeaderMap::new();
         h.insert(
             header::IF_NONE_MATCH,
             HeaderValue::from_str(&format!("\"other\", W/{ours}")).unwrap(),
         );
-        assert!(not_modified(&h));
-        assert!(not_modified(&headers(header::IF_NONE_MATCH, "*")));
-        assert!(!not_modified(&headers(header::IF_NONE_MATCH, "\"other\"")));
-        assert!(!not_modified(&HeaderMap::new()));
+        assert!(not_modified(&h, &ours));
+        assert!(not_modified(&headers(header::IF_NONE_MATCH, "*"), &ours));
+        assert!(!not_modified(
+            &headers(header::IF_NONE_MATCH, "\"other\""),
+            &ours
+        ));
+        assert!(!not_modified(&HeaderMap::new(), &ours));
+        assert_ne!(DECLARATIONS.etag(), ours, "each file has its own tag");
     }
 
     #[test]
@@ -128,9 +159,11 @@ mod tests {
         assert!(accepts_gzip(&headers(header::ACCEPT_ENCODING, "*")));
         assert!(!accepts_gzip(&headers(header::ACCEPT_ENCODING, "gzip;q=0")));
         assert!(!accepts_gzip(&headers(header::ACCEPT_ENCODING, "identity")));
-        let mut dec = flate2::read::GzDecoder::new(&gzipped()[..]);
-        let mut out = String::new();
-        std::io::Read::read_to_string(&mut dec, &mut out).unwrap();
-        assert_eq!(out, GOTALK_JS);
+        for asset in [&SCRIPT, &DECLARATIONS] {
+            let mut dec = flate2::read::GzDecoder::new(&asset.gzipped()[..]);
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut dec, &mut out).unwrap();
+            assert_eq!(out, asset.body);
+        }
     }
 }
