@@ -67,7 +67,7 @@
 //! - [`Handlers`]: what this side answers, by operation name, raw or typed (serde_json).
 //! - [`tcp`], [`unix`], [`pipe`], [`Sock::adopt`]: transports. [`Server`] accepts
 //!   connections with an accept hook and graceful shutdown. With the default features,
-//!   `tls` (rustls) and `ws` (WebSocket: an endpoint to mount in an [`axum`] app, serving
+//!   `tls` (rustls) and `ws` (WebSocket: an endpoint to mount in an [axum](https://docs.rs/axum/0.8/axum/) app, serving
 //!   our gotalk.js to browsers, and a client).
 //! - [`Limits`] and [`SharedBudget`]: every bound a connection sets its peer.
 //! - [`middleware`]: code around every handler ([`Handlers::wrap`]) and every call
@@ -102,7 +102,7 @@
 //!
 //! ## Features
 //!
-//! - `websocket` (default): [`ws`], on axum 0.8, re-exported as [`axum`] so that an app
+//! - `websocket` (default): [`ws`], on axum 0.8, re-exported as [`gotalk::axum`](#reexport.axum) so that an app
 //!   mounts the endpoint on the same version (`gotalk::axum::Router`).
 //! - `tls` (default): [`tls`], on rustls 0.23.
 //! - `typescript`: `typescript`, a TypeScript module for the browser from the traits
@@ -114,6 +114,8 @@
 //! - `redis`: topics shared by several nodes through Redis (`Topics::redis`).
 
 #![warn(missing_docs)]
+// On docs.rs (`--cfg docsrs`, nightly): each gated item says which feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod conn;
 mod error;

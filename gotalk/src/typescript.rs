@@ -2,7 +2,7 @@
 //! `typescript`).
 //!
 //! Mark a trait `#[gotalk::service(typescript)]` (or `#[gotalk::notification(typescript)]`)
-//! and derive [`ts_rs::TS`] beside `Serialize`/`Deserialize` on the types it carries; then
+//! and derive [`TS`](https://docs.rs/ts-rs/12/ts_rs/trait.TS.html) beside `Serialize`/`Deserialize` on the types it carries; then
 //! [`Module`] writes one TypeScript module over our gotalk.js with, for a trait `Greet`:
 //!
 //! - the declarations of every type its methods carry (made by ts-rs, which follows
