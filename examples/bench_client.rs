@@ -7,6 +7,8 @@
 //! cargo run --release --example bench_client -- --addr 127.0.0.1:1234 --conns 1 --inflight 64 --payload 16 --seconds 5
 //! ```
 //!
+//! `--addr` is `HOST:PORT` for TCP or a `ws://HOST:PORT/gotalk/` URL for WebSocket.
+//!
 //! `--payload typed` calls `Bench::sample` (`bench_ops.rs`) through the generated client
 //! instead: a small struct in and out, as JSON.
 //!
@@ -61,7 +63,12 @@ async fn main() {
     let mut socks = Vec::new();
     for _ in 0..args.conns {
         let config = gotalk::Config::dialling().heartbeat_interval(None);
-        match gotalk::tcp::connect_with(&args.addr, config).await {
+        let connected = if args.addr.starts_with("ws://") || args.addr.starts_with("wss://") {
+            gotalk::ws::connect_with(&args.addr, config).await
+        } else {
+            gotalk::tcp::connect_with(&args.addr, config).await
+        };
+        match connected {
             Ok(sock) => socks.push(sock),
             Err(e) => {
                 eprintln!("cannot connect to {}: {e}", args.addr);

@@ -3,13 +3,17 @@
 # (VmRSS in /proc/PID/status) with no connections, opens COUNT idle connections that
 # have completed the version handshake, reads it again, and prints the difference.
 #
-#   bash examples/peers/idle.sh [COUNT]      # default 10000
+#   bash examples/peers/idle.sh [COUNT] [tcp|ws]   # default 10000 tcp
+#
+# `ws` opens upgraded WebSocket connections to the server's endpoint instead (each
+# trades versions over WebSocket, through tungstenite, a client that is not ours).
 #
 # The server's default read timeout (30 s) would close idle connections, so the reading
 # is taken within a few seconds of the last one opening.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 count="${1:-10000}"
+transport="${2:-tcp}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${HOME:-/tmp}/.cache/gotalk-rs-target}"
 cargo build -q --release --locked -p gotalk-examples --example conformance_peer
 cargo build -q --release --locked -p gotalk-bench-peers --bin idle_clients
@@ -17,7 +21,11 @@ bin="$CARGO_TARGET_DIR/release"
 ulimit -n $((count + 1024))
 addr=127.0.0.1:17480
 
-"$bin/examples/conformance_peer" --tcp "$addr" >/dev/null &
+case "$transport" in
+tcp) "$bin/examples/conformance_peer" --tcp "$addr" >/dev/null & target=$addr ;;
+ws) "$bin/examples/conformance_peer" --ws "$addr" >/dev/null & target="ws://$addr/gotalk/" ;;
+*) echo "transport is tcp or ws, not $transport" >&2; exit 2 ;;
+esac
 server=$!
 fifo=$(mktemp -u)
 mkfifo "$fifo"
@@ -29,13 +37,13 @@ done
 sleep 1
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$server/status"; }
 before=$(rss)
-"$bin/idle_clients" "$addr" "$count" 15 >"$fifo" &
+"$bin/idle_clients" "$target" "$count" 15 >"$fifo" &
 clients=$!
 read -r line <"$fifo"
 echo "$line"
 sleep 2
 after=$(rss)
-awk -v b="$before" -v a="$after" -v n="$count" 'BEGIN {
-    printf "server RSS: %d KiB idle, %d KiB with %d idle connections: +%.1f MB, %.2f KiB per connection\n",
+awk -v b="$before" -v a="$after" -v n="$count" -v t="$transport" 'BEGIN {
+    printf "server RSS: %d KiB idle, %d KiB with %d idle " t " connections: +%.1f MB, %.2f KiB per connection\n",
         b, a, n, (a - b) / 1024, (a - b) / n
 }'

@@ -18,6 +18,7 @@
 #   SIDE=client INFLIGHT=64 bash examples/peers/instructions.sh
 #   KEEP=/tmp/cg bash examples/peers/instructions.sh   # keeps /tmp/cg.PEER for callgrind_annotate
 #   MIDDLEWARE=noop PEERS=gotalk bash examples/peers/instructions.sh  # or observe: the server's middleware
+#   PEERS="gotalk ws" INFLIGHT=64 bash examples/peers/instructions.sh  # ws: gotalk over WebSocket
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -65,9 +66,12 @@ for peer in $peers; do
         raw) server=("$bin/raw_server" "$addr"); client="$bin/raw_client" ;;
         tarpc) server=("$bin/tarpc_server" "$addr"); client="$bin/tarpc_client" ;;
         gotalk) server=("$bin/examples/conformance_peer" --tcp "$addr" ${MIDDLEWARE:+--middleware "$MIDDLEWARE"}); client="$bin/examples/bench_client" ;;
+        ws) server=("$bin/examples/conformance_peer" --ws "$addr" ${MIDDLEWARE:+--middleware "$MIDDLEWARE"}); client="$bin/examples/bench_client" ;;
         *) echo "unknown peer $peer" >&2; exit 2 ;;
     esac
-    args=(--addr "$addr" --conns 1 --inflight "$inflight" --payload "$payload")
+    target=$addr
+    if [ "$peer" = ws ]; then target="ws://$addr/gotalk/"; fi
+    args=(--addr "$target" --conns 1 --inflight "$inflight" --payload "$payload")
     if [ "$side" = client ]; then
         "${server[@]}" >/dev/null &
         server_pid=$!

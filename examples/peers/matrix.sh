@@ -8,6 +8,11 @@
 #   PEERS="gotalk raw" WORKLOADS="1x64x16" bash examples/peers/matrix.sh
 #   ROUNDS=5 bash examples/peers/matrix.sh 1         # 5 alternating rounds, medians
 #   SPIN=1 ROUNDS=5 bash examples/peers/matrix.sh 1  # the same with no idle halts (below)
+#   PEERS="gotalk ws" ROUNDS=3 bash examples/peers/matrix.sh   # WebSocket beside TCP
+#
+# Peer `ws` is gotalk over WebSocket: conformance_peer's endpoint and bench_client with a
+# ws:// address; with it in PEERS the table gains a column `ws/tcp` (its req/s over
+# gotalk's over TCP, each round's ratio, median) and `ws p99 / tcp`.
 #
 # With ROUNDS > 1 every workload runs that many times for every peer in turn, and each
 # figure in the table is the median of its rounds (ratios too: the median of the
@@ -31,7 +36,7 @@ cargo build -q --release --locked -p gotalk-examples --example conformance_peer 
 cargo build -q --release --locked -p gotalk-bench-peers
 bin="$CARGO_TARGET_DIR/release"
 
-declare -A port=([raw]=17401 [tarpc]=17402 [gotalk]=17403)
+declare -A port=([raw]=17401 [tarpc]=17402 [gotalk]=17403 [ws]=17404)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 start_server() {
@@ -40,6 +45,7 @@ start_server() {
         raw) taskset -c "$server_cpu" "$bin/raw_server" "$addr" >/dev/null & ;;
         tarpc) taskset -c "$server_cpu" "$bin/tarpc_server" "$addr" >/dev/null & ;;
         gotalk) taskset -c "$server_cpu" "$bin/examples/conformance_peer" --tcp "$addr" >/dev/null & ;;
+        ws) taskset -c "$server_cpu" "$bin/examples/conformance_peer" --ws "$addr" >/dev/null & ;;
     esac
     pids+=($!)
     for _ in $(seq 100); do
@@ -53,7 +59,13 @@ client() {
     case "$1" in
         raw) echo "$bin/raw_client" ;;
         tarpc) echo "$bin/tarpc_client" ;;
-        gotalk) echo "$bin/examples/bench_client" ;;
+        gotalk | ws) echo "$bin/examples/bench_client" ;;
+    esac
+}
+address() {
+    case "$1" in
+        ws) echo "ws://127.0.0.1:${port[$1]}/gotalk/" ;;
+        *) echo "127.0.0.1:${port[$1]}" ;;
     esac
 }
 
@@ -74,8 +86,10 @@ for w in $workloads; do
     for round in $(seq "${ROUNDS:-1}"); do
         for peer in $peers; do
             if [ "$payload" = typed ] && [ "$peer" = raw ]; then continue; fi
-            line=$(taskset -c "$client_cpu" "$(client "$peer")" --addr "127.0.0.1:${port[$peer]}" \
+            line=$(taskset -c "$client_cpu" "$(client "$peer")" --addr "$(address "$peer")" \
                 --conns "$conns" --inflight "$inflight" --payload "$payload" --seconds "$seconds")
+            # bench_client names itself gotalk: the peer's name is the matrix's.
+            line=$(sed "s/^peer=[^ ]*/peer=$peer/" <<<"$line")
             echo "round=$round $line" | tee -a "$out" >&2
         done
     done
@@ -117,12 +131,18 @@ awk -v peers="$peers" '
                     add(w SUBSEP "p99 vs raw", p99[w, "gotalk", r] / p99[w, "raw", r])
                 }
                 if (g != "" && rps[w, "tarpc", r] != "") add(w SUBSEP "vs tarpc", g / rps[w, "tarpc", r])
+                if (g != "" && rps[w, "ws", r] != "") {
+                    add(w SUBSEP "ws vs tcp", rps[w, "ws", r] / g)
+                    add(w SUBSEP "ws p99 vs tcp", p99[w, "ws", r] / p99[w, "gotalk", r])
+                }
             }
         }
         np = split(peers, list, " ")
         header = "| workload |"; rule = "|---|"
         for (i = 1; i <= np; i++) { header = header " " list[i] " req/s | MB/s | p50 |"; rule = rule "---|---|---|" }
         header = header " gotalk/raw | gotalk/tarpc | p50 − raw | p99 / raw |"; rule = rule "---|---|---|---|"
+        with_ws = (" " peers " " ~ / ws /)
+        if (with_ws) { header = header " ws/tcp | ws p99 / tcp |"; rule = rule "---|---|" }
         print header; print rule
         for (k = 1; k <= n; k++) {
             w = order[k]; row = "| " w " |"
@@ -135,6 +155,10 @@ awk -v peers="$peers" '
             row = row " " (vr == "" ? "-" : sprintf("%.2f", vr)) " | " (vt == "" ? "-" : sprintf("%.2f", vt)) " |"
             d50 = median(w SUBSEP "p50 vs raw"); r99 = median(w SUBSEP "p99 vs raw")
             row = row " " (d50 == "" ? "-" : sprintf("%+.0fµs", d50)) " | " (r99 == "" ? "-" : sprintf("%.2f", r99)) " |"
+            if (with_ws) {
+                vw = median(w SUBSEP "ws vs tcp"); pw = median(w SUBSEP "ws p99 vs tcp")
+                row = row " " (vw == "" ? "-" : sprintf("%.2f", vw)) " | " (pw == "" ? "-" : sprintf("%.2f", pw)) " |"
+            }
             print row
         }
     }' "$out"

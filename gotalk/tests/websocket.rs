@@ -147,10 +147,20 @@ async fn http_status(addr: SocketAddr, origin: Option<&str>, cookie: Option<&str
 
 #[tokio::test]
 async fn the_origin_policy_and_the_connect_hook_decide_who_may_open_a_socket() {
-    // By default only pages of the server's own origin (the Host header's host and port).
+    // By default only pages of the server's own origin (the Host header's host and port),
+    // and programs that send no origin (browsers always send one).
     let server = serve(ws::Endpoint::new(Config::accepting())).await;
     let addr = server.local_addr();
-    assert_eq!(http_status(addr, None, None).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        http_status(addr, None, None).await,
+        StatusCode::SWITCHING_PROTOCOLS
+    );
+    let go_style = format!("http://{addr}/");
+    assert_eq!(
+        http_status(addr, Some(&go_style), None).await,
+        StatusCode::SWITCHING_PROTOCOLS,
+        "an origin is compared as an origin: a trailing slash is tolerated"
+    );
     assert_eq!(
         http_status(addr, Some("null"), None).await,
         StatusCode::FORBIDDEN
@@ -177,6 +187,11 @@ async fn the_origin_policy_and_the_connect_hook_decide_who_may_open_a_socket() {
     assert_eq!(
         http_status(open.local_addr(), Some("https://anywhere.example"), None).await,
         StatusCode::SWITCHING_PROTOCOLS
+    );
+    assert_eq!(
+        http_status(open.local_addr(), None, None).await,
+        StatusCode::FORBIDDEN,
+        "RequirePresent refuses a missing origin"
     );
 
     let listed = serve(

@@ -127,7 +127,8 @@ fn host_of(host_port: &str) -> &str {
         .trim_end_matches(']')
 }
 
-async fn handshake(
+/// The client's TLS handshake over `tcp` with the server named `host`.
+pub(crate) async fn handshake(
     host: &str,
     tcp: TcpStream,
     tls: Arc<rustls::ClientConfig>,

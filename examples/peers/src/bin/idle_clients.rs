@@ -1,7 +1,8 @@
 //! Opens many idle gotalk connections: `idle_clients ADDR COUNT [SECONDS]`. Each sends the
 //! protocol version, reads the server's, and then stays silent; once all are open it
 //! prints `open N` and holds them for SECONDS (default 10) so the server's memory can be
-//! read (see `idle.sh`).
+//! read (see `idle.sh`). ADDR is `HOST:PORT` for TCP, or a `ws://` URL for WebSocket
+//! (through tungstenite, a client that is not ours).
 
 use std::time::Duration;
 
@@ -13,6 +14,15 @@ async fn main() {
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:7100".into());
     let count: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(10_000);
     let hold: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(10);
+    if addr.starts_with("ws://") {
+        let mut conns = Vec::with_capacity(count);
+        for i in 0..count {
+            conns.push(open_ws(&addr, i).await);
+        }
+        println!("open {}", conns.len());
+        tokio::time::sleep(Duration::from_secs(hold)).await;
+        return;
+    }
     let mut conns = Vec::with_capacity(count);
     for i in 0..count {
         let mut stream = match tokio::net::TcpStream::connect(&addr).await {
@@ -39,4 +49,28 @@ async fn main() {
     }
     println!("open {}", conns.len());
     tokio::time::sleep(Duration::from_secs(hold)).await;
+}
+
+/// A WebSocket that has traded versions with the server.
+async fn open_ws(
+    url: &str,
+    i: usize,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let fail = |what: String| -> ! {
+        eprintln!("websocket {i}: {what}");
+        std::process::exit(1)
+    };
+    let (mut ws, _) = match tokio_tungstenite::connect_async(url).await {
+        Ok(ws) => ws,
+        Err(e) => fail(format!("connect failed: {e}")),
+    };
+    if let Err(e) = ws.send(Message::binary(&b"01"[..])).await {
+        fail(format!("sending the version failed: {e}"));
+    }
+    match ws.next().await {
+        Some(Ok(Message::Binary(version))) if &version[..] == b"01" => ws,
+        other => fail(format!("expected the version, got {other:?}")),
+    }
 }

@@ -2,13 +2,20 @@
 
 use std::sync::Arc;
 
-use tokio_tungstenite::{
-    tungstenite::{client::IntoClientRequest, http::HeaderValue},
-    Connector,
-};
+use axum::http::{HeaderValue, Uri};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 
-use super::WsStream;
+use super::{
+    handshake::{self, HandshakeError},
+    socket::{Role, WsSocket},
+};
 use crate::{Config, Error, Sock};
+
+/// The largest WebSocket message a stream opened by [`connect_stream`] accepts.
+const STREAM_MAX_MESSAGE: usize = 64 << 20;
 
 /// Connects to a Gotalk WebSocket endpoint (`ws://host:port/path` or `wss://…`) with
 /// [`Config::dialling`] defaults. `wss://` verifies the server against the web's root
@@ -18,8 +25,7 @@ pub async fn connect(url: &str) -> Result<Sock, Error> {
 }
 
 /// Connects to a Gotalk WebSocket endpoint with `config`. The request carries an
-/// `Origin` made of the URL's scheme, host and port (servers refuse a missing one by
-/// default, as browsers always send it).
+/// `Origin` made of the URL's scheme, host and port, as a browser's would.
 pub async fn connect_with(url: &str, config: Config) -> Result<Sock, Error> {
     open(url, config, None).await
 }
@@ -31,11 +37,17 @@ pub async fn connect_tls(
     config: Config,
     tls: Arc<rustls::ClientConfig>,
 ) -> Result<Sock, Error> {
-    open(url, config, Some(Connector::Rustls(tls))).await
+    open(url, config, Some(tls)).await
 }
 
-async fn open(url: &str, config: Config, tls: Option<Connector>) -> Result<Sock, Error> {
-    let stream = open_stream(url, tls).await?;
+async fn open(
+    url: &str,
+    config: Config,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<Sock, Error> {
+    // The largest message we take: a payload within our limit and its header.
+    let max_message = config.get_limits().max_payload as usize + 4096 + 32;
+    let stream = open_stream(url, tls, max_message).await?;
     Ok(Sock::adopt(stream, url, config))
 }
 
@@ -45,32 +57,65 @@ async fn open(url: &str, config: Config, tls: Option<Connector>) -> Result<Sock,
 pub async fn connect_stream(
     url: &str,
     tls: Option<Arc<rustls::ClientConfig>>,
-) -> Result<impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static, Error> {
-    open_stream(url, tls.map(Connector::Rustls)).await
+) -> Result<impl AsyncRead + AsyncWrite + Send + Unpin + 'static, Error> {
+    open_stream(url, tls, STREAM_MAX_MESSAGE).await
 }
 
 async fn open_stream(
     url: &str,
-    tls: Option<Connector>,
-) -> Result<impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static, Error> {
-    let mut request = url.into_client_request().map_err(io_error)?;
-    let uri = request.uri().clone();
-    let scheme = if uri.scheme_str() == Some("wss") {
-        "https"
-    } else {
-        "http"
+    tls: Option<Arc<rustls::ClientConfig>>,
+    max_message: usize,
+) -> Result<WsSocket<TokioIo<Upgraded>>, Error> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| invalid(format!("bad websocket url {url:?}: {e}")))?;
+    let secure = match uri.scheme_str() {
+        Some("ws") => false,
+        Some("wss") => true,
+        _ => return Err(invalid(format!("{url:?} is not a ws:// or wss:// url"))),
     };
-    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
-    if let Ok(origin) = HeaderValue::from_str(&format!("{scheme}://{authority}")) {
-        request.headers_mut().entry("origin").or_insert(origin);
-    }
-    let (ws, _response) =
-        tokio_tungstenite::connect_async_tls_with_config(request, None, true, tls)
-            .await
-            .map_err(io_error)?;
-    Ok(WsStream::new(ws))
+    let Some(authority) = uri.authority() else {
+        return Err(invalid(format!("{url:?} names no host")));
+    };
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = authority
+        .port_u16()
+        .unwrap_or(if secure { 443 } else { 80 });
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let scheme = if secure { "https" } else { "http" };
+    let origin = HeaderValue::from_str(&format!("{scheme}://{authority}")).ok();
+    let tcp = TcpStream::connect((host, port)).await?;
+    tcp.set_nodelay(true)?;
+    let upgraded = if secure {
+        let tls = match tls {
+            Some(tls) => tls,
+            None => crate::tls::client_config(web_roots())?,
+        };
+        let stream = crate::tls::handshake(host, tcp, tls).await?;
+        handshake::open(stream, authority.as_str(), path, origin).await
+    } else {
+        handshake::open(tcp, authority.as_str(), path, origin).await
+    };
+    let io = upgraded.map_err(|e| match e {
+        HandshakeError::Http(e) => Error::Io(Arc::new(std::io::Error::other(e))),
+        other => Error::Io(Arc::new(std::io::Error::other(other))),
+    })?;
+    Ok(WsSocket::new(io, Role::Client, max_message))
 }
 
-fn io_error(e: tokio_tungstenite::tungstenite::Error) -> Error {
-    Error::Io(std::sync::Arc::new(std::io::Error::other(e)))
+/// The web's root certificates (Mozilla's), built in.
+fn web_roots() -> rustls::RootCertStore {
+    rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    }
+}
+
+fn invalid(message: String) -> Error {
+    Error::Io(Arc::new(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        message,
+    )))
 }

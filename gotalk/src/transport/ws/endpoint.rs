@@ -5,7 +5,7 @@
 use std::{fmt, net::SocketAddr, path::PathBuf, sync::Arc};
 
 use axum::{
-    extract::{ws::WebSocketUpgrade, ConnectInfo, State},
+    extract::{ConnectInfo, State},
     http::{header, HeaderMap, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::get,
@@ -13,87 +13,18 @@ use axum::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{http::serve, script, HttpLimits, WsStream};
+use hyper_util::rt::TokioIo;
+
+use super::{
+    handshake,
+    http::serve,
+    origin::OriginPolicy,
+    script,
+    socket::{Role, WsSocket},
+    HttpLimits,
+};
 use crate::transport::{start_tracked, tracking, Conns};
 use crate::{sync::lock, Config, Sock};
-
-/// Which pages may open a socket, by their `Origin` header.
-///
-/// A browser sends the user's cookies with a WebSocket handshake whatever page opens it,
-/// and the WebSocket protocol has no CORS: a page on another site could open a socket to
-/// this server as the signed-in user (cross-site WebSocket hijacking). So by default only
-/// pages of the server's own origin may open one; more origins are an explicit choice.
-///
-/// Behind a reverse proxy, forward the `Host` header with its port (nginx:
-/// `proxy_set_header Host $http_host;`), or list the public origin.
-#[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub enum OriginPolicy {
-    /// Pages of this server's own origin only: the `Origin`'s host and port equal the
-    /// `Host` header's (a missing port is the scheme's default). The default.
-    #[default]
-    SameOrigin,
-    /// This server's own origin and these (e.g. `https://app.example`), compared exactly.
-    AllowList(Vec<String>),
-    /// Any page of any site, but not a missing or `null` origin (the reference's
-    /// behaviour): only for sockets that carry no ambient authority, such as cookies.
-    RequirePresent,
-    /// Anything, even no `Origin` at all (for non-browser clients on trusted networks).
-    Any,
-}
-
-impl OriginPolicy {
-    fn check(&self, origin: Option<&str>, host: Option<&str>) -> Result<(), Refusal> {
-        let allowed = match (self, origin) {
-            (Self::Any, _) => true,
-            (_, None | Some("null")) => false,
-            (Self::RequirePresent, Some(_)) => true,
-            (Self::SameOrigin, Some(origin)) => is_same_origin(origin, host),
-            (Self::AllowList(list), Some(origin)) => {
-                is_same_origin(origin, host) || list.iter().any(|o| o == origin)
-            }
-        };
-        if allowed {
-            Ok(())
-        } else {
-            Err(Refusal::new(
-                StatusCode::FORBIDDEN,
-                format!("origin {:?} not allowed", origin.unwrap_or("(none)")),
-            ))
-        }
-    }
-}
-
-/// Whether `origin` (`scheme://host[:port]`) names the host and port of the `Host` header.
-fn is_same_origin(origin: &str, host: Option<&str>) -> bool {
-    let (Some((scheme, authority)), Some(host)) = (origin.split_once("://"), host) else {
-        return false;
-    };
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "http" => 80,
-        "https" => 443,
-        _ => return false,
-    };
-    let port_of = |port: Option<&str>| match port {
-        None => Some(default_port),
-        Some(p) => p.parse::<u16>().ok(),
-    };
-    let (origin_host, origin_port) = split_host_port(authority);
-    let (host_host, host_port) = split_host_port(host);
-    origin_host.eq_ignore_ascii_case(host_host)
-        && port_of(origin_port).is_some()
-        && port_of(origin_port) == port_of(host_port)
-}
-
-/// `host[:port]` or `[v6]:port` into its host and its port, if written.
-fn split_host_port(authority: &str) -> (&str, Option<&str>) {
-    let after_host = match authority.strip_prefix('[') {
-        Some(v6) => v6.find(']').map_or(authority.len(), |end| end + 2),
-        None => authority.find(':').unwrap_or(authority.len()),
-    };
-    let (host, rest) = authority.split_at(after_host.min(authority.len()));
-    (host, rest.strip_prefix(':'))
-}
 
 /// The HTTP request that asks to open a socket, as the connect hook sees it.
 #[derive(Debug)]
@@ -258,13 +189,21 @@ impl Endpoint {
 
 async fn upgrade(
     State(endpoint): State<Endpoint>,
-    parts: axum::http::request::Parts,
-    ws: WebSocketUpgrade,
+    mut parts: axum::http::request::Parts,
 ) -> Response {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
+    let answer = match handshake::accept(&parts.headers) {
+        Ok(answer) => answer,
+        Err((status, reason)) => return handshake::refusal(status, reason),
+    };
+    let Some(upgrading) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+        // A request that did not come through hyper (e.g. a test calling the router).
+        return Refusal::new(StatusCode::UPGRADE_REQUIRED, "no connection to upgrade")
+            .into_response();
+    };
     let (headers, uri) = (parts.headers, parts.uri);
     let text = |name| {
         headers
@@ -289,15 +228,22 @@ async fn upgrade(
         Some(addr) => format!("ws:{addr}"),
         None => "ws".to_string(),
     };
-    ws.max_message_size(endpoint.max_message_size)
-        .max_frame_size(endpoint.max_message_size)
-        .on_upgrade(move |socket| async move {
-            start_tracked(
-                &Arc::downgrade(&endpoint.conns),
-                &endpoint.config,
-                |config| Sock::adopt_shared(WsStream::new(socket), name, config),
-            );
-        })
+    tokio::spawn(async move {
+        let io = match upgrading.await {
+            Ok(upgraded) => TokioIo::new(upgraded),
+            Err(e) => {
+                tracing::debug!("websocket upgrade failed: {e}");
+                return;
+            }
+        };
+        let socket = WsSocket::new(io, Role::Server, endpoint.max_message_size);
+        start_tracked(
+            &Arc::downgrade(&endpoint.conns),
+            &endpoint.config,
+            |config| Sock::adopt_shared(socket, name, config),
+        );
+    });
+    answer
 }
 
 /// A web server in one call: the endpoint at `/gotalk/` and, optionally, the files of a

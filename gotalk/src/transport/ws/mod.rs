@@ -21,14 +21,19 @@
 
 mod client;
 mod endpoint;
+mod frame;
+mod handshake;
 mod http;
+mod origin;
 mod script;
+mod socket;
 mod stream;
 
 /// The rustls this crate's `wss://` client is built with (for [`connect_tls`]).
 pub use crate::tls::rustls;
 pub use client::{connect, connect_stream, connect_tls, connect_with};
-pub use endpoint::{ConnectRequest, Endpoint, OriginPolicy, Refusal, WebServer};
+pub use endpoint::{ConnectRequest, Endpoint, Refusal, WebServer};
 pub use http::{serve, HttpLimits};
+pub use origin::OriginPolicy;
 pub use script::{GOTALK_DTS, GOTALK_JS};
 pub use stream::{Incoming, WsMessage, WsStream};

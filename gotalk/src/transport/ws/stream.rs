@@ -1,4 +1,7 @@
-//! A WebSocket as the byte stream a [`Sock`](crate::Sock) speaks over.
+//! A WebSocket of another library (tungstenite's, or axum's in an app's own handler) as
+//! the byte stream a [`Sock`](crate::Sock) speaks over. Our endpoint and client do not use
+//! it: they read and write frames themselves, which costs a fraction of this (see
+//! `socket.rs`).
 //!
 //! Incoming, binary and text messages are read as one byte stream, so a header and its
 //! payload may arrive together or split (PROTOCOL.md 4). Outgoing, the byte stream is cut
@@ -80,7 +83,10 @@ pub struct WsStream<S> {
     version_sent: bool,
     /// The payload length of the message whose header was sent last, still to send.
     payload_due: usize,
+    /// The peer's close (or the end of the connection) was read.
     eof: bool,
+    /// A read error, reported once the bytes read before it are taken.
+    error: Option<io::Error>,
 }
 
 impl<S> WsStream<S> {
@@ -93,6 +99,7 @@ impl<S> WsStream<S> {
             version_sent: false,
             payload_due: 0,
             eof: false,
+            error: None,
         }
     }
 
@@ -104,6 +111,11 @@ impl<S> WsStream<S> {
             }
             self.version_sent = true;
             2
+        } else if true {
+            if self.outgoing.is_empty() {
+                return Ok(None);
+            }
+            self.outgoing.len()
         } else if self.payload_due > 0 {
             if self.outgoing.len() < self.payload_due {
                 return Ok(None);
@@ -162,24 +174,43 @@ where
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        while this.incoming.is_empty() {
+        let start = buf.filled().len();
+        // Fills `buf` with every message already received, not one: a header is a message
+        // of its own, and a read that returned one would make the connection write after
+        // every message (it decides when to write by the reads it makes).
+        loop {
+            if !this.incoming.is_empty() {
+                let n = this.incoming.len().min(buf.remaining());
+                buf.put_slice(&this.incoming[..n]);
+                this.incoming.advance(n);
+                if buf.remaining() == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            let delivered = buf.filled().len() > start;
+            if let Some(e) = this.error.take() {
+                if delivered {
+                    this.error = Some(e);
+                    return Poll::Ready(Ok(()));
+                }
+                return Poll::Ready(Err(e));
+            }
             if this.eof {
                 return Poll::Ready(Ok(()));
             }
-            match ready!(Pin::new(&mut this.ws).poll_next(cx)) {
-                Some(Ok(msg)) => match msg.into_incoming() {
+            match Pin::new(&mut this.ws).poll_next(cx) {
+                Poll::Pending if delivered => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(msg))) => match msg.into_incoming() {
                     Incoming::Data(data) => this.incoming = data,
                     Incoming::Skip => {}
                     Incoming::Close => this.eof = true,
                 },
-                Some(Err(e)) => return Poll::Ready(Err(io_error(e))),
-                None => this.eof = true,
+                // Kept until the bytes before it are read.
+                Poll::Ready(Some(Err(e))) => this.error = Some(io_error(e)),
+                Poll::Ready(None) => this.eof = true,
             }
         }
-        let n = this.incoming.len().min(buf.remaining());
-        buf.put_slice(&this.incoming[..n]);
-        this.incoming.advance(n);
-        Poll::Ready(Ok(()))
     }
 }
 

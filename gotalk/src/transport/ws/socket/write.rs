@@ -1,0 +1,285 @@
+//! Writing: the byte stream cut into frames where gotalk.js needs the cuts (the version,
+//! each header, each non-empty payload: PROTOCOL.md 4), masked when we are the client.
+
+use std::{
+    io,
+    pin::Pin,
+    task::{ready, Context, Poll},
+};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::AsyncWrite;
+
+use super::super::frame::{
+    self, apply_mask, extend_masked, new_mask, write_head, MAX_CONTROL, MAX_HEAD,
+};
+use crate::wire::{self, ParseError};
+
+/// Framed bytes not yet sent are capped at this before writes wait for the socket.
+const MAX_PENDING: usize = 256 * 1024;
+/// A buffer of framed bytes larger than this is freed once sent, so that a connection
+/// that once sent a large payload does not keep its room.
+const KEEP: usize = 16 * 1024;
+/// A part of a server's frame at least this large is written from the caller's buffer.
+const DIRECT: usize = 16 * 1024;
+
+/// Where the outgoing byte stream is, between cuts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cut {
+    /// The two bytes of the version, one message.
+    Version,
+    /// A message header, one message.
+    Header,
+}
+
+/// The writing half's state.
+pub(super) struct FrameWriter {
+    /// We are the client: every frame is masked.
+    masked: bool,
+    /// Framed bytes to send, in order.
+    out: BytesMut,
+    /// The next cut, when no frame is open.
+    cut: Cut,
+    /// Bytes of the version or of a header, gathered until it is whole.
+    gathering: BytesMut,
+    /// The payload length declared by the last header, still to frame.
+    payload_due: usize,
+    /// The frame whose head is in `out` and whose bytes are still coming, with its mask.
+    frame_left: usize,
+    mask: [u8; 4],
+    mask_at: usize,
+    /// Control frames waiting for the open frame to end.
+    control: BytesMut,
+    /// Our close frame is queued: nothing may follow it.
+    closed: bool,
+}
+
+impl FrameWriter {
+    pub(super) fn new(masked: bool) -> Self {
+        Self {
+            masked,
+            out: BytesMut::new(),
+            cut: Cut::Version,
+            gathering: BytesMut::new(),
+            payload_due: 0,
+            frame_left: 0,
+            mask: [0; 4],
+            mask_at: 0,
+            control: BytesMut::new(),
+            closed: false,
+        }
+    }
+
+    /// Takes bytes of the stream, as many as fit under the cap. They are sent by
+    /// [`poll_send`](Self::poll_send) (a flush), or here once the cap is reached.
+    pub(super) fn poll_write<S: AsyncWrite + ?Sized>(
+        &mut self,
+        mut io: Pin<&mut S>,
+        cx: &mut Context<'_>,
+        slices: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.out.len() >= MAX_PENDING {
+            ready!(self.poll_send(io.as_mut(), cx))?;
+        }
+        let mut took = 0;
+        for slice in slices {
+            let mut data = &slice[..];
+            while !data.is_empty() {
+                let n = if self.goes_direct(data) {
+                    match self.poll_write_direct(io.as_mut(), cx, data) {
+                        Poll::Ready(n) => n?,
+                        Poll::Pending if took == 0 => return Poll::Pending,
+                        Poll::Pending => return Poll::Ready(Ok(took)),
+                    }
+                } else if self.out.len() >= MAX_PENDING {
+                    return Poll::Ready(Ok(took));
+                } else {
+                    self.frame(data)?
+                };
+                (data, took) = (&data[n..], took + n);
+            }
+        }
+        Poll::Ready(Ok(took))
+    }
+
+    /// Whether `data` goes to the socket from the caller's buffer rather than through
+    /// ours: a large part of an unmasked frame (a server's) need not be copied.
+    #[inline]
+    fn goes_direct(&self, data: &[u8]) -> bool {
+        !self.masked && self.frame_left.min(data.len()) >= DIRECT
+    }
+
+    /// Writes what is framed and then the front of `data`, the open frame's bytes, in one
+    /// system call; returns how many bytes of `data` went.
+    fn poll_write_direct<S: AsyncWrite + ?Sized>(
+        &mut self,
+        io: Pin<&mut S>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let part = &data[..data.len().min(self.frame_left)];
+        let framed = self.out.len();
+        let slices = [io::IoSlice::new(&self.out), io::IoSlice::new(part)];
+        let n = match ready!(io.poll_write_vectored(cx, &slices))? {
+            0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+            n => n,
+        };
+        self.out.advance(n.min(framed));
+        let sent = n.saturating_sub(framed);
+        self.frame_left -= sent;
+        if self.frame_left == 0 {
+            self.control_now();
+        }
+        Poll::Ready(Ok(sent))
+    }
+
+    /// Frames the front of `data`; returns how many bytes it took.
+    fn frame(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.closed && self.frame_left == 0 {
+            // RFC 6455 5.5.1: no data frame after a close frame.
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "websocket closed: no more data may be sent",
+            ));
+        }
+        if self.frame_left > 0 {
+            let n = data.len().min(self.frame_left);
+            self.push_data(&data[..n]);
+            self.frame_left -= n;
+            if self.frame_left == 0 {
+                self.control_now();
+            }
+            return Ok(n);
+        }
+        if self.payload_due > 0 {
+            let len = std::mem::take(&mut self.payload_due);
+            self.open_frame(len);
+            return Ok(0);
+        }
+        // A version or a header goes as one frame: whole in `data`, or gathered over
+        // writes that cut it.
+        if self.gathering.is_empty() {
+            if let Some(len) = self.measure(data)? {
+                self.whole_frame(&data[..len]);
+                return Ok(len);
+            }
+            self.gathering.extend_from_slice(data);
+            return Ok(data.len());
+        }
+        let had = self.gathering.len();
+        self.gathering.extend_from_slice(data);
+        let gathered = std::mem::take(&mut self.gathering);
+        match self.measure(&gathered)? {
+            // Longer than what was gathered before, which was not whole.
+            Some(len) => {
+                self.whole_frame(&gathered[..len]);
+                Ok(len - had)
+            }
+            None => {
+                self.gathering = gathered;
+                Ok(data.len())
+            }
+        }
+    }
+
+    /// Queues a version or header as a frame of its own.
+    fn whole_frame(&mut self, bytes: &[u8]) {
+        self.open_frame(bytes.len());
+        self.push_data(bytes);
+        self.frame_left = 0;
+        self.cut = Cut::Header;
+        self.control_now();
+    }
+
+    /// The length of the version or header at the front of `bytes`, once it is whole.
+    fn measure(&mut self, bytes: &[u8]) -> io::Result<Option<usize>> {
+        match self.cut {
+            Cut::Version => Ok((bytes.len() >= 2).then_some(2)),
+            Cut::Header => match wire::frame_lengths(bytes) {
+                Ok((header, payload)) => {
+                    self.payload_due = payload;
+                    Ok(Some(header))
+                }
+                Err(ParseError::Incomplete { .. }) => Ok(None),
+                // Only our own connection writes here: this is a bug, not bad input.
+                Err(ParseError::Invalid(e)) => {
+                    Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+                }
+            },
+        }
+    }
+
+    /// Queues the head of a data frame of `len` bytes, which the next bytes fill.
+    fn open_frame(&mut self, len: usize) {
+        self.mask = if self.masked { new_mask() } else { [0; 4] };
+        let mut head = [0; MAX_HEAD];
+        let size = write_head(
+            &mut head,
+            frame::BINARY,
+            self.masked.then_some(self.mask),
+            len,
+        );
+        self.out.extend_from_slice(&head[..size]);
+        self.frame_left = len;
+        self.mask_at = 0;
+    }
+
+    fn push_data(&mut self, data: &[u8]) {
+        if self.masked {
+            extend_masked(&mut self.out, data, self.mask, self.mask_at);
+            self.mask_at = (self.mask_at + data.len()) % 4;
+        } else {
+            self.out.extend_from_slice(data);
+        }
+    }
+
+    /// Queues a control frame: now if no data frame is open, else when it ends.
+    pub(super) fn queue_control(&mut self, opcode: u8, payload: &[u8]) {
+        if self.closed {
+            return;
+        }
+        let payload = &payload[..payload.len().min(MAX_CONTROL)];
+        let mask = self.masked.then(new_mask);
+        let mut head = [0; MAX_HEAD];
+        let size = write_head(&mut head, opcode, mask, payload.len());
+        let at = self.control.len();
+        self.control.extend_from_slice(&head[..size]);
+        self.control.extend_from_slice(payload);
+        if let Some(mask) = mask {
+            apply_mask(&mut self.control[at + size..], mask, 0);
+        }
+        self.closed = opcode == frame::CLOSE;
+        self.control_now();
+    }
+
+    /// Moves waiting control frames to the output, if no data frame is open.
+    fn control_now(&mut self) {
+        if self.frame_left == 0 && !self.control.is_empty() {
+            self.out.extend_from_slice(&self.control);
+            self.control.clear();
+        }
+    }
+
+    /// Whether our close frame is queued.
+    pub(super) fn closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Sends every framed byte; `Pending` until the socket has taken them all.
+    pub(super) fn poll_send<S: AsyncWrite + ?Sized>(
+        &mut self,
+        mut io: Pin<&mut S>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        while !self.out.is_empty() {
+            match ready!(io.as_mut().poll_write(cx, &self.out))? {
+                0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                n => self.out.advance(n),
+            }
+        }
+        if self.out.capacity() > KEEP {
+            self.out = BytesMut::new();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
