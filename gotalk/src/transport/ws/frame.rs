@@ -172,6 +172,22 @@ pub(super) fn write_head(
 #[inline]
 pub(super) fn apply_mask(data: &mut [u8], mask: [u8; 4], offset: usize) {
     let key = rotated(mask, offset);
+    if data.len() >= BLOCK {
+        return mask_long(data, key);
+    }
+    // Short (a header, a small payload): four bytes at a time, then what is left.
+    let mut words = data.chunks_exact_mut(4);
+    for four in &mut words {
+        xor_four(four, key);
+    }
+    for (byte, k) in words.into_remainder().iter_mut().zip(key) {
+        *byte ^= k;
+    }
+}
+
+/// [`apply_mask`] for `BLOCK` bytes or more, with the key already rotated.
+#[inline(never)]
+fn mask_long(data: &mut [u8], key: [u8; 4]) {
     // Eight bytes at a time (the mask twice), in blocks of a fixed size that the compiler
     // turns into vector instructions.
     let wide = u64::from_ne_bytes([
@@ -183,13 +199,21 @@ pub(super) fn apply_mask(data: &mut [u8], mask: [u8; 4], offset: usize) {
             xor_word(bytes, wide);
         }
     }
-    let mut words = blocks.into_remainder().chunks_exact_mut(8);
-    for bytes in &mut words {
-        xor_word(bytes, wide);
+    // What is left: under `BLOCK` bytes, at a multiple of four, so the key lines up.
+    let mut words = blocks.into_remainder().chunks_exact_mut(4);
+    for four in &mut words {
+        xor_four(four, key);
     }
-    for (byte, k) in words.into_remainder().iter_mut().zip(key.iter().cycle()) {
+    for (byte, k) in words.into_remainder().iter_mut().zip(key) {
         *byte ^= k;
     }
+}
+
+/// XORs four bytes with the key.
+#[inline(always)]
+fn xor_four(bytes: &mut [u8], key: [u8; 4]) {
+    let word = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    bytes.copy_from_slice(&(word ^ u32::from_ne_bytes(key)).to_ne_bytes());
 }
 
 /// XORs eight bytes with `wide`.
@@ -200,33 +224,17 @@ fn xor_word(bytes: &mut [u8], wide: u64) {
     bytes.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
 }
 
-/// Appends `data` to `out` masked, as [`apply_mask`] would leave it.
+/// Appends `data` to `out` masked, as [`apply_mask`] would leave it: copied, then masked
+/// in place (a copy and a pass in the cache cost less than masking while copying).
 pub(super) fn extend_masked(out: &mut bytes::BytesMut, data: &[u8], mask: [u8; 4], offset: usize) {
-    if data.len() <= STAGE {
-        let at = out.len();
-        out.extend_from_slice(data);
-        apply_mask(&mut out[at..], mask, offset);
-        return;
-    }
-    // A block at a time through the stack, where it stays in the cache between the copy
-    // and the mask.
-    out.reserve(data.len());
-    let mut staged = [0u8; STAGE];
-    let mut at = offset;
-    for chunk in data.chunks(STAGE) {
-        let staged = &mut staged[..chunk.len()];
-        staged.copy_from_slice(chunk);
-        apply_mask(staged, mask, at);
-        out.extend_from_slice(staged);
-        at += chunk.len();
-    }
+    let at = out.len();
+    out.extend_from_slice(data);
+    apply_mask(&mut out[at..], mask, offset);
 }
 
 /// The block masks are applied in: a loop over a block of fixed size compiles to vector
 /// instructions.
 const BLOCK: usize = 64;
-/// [`extend_masked`]'s block on the stack.
-const STAGE: usize = 4096;
 
 /// The mask as it applies from byte `offset` of a payload on: its bytes rotated left.
 #[inline]
@@ -235,26 +243,27 @@ fn rotated(mask: [u8; 4], offset: usize) -> [u8; 4] {
     u32::from_le_bytes(mask).rotate_right(shift).to_le_bytes()
 }
 
-/// A new mask for a client frame. RFC 6455 asks for one an attacker cannot predict, so a
-/// page's script cannot steer the bytes intermediaries see; a fast generator seeded per
-/// process from the system's randomness (std's hasher keys) is enough for that.
-pub(super) fn new_mask() -> [u8; 4] {
-    use std::hash::{BuildHasher, RandomState};
-    thread_local! {
-        static STATE: std::cell::Cell<u64> = std::cell::Cell::new(
-            RandomState::new().hash_one(std::time::SystemTime::now()) | 1,
-        );
+/// The masks of a client's frames. RFC 6455 asks for masks an attacker cannot predict, so
+/// that a page's script cannot steer the bytes intermediaries see; a fast generator
+/// seeded from the system's randomness (std's hasher keys) for each socket is enough for
+/// that.
+pub(super) struct Masks(u64);
+
+impl Masks {
+    pub(super) fn new() -> Self {
+        use std::hash::{BuildHasher, RandomState};
+        Self(RandomState::new().hash_one(std::time::SystemTime::now()) | 1)
     }
-    STATE.with(|state| {
-        // xorshift64*
-        let mut x = state.get();
+
+    /// The next mask (xorshift64*).
+    pub(super) fn next(&mut self) -> [u8; 4] {
+        let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
         x ^= x >> 27;
-        state.set(x);
-        let out = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        (out >> 32).to_ne_bytes()[..4].try_into().unwrap_or([0; 4])
-    })
+        self.0 = x;
+        ((x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32).to_ne_bytes()
+    }
 }
 
 #[cfg(test)]
@@ -318,7 +327,8 @@ mod tests {
 
     #[test]
     fn masks_differ() {
-        let masks: std::collections::HashSet<_> = (0..1000).map(|_| new_mask()).collect();
+        let mut source = Masks::new();
+        let masks: std::collections::HashSet<_> = (0..1000).map(|_| source.next()).collect();
         assert!(masks.len() > 990, "{}", masks.len());
     }
 }

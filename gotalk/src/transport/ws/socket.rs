@@ -2,12 +2,14 @@
 //! [`Sock`](crate::Sock) speaks over: frames are read and written here, not by a
 //! WebSocket library.
 //!
-//! Why not a library's messages: every library we measured (`BENCHMARKS.md`) hands each
-//! message over as an object of its own, and a byte stream over those objects copies each
-//! payload two or three times on its way and spends a wake-up per message; Gotalk over
-//! WebSocket then ran at a third to two thirds of Gotalk over TCP. Here a read goes
-//! straight into the connection's buffer, where payloads are unmasked in place and the
-//! heads between them removed; a write frames the stream into one buffer, sent with one
+//! Why not a library's messages: a WebSocket library hands each message over as an
+//! object of its own, and a byte stream made of those objects copies every payload out of
+//! them into the connection's buffer, on top of the library's own copies and a wake-up
+//! per message. Over tungstenite's (measured, `BENCHMARKS.md`) Gotalk over WebSocket ran
+//! at a third to two thirds of Gotalk over TCP, and each idle socket kept a 128 KiB read
+//! buffer. Here a read goes straight into the connection's buffer, where payloads are
+//! unmasked in place and the heads between them removed; a write frames the stream into
+//! one buffer (a server's large payloads go from the connection's buffers), sent with one
 //! system call per flush. The handshake stays with hyper, and the frame rules are RFC 6455
 //! section 5: heads with reserved bits or unknown opcodes, unmasked client frames (masked
 //! server frames), control frames fragmented or over 125 bytes, continuations out of
@@ -145,5 +147,124 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsSocket<S> {
         }
         ready!(this.writer.poll_send(Pin::new(&mut this.io), cx))?;
         Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// The frames of a client's stream as the server receives them: each one's payload,
+    /// unmasked.
+    fn frames(mut raw: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while !raw.is_empty() {
+            let head = frame::parse_head(raw).unwrap().unwrap();
+            assert_eq!(head.opcode, frame::BINARY);
+            let mut payload = raw[head.size..head.size + head.len as usize].to_vec();
+            frame::apply_mask(&mut payload, head.mask.expect("a client masks"), 0);
+            out.push(payload);
+            raw = &raw[head.size + head.len as usize..];
+        }
+        out
+    }
+
+    const STREAM: &[u8] = b"01r0001005greet00000004\"Bo\"n004ping00000000R00010000000a\"Hello Bo\"";
+
+    fn cut_as_gotalk_js_reads() -> Vec<Vec<u8>> {
+        [
+            &b"01"[..],
+            b"r0001005greet00000004",
+            b"\"Bo\"",
+            b"n004ping00000000",
+            b"R00010000000a",
+            b"\"Hello Bo\"",
+        ]
+        .map(<[u8]>::to_vec)
+        .to_vec()
+    }
+
+    #[tokio::test]
+    async fn the_stream_is_cut_where_gotalk_js_needs_however_it_is_written() {
+        for step in [1, 2, 3, 7, STREAM.len()] {
+            let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+            let mut socket = WsSocket::new(ours, Role::Client, 1 << 20);
+            for part in STREAM.chunks(step) {
+                socket.write_all(part).await.unwrap();
+            }
+            socket.flush().await.unwrap();
+            drop(socket);
+            let mut raw = Vec::new();
+            theirs.read_to_end(&mut raw).await.unwrap();
+            assert_eq!(
+                frames(&raw),
+                cut_as_gotalk_js_reads(),
+                "written {step} at a time"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn what_a_client_writes_a_server_reads_whatever_the_read_size() {
+        let (client, server) = tokio::io::duplex(64);
+        let client = WsSocket::new(client, Role::Client, 1 << 20);
+        let server = WsSocket::new(server, Role::Server, 1 << 20);
+        one_way(client, server).await;
+    }
+
+    #[tokio::test]
+    async fn what_a_server_writes_a_client_reads_through_a_socket_often_full() {
+        // The server's large payloads go from the caller's buffers; a socket of 64 bytes
+        // takes them a little at a time, and what it does not take is kept in order.
+        let (client, server) = tokio::io::duplex(64);
+        let client = WsSocket::new(client, Role::Client, 1 << 20);
+        let server = WsSocket::new(server, Role::Server, 1 << 20);
+        one_way(server, client).await;
+    }
+
+    /// Sends a stream with small and large messages from `from` to `to`, in writes of
+    /// several slices, and reads it in reads of every size.
+    async fn one_way(
+        mut from: WsSocket<tokio::io::DuplexStream>,
+        mut to: WsSocket<tokio::io::DuplexStream>,
+    ) {
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut stream = STREAM.to_vec();
+        stream.extend_from_slice(format!("r0002005bytes{:08x}", big.len()).as_bytes());
+        stream.extend_from_slice(&big);
+        stream.extend_from_slice(format!("r0003005bytes{:08x}", big.len()).as_bytes());
+        stream.extend_from_slice(&big);
+        let sent = stream.clone();
+        let writer = tokio::spawn(async move {
+            // Several slices in each write, as the connection writes.
+            let mut rest = &sent[..];
+            while !rest.is_empty() {
+                let (a, b) = rest.split_at(rest.len().min(40_000));
+                let (b, c) = b.split_at(b.len().min(70_000));
+                let slices = [
+                    io::IoSlice::new(a),
+                    io::IoSlice::new(b),
+                    io::IoSlice::new(c),
+                ];
+                let n = from.write_vectored(&slices).await.unwrap();
+                rest = &rest[n..];
+            }
+            from.shutdown().await.unwrap();
+        });
+        let mut got = Vec::new();
+        let mut buf = vec![0; 333];
+        loop {
+            // Reads of every size, below and above the room frames need.
+            let size = 1 + got.len() % buf.len();
+            let n = to.read(&mut buf[..size]).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        writer.await.unwrap();
+        assert!(got == stream, "{} of {} bytes", got.len(), stream.len());
     }
 }

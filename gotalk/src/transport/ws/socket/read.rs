@@ -170,6 +170,22 @@ impl FrameReader {
                 self.mask_at = (self.mask_at + n) % 4;
                 continue;
             }
+            if let Some((size, len)) = self.small_whole_frame(&window[read..]) {
+                // The common case, short: a small unfragmented data frame, all here.
+                let start = read + size;
+                if size == 6 {
+                    let mask = [
+                        window[read + 2],
+                        window[read + 3],
+                        window[read + 4],
+                        window[read + 5],
+                    ];
+                    apply_mask(&mut window[start..start + len], mask, 0);
+                }
+                window.copy_within(start..start + len, delivered);
+                (read, delivered) = (start + len, delivered + len);
+                continue;
+            }
             let rest = &window[read..];
             let head = match parse_head(rest) {
                 Ok(Some(head)) => head,
@@ -210,6 +226,25 @@ impl FrameReader {
             read += head.size;
         }
         Ok(delivered)
+    }
+
+    /// The head size and payload length of a frame at the front of `rest` that is a whole
+    /// binary or text message of under 126 bytes, masked as it should be, and all here;
+    /// `None` for anything else (which [`parse_head`] then reads and checks).
+    #[inline]
+    fn small_whole_frame(&self, rest: &[u8]) -> Option<(usize, usize)> {
+        let [b0, b1, ..] = *rest else {
+            return None;
+        };
+        let (masked, len) = (b1 & 0x80 != 0, usize::from(b1 & 0x7F));
+        let size = if masked { 6 } else { 2 };
+        let fits = (b0 == 0x82 || b0 == 0x81)
+            && len < 126
+            && masked == self.want_masked
+            && !self.in_message
+            && rest.len() >= size + len
+            && len as u64 <= self.max_message;
+        fits.then_some((size, len))
     }
 
     /// Starts reading a data frame whose head was read.

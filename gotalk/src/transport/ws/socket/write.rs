@@ -7,11 +7,11 @@ use std::{
     task::{ready, Context, Poll},
 };
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::AsyncWrite;
 
 use super::super::frame::{
-    self, apply_mask, extend_masked, new_mask, write_head, MAX_CONTROL, MAX_HEAD,
+    self, apply_mask, extend_masked, write_head, Masks, MAX_CONTROL, MAX_HEAD,
 };
 use crate::wire::{self, ParseError};
 
@@ -22,6 +22,8 @@ const MAX_PENDING: usize = 256 * 1024;
 const KEEP: usize = 16 * 1024;
 /// A part of a server's frame at least this large is written from the caller's buffer.
 const DIRECT: usize = 16 * 1024;
+/// The most such parts one write takes.
+const MAX_DIRECT: usize = 32;
 
 /// Where the outgoing byte stream is, between cuts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +50,7 @@ pub(super) struct FrameWriter {
     frame_left: usize,
     mask: [u8; 4],
     mask_at: usize,
+    masks: Masks,
     /// Control frames waiting for the open frame to end.
     control: BytesMut,
     /// Our close frame is queued: nothing may follow it.
@@ -65,13 +68,16 @@ impl FrameWriter {
             frame_left: 0,
             mask: [0; 4],
             mask_at: 0,
+            masks: Masks::new(),
             control: BytesMut::new(),
             closed: false,
         }
     }
 
     /// Takes bytes of the stream, as many as fit under the cap. They are sent by
-    /// [`poll_send`](Self::poll_send) (a flush), or here once the cap is reached.
+    /// [`poll_send`](Self::poll_send) (a flush), or here once the cap is reached; a
+    /// server's large payloads go here, from the caller's buffers, with what is framed
+    /// before each, in one system call.
     pub(super) fn poll_write<S: AsyncWrite + ?Sized>(
         &mut self,
         mut io: Pin<&mut S>,
@@ -82,22 +88,31 @@ impl FrameWriter {
             ready!(self.poll_send(io.as_mut(), cx))?;
         }
         let mut took = 0;
-        for slice in slices {
+        let mut direct = Vec::new();
+        'slices: for slice in slices {
             let mut data = &slice[..];
             while !data.is_empty() {
                 let n = if self.goes_direct(data) {
-                    match self.poll_write_direct(io.as_mut(), cx, data) {
-                        Poll::Ready(n) => n?,
-                        Poll::Pending if took == 0 => return Poll::Pending,
-                        Poll::Pending => return Poll::Ready(Ok(took)),
+                    if direct.len() == MAX_DIRECT {
+                        break 'slices;
                     }
+                    let part = &data[..data.len().min(self.frame_left)];
+                    direct.push((self.out.split().freeze(), part));
+                    self.frame_left -= part.len();
+                    if self.frame_left == 0 {
+                        self.control_now();
+                    }
+                    part.len()
                 } else if self.out.len() >= MAX_PENDING {
-                    return Poll::Ready(Ok(took));
+                    break 'slices;
                 } else {
                     self.frame(data)?
                 };
                 (data, took) = (&data[n..], took + n);
             }
+        }
+        if !direct.is_empty() {
+            self.write_direct(io, cx, &direct)?;
         }
         Poll::Ready(Ok(took))
     }
@@ -109,28 +124,39 @@ impl FrameWriter {
         !self.masked && self.frame_left.min(data.len()) >= DIRECT
     }
 
-    /// Writes what is framed and then the front of `data`, the open frame's bytes, in one
-    /// system call; returns how many bytes of `data` went.
-    fn poll_write_direct<S: AsyncWrite + ?Sized>(
+    /// Writes large parts of frames, each after what was framed before it, in one system
+    /// call. What the socket does not take now is copied ahead of what `out` holds: the
+    /// caller's buffers are not ours beyond this call (only a socket that is full, whose
+    /// peer is slower than we are, costs the copy).
+    fn write_direct<S: AsyncWrite + ?Sized>(
         &mut self,
         io: Pin<&mut S>,
         cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let part = &data[..data.len().min(self.frame_left)];
-        let framed = self.out.len();
-        let slices = [io::IoSlice::new(&self.out), io::IoSlice::new(part)];
-        let n = match ready!(io.poll_write_vectored(cx, &slices))? {
-            0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-            n => n,
+        direct: &[(Bytes, &[u8])],
+    ) -> io::Result<()> {
+        let pieces: Vec<&[u8]> = direct
+            .iter()
+            .flat_map(|(framed, part)| [&framed[..], part])
+            .filter(|piece| !piece.is_empty())
+            .collect();
+        let slices: Vec<_> = pieces.iter().map(|piece| io::IoSlice::new(piece)).collect();
+        let mut written = match io.poll_write_vectored(cx, &slices) {
+            Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+            Poll::Ready(Ok(n)) => n,
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => 0,
         };
-        self.out.advance(n.min(framed));
-        let sent = n.saturating_sub(framed);
-        self.frame_left -= sent;
-        if self.frame_left == 0 {
-            self.control_now();
+        let mut left = BytesMut::new();
+        for piece in pieces {
+            let sent = written.min(piece.len());
+            written -= sent;
+            left.extend_from_slice(&piece[sent..]);
         }
-        Poll::Ready(Ok(sent))
+        if !left.is_empty() {
+            left.extend_from_slice(&self.out);
+            self.out = left;
+        }
+        Ok(())
     }
 
     /// Frames the front of `data`; returns how many bytes it took.
@@ -161,6 +187,13 @@ impl FrameWriter {
         if self.gathering.is_empty() {
             if let Some(len) = self.measure(data)? {
                 self.whole_frame(&data[..len]);
+                // Its payload too, if it is here and not one to send from `data` itself.
+                let due = self.payload_due;
+                if due > 0 && data.len() - len >= due && (self.masked || due < DIRECT) {
+                    self.payload_due = 0;
+                    self.whole_frame(&data[len..len + due]);
+                    return Ok(len + due);
+                }
                 return Ok(len);
             }
             self.gathering.extend_from_slice(data);
@@ -211,7 +244,11 @@ impl FrameWriter {
 
     /// Queues the head of a data frame of `len` bytes, which the next bytes fill.
     fn open_frame(&mut self, len: usize) {
-        self.mask = if self.masked { new_mask() } else { [0; 4] };
+        self.mask = if self.masked {
+            self.masks.next()
+        } else {
+            [0; 4]
+        };
         let mut head = [0; MAX_HEAD];
         let size = write_head(
             &mut head,
@@ -239,7 +276,7 @@ impl FrameWriter {
             return;
         }
         let payload = &payload[..payload.len().min(MAX_CONTROL)];
-        let mask = self.masked.then(new_mask);
+        let mask = self.masked.then(|| self.masks.next());
         let mut head = [0; MAX_HEAD];
         let size = write_head(&mut head, opcode, mask, payload.len());
         let at = self.control.len();
