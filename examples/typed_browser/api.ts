@@ -203,7 +203,10 @@ export const ShapesErrors = {
   area: (err: unknown): AreaError | undefined => remoteError<AreaError>(err),
 } as const;
 
-/** `Shapes` as the page implements it, when the server calls it. */
+/** `Shapes` as the page implements it, when the server calls it.
+ * Not here: `count` (streams its results), `upper` (a stream request).
+ * gotalk.js answers single requests and notifications only, so those operations are
+ * served by Rust (a page can still call them, above). */
 export interface Shapes {
   /**
    * Sends a value of every shape back.

@@ -1,5 +1,7 @@
 //! Gotalk over TLS (rustls): serve with a certificate from PEM files or a rustls config of
 //! your own, connect verifying the server against the platform's roots or roots you give.
+//! The configurations made here use rustls's default provider, aws-lc-rs, which offers
+//! post-quantum key exchange (X25519MLKEM768) first.
 //!
 //! ```no_run
 //! # async fn run(handlers: gotalk::Handlers) -> Result<(), gotalk::Error> {
@@ -40,7 +42,7 @@ fn tls_error(e: impl std::fmt::Display) -> Error {
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// A server configuration from a PEM certificate chain and a PEM private key.

@@ -212,18 +212,35 @@ fn render_trait(out: &mut String, t: &Trait) {
         let _ = writeln!(out, "}} as const;\n");
     }
 
-    // What the page implements when the other side calls or notifies it. (Operations
-    // that stream are answered from Rust; a page that must serve one registers a
-    // gotalk.js handler of its own.)
+    // What the page implements when the other side calls or notifies it. Operations
+    // that stream are not: gotalk.js has no way to answer with a stream, and the module
+    // says so where a reader looks.
     let served: Vec<&Method> = t
         .methods
         .iter()
         .filter(|m| matches!(m.shape, Shape::Single | Shape::Notification))
         .collect();
-    let _ = writeln!(
-        out,
-        "/** `{name}` as the page implements it, when the server calls it. */"
-    );
+    let omitted: Vec<String> = t
+        .methods
+        .iter()
+        .filter_map(|m| match m.shape {
+            Shape::StreamOut => Some(format!("`{}` (streams its results)", m.name)),
+            Shape::StreamIn => Some(format!("`{}` (a stream request)", m.name)),
+            _ => None,
+        })
+        .collect();
+    let _ = if omitted.is_empty() {
+        writeln!(
+            out,
+            "/** `{name}` as the page implements it, when the server calls it. */"
+        )
+    } else {
+        writeln!(
+            out,
+            "/** `{name}` as the page implements it, when the server calls it.\n * Not here: {}.\n * gotalk.js answers single requests and notifications only, so those operations are\n * served by Rust (a page can still call them, above). */",
+            omitted.join(", ")
+        )
+    };
     let _ = writeln!(out, "export interface {name} {{");
     for m in &served {
         js_docs(out, &m.docs, "  ");
