@@ -89,9 +89,17 @@ async fn require_login(incoming: Incoming, next: Next) -> Reply {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut handlers = Handlers::new().with(NotesService::new(NoteBook));
     handlers.wrap(require_login);
-    let server = gotalk::Server::new(Config::accepting().handlers(handlers))
-        .listen_tcp("127.0.0.1:0")
-        .await?;
+    let server = gotalk::Server::new(Config::accepting().handlers(handlers));
+    // `auth --serve ADDR`: only serve (for `gotalk call ADDR notes --before login …`).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, addr] = &args[..] {
+        if flag == "--serve" {
+            let serving = server.clone().listen_tcp(addr.as_str()).await?;
+            println!("serving on {}", serving.local_addr());
+            std::future::pending::<()>().await;
+        }
+    }
+    let server = server.listen_tcp("127.0.0.1:0").await?;
     let sock = gotalk::tcp::connect(server.local_addr()).await?;
 
     match NotesClient::notes(&sock).await {

@@ -51,24 +51,58 @@ async fn print_results(results: &mut gotalk::ResultStream, raw: bool) -> Result<
 /// and prints its results as they come, whether the peer answers with one result or a
 /// stream of them. After `timeout`, or on Ctrl-C, it gives up: a peer that speaks our
 /// extension (EXTENSIONS.md) is told, and stops working on the request.
+/// How `gotalk call` calls.
+pub struct Options {
+    /// Payloads and results as they are, not JSON.
+    pub raw: bool,
+    /// A stream request fed from stdin's lines.
+    pub stream_request: bool,
+    /// The whole exchange's time, from connecting on.
+    pub timeout: Duration,
+    /// Calls made first on the same connection, in order: (operation, payload).
+    pub before: Vec<(String, String)>,
+}
+
 pub async fn call(
     addr: &str,
     op: &str,
     payload: Option<String>,
-    raw: bool,
-    stream_request: bool,
-    timeout: Duration,
+    options: &Options,
     tls: &TlsArgs,
 ) -> Result<(), Failure> {
+    let Options {
+        raw,
+        stream_request,
+        timeout,
+        ref before,
+    } = *options;
     if let Some(payload) = &payload {
         check_json(payload, "PAYLOAD", raw)?;
+    }
+    for (before_op, before_payload) in before {
+        check_json(
+            before_payload,
+            &format!("the payload of --before {before_op}"),
+            raw,
+        )?;
     }
     let payload = Bytes::from(payload.unwrap_or_default());
     let sock = tokio::time::timeout(timeout, connect(addr, tls))
         .await
         .map_err(|_| gave_up(timeout))??;
+    let calls = async {
+        for (before_op, before_payload) in before {
+            sock.request_raw(before_op, Bytes::from(before_payload.clone()))
+                .await
+                .map_err(|e| {
+                    let Failure(code, text) = e.into();
+                    Failure(code, format!("--before {before_op}: {text}"))
+                })?;
+        }
+        exchange(&sock, op, payload, raw, stream_request).await
+    };
     let outcome = tokio::select! {
-        done = exchange(&sock, op, payload, raw, stream_request) => done,
+        done = calls => done,
         () = tokio::time::sleep(timeout) => Err(gave_up(timeout)),
         _ = tokio::signal::ctrl_c() => Err(Failure(130, "interrupted".into())),
     };

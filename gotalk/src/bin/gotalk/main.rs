@@ -61,6 +61,11 @@ enum Command {
         /// (each JSON, unless --raw), then the end of the stream.
         #[arg(long)]
         stream_request: bool,
+        /// Make this call first, on the same connection (e.g. `--before login
+        /// '"token"'` for an operation behind a sign-in); repeatable, in order. Its result
+        /// is not printed; an error stops there.
+        #[arg(long, num_args = 2, value_names = ["OP", "PAYLOAD"])]
+        before: Vec<String>,
         /// Give up after this many seconds (as on Ctrl-C: a peer that speaks our
         /// extension stops working on the request).
         #[arg(long, default_value_t = 30.0)]
@@ -129,11 +134,20 @@ async fn main() -> ExitCode {
             payload,
             raw,
             stream_request,
+            before,
             timeout,
             tls,
         } => {
-            let timeout = Duration::from_secs_f64(timeout);
-            call::call(&addr, &op, payload, raw, stream_request, timeout, &tls).await
+            let options = call::Options {
+                raw,
+                stream_request,
+                timeout: Duration::from_secs_f64(timeout),
+                before: before
+                    .chunks_exact(2)
+                    .map(|pair| (pair[0].clone(), pair[1].clone()))
+                    .collect(),
+            };
+            call::call(&addr, &op, payload, &options, &tls).await
         }
         Command::Notify {
             addr,
