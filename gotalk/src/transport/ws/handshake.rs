@@ -13,15 +13,9 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::handshake::{client::generate_key, derive_accept_key};
 
-/// Whether a comma-separated header lists `token` (case-insensitive), as `Connection` and
-/// `Upgrade` do.
+/// Whether a comma-separated header (`Connection`, `Upgrade`) lists `token`, in any case.
 fn lists(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+    super::http::list(headers, name).any(|t| t.eq_ignore_ascii_case(token))
 }
 
 /// Checks a request to open a WebSocket: the `101` that accepts it, or why not (the

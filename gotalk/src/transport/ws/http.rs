@@ -167,3 +167,17 @@ async fn serve_connection(
         }
     }
 }
+
+/// The elements of a header that is a comma-separated list (RFC 9110 5.6.1), across all
+/// its lines, trimmed: `Connection`, `Upgrade`, `If-None-Match`, `Accept-Encoding`.
+pub(super) fn list(
+    headers: &axum::http::HeaderMap,
+    name: axum::http::header::HeaderName,
+) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(name)
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+}
