@@ -37,6 +37,8 @@ pub fn macro_args(kind: Kind, args: TokenStream, errors: &mut Errors) -> Args {
 pub struct MethodAttrs {
     pub name: Option<LitStr>,
     pub timeout_ms: Option<u64>,
+    /// `#[gotalk(idempotent)]`: where it was written, for errors about it.
+    pub idempotent: Option<proc_macro2::Span>,
 }
 
 /// Splits a method's attributes into ours (parsed) and the rest (kept, e.g. docs).
@@ -48,7 +50,7 @@ pub fn method_attrs(
     let mut ours = MethodAttrs::default();
     let mut rest = Vec::new();
     let valid = match kind {
-        Kind::Service => "`name` and `timeout`",
+        Kind::Service => "`name`, `timeout` and `idempotent`",
         Kind::Notification => "`name`",
     };
     for attr in attrs {
@@ -82,6 +84,12 @@ pub fn method_attrs(
                     )
                 })?;
                 ours.timeout_ms = Some(ms);
+                Ok(())
+            } else if meta.path.is_ident("idempotent") && kind == Kind::Service {
+                if ours.idempotent.is_some() {
+                    return Err(meta.error("`idempotent` is given twice"));
+                }
+                ours.idempotent = Some(syn::spanned::Spanned::span(&meta.path));
                 Ok(())
             } else {
                 Err(meta.error(format!(

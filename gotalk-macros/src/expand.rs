@@ -138,14 +138,18 @@ fn rewrite_trait(model: &Trait) -> TokenStream {
     quote!(#item)
 }
 
-/// The error type a caller gets back typed, in a `CallError`: a method's `Result<T, E>`
-/// unless `E` is spelled as one of the errors that are only text (`gotalk::Error`,
-/// `Error`, `String`, `Box<..>`, `anyhow::Error`), which the caller gets as
-/// `gotalk::Error` as before.
+/// The error type a caller gets back typed, in a `CallError`: the `E` of a method's
+/// `Result<T, E>` or `StreamOut<T, E>`, unless `E` is spelled as one of the errors that
+/// are only text (`gotalk::Error`, `Error`, `String`, `Box<..>`, `anyhow::Error`), which
+/// the caller gets as `gotalk::Error` as before.
 fn typed_error(m: &Method) -> Option<&Type> {
-    let Output::Result { err: Some(ty), .. } = &m.output else {
-        return None;
-    };
+    let ty = match &m.output {
+        Output::Result { err, .. } | Output::Stream { err, .. } => err.as_ref(),
+        Output::ResultStream {
+            err, stream_err, ..
+        } => err.as_ref().or(stream_err.as_deref()),
+        Output::Unit | Output::Value(_) => None,
+    }?;
     let Type::Path(path) = ty else {
         return Some(ty);
     };

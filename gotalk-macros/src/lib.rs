@@ -41,18 +41,23 @@ use model::Kind;
 /// the request with an error; [`Deadline`] is the call's deadline); then at most one input of any
 /// `Serialize + DeserializeOwned` type, or `StreamIn<T>` to receive a stream request.
 /// Return `T`, `()`, `Result<T, E>` with `E: Display`, `StreamOut<T>` or
-/// `Result<StreamOut<T>, E>` to answer with a stream of results. A method that streams
-/// its input gives the caller a `JsonSender` and a `JsonResults`; one that streams its
-/// output gives the caller a `JsonResults`.
+/// `StreamOut<T, E>` (whose items may fail with `E`) or `Result<StreamOut<T>, E>` to
+/// answer with a stream of results. A method that streams its input gives the caller a
+/// `JsonSender` and a `JsonResults`; one that streams its output gives the caller a
+/// `JsonResults`.
 ///
 /// Errors: an `Err` answers an ErrorResult. An `E: Serialize` travels as its JSON (a
 /// peer that is not ours reads it as text), any other `E` as its text;
-/// [`Error::retry`] answers a RetryResult. A single-result method with an error type
-/// of its own gives the caller that type back: `Result<T, KvError>` is called as
+/// [`Error::retry`] answers a RetryResult. A method with an error type of its own gives
+/// the caller that type back: `Result<T, KvError>` is called as
 /// `Result<T, gotalk::CallError<KvError>>`, `CallError::Remote(e)` when the answer
 /// decodes into `KvError` (derive `Deserialize` too), `CallError::Rpc(gotalk::Error)`
-/// for everything else. Errors spelled `gotalk::Error`, `Error`, `String`, `Box<..>` or
-/// `anyhow::Error` are text, and the caller gets a `gotalk::Error`.
+/// for everything else. The same holds for streamed results: `StreamOut<T, KvError>` and
+/// `Result<StreamOut<T>, KvError>` give the caller a `JsonResults<T,
+/// CallError<KvError>>` (with both, `Result<StreamOut<T, E>, E>`, the two must be the
+/// same type). Errors spelled `gotalk::Error`, `Error`, `String`, `Box<..>` or
+/// `anyhow::Error` are text, and the caller gets a `gotalk::Error`. Middleware refuses a
+/// call with the application's own error type through `Reply::json_error`.
 ///
 /// ```
 /// # use gotalk::{CallError, Config, Handlers};

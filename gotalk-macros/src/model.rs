@@ -53,6 +53,9 @@ pub struct Method {
     pub input: Input,
     pub output: Output,
     pub timeout_ms: Option<u64>,
+    /// `#[gotalk(idempotent)]`: a call whose connection closed under it is sent again on
+    /// the next connection of a reconnecting client.
+    pub idempotent: bool,
 }
 
 /// The parameter that gives a handler its connection, or a context made from it.
@@ -86,12 +89,17 @@ pub enum Output {
         ok: Type,
         err: Option<Type>,
     },
-    /// `StreamOut<item>`.
-    Stream(Type),
-    /// `Result<StreamOut<item>, ..>`.
+    /// `StreamOut<item>`, or `StreamOut<item, err>` whose items may fail with `err`.
+    Stream {
+        item: Type,
+        err: Option<Type>,
+    },
+    /// `Result<StreamOut<item>, ..>`; `err` when the `Result` or the `StreamOut` names
+    /// one (both must name the same).
     ResultStream {
         item: Type,
         err: Option<Type>,
+        stream_err: Option<Box<Type>>,
     },
 }
 
@@ -106,7 +114,7 @@ impl Output {
 
     pub fn stream_item(&self) -> Option<&Type> {
         match self {
-            Output::Stream(item) | Output::ResultStream { item, .. } => Some(item),
+            Output::Stream { item, .. } | Output::ResultStream { item, .. } => Some(item),
             _ => None,
         }
     }

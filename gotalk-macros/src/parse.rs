@@ -209,6 +209,15 @@ fn parse_method(kind: Kind, f: &TraitItemFn, args: &Args, errors: &mut Errors) -
         }
     }
 
+    if let Some(span) = ours.idempotent {
+        if matches!(input, Input::Stream { .. }) || output.stream_item().is_some() {
+            errors.push(syn::Error::new(
+                span,
+                "only a single-result call can be sent again: a stream's parts already \
+                 delivered cannot be taken back, so remove `idempotent`",
+            ));
+        }
+    }
     let (wire_name, name_span) = match &ours.name {
         Some(lit) => (format!("{}{}", args.prefix, lit.value()), lit.span()),
         None => (format!("{}{}", args.prefix, ident), ident.span()),
@@ -222,6 +231,7 @@ fn parse_method(kind: Kind, f: &TraitItemFn, args: &Args, errors: &mut Errors) -
         input,
         output,
         timeout_ms: ours.timeout_ms,
+        idempotent: ours.idempotent.is_some(),
     })
 }
 
@@ -248,11 +258,24 @@ fn parse_output(ty: &Type, what: &str, errors: &mut Errors) -> Output {
         let args = type_args(seg);
         if let Some(ok) = args.first() {
             let err = args.get(1).map(|t| (*t).clone());
-            return match single_arg(ok, "StreamOut") {
-                Some(item) => Output::ResultStream {
-                    item: item.clone(),
-                    err,
-                },
+            return match stream_out(ok) {
+                Some((item, stream_err)) => {
+                    if let (Some(e), Some(s)) = (&err, stream_err) {
+                        if quote::quote!(#e).to_string() != quote::quote!(#s).to_string() {
+                            errors.spanned(
+                                s,
+                                "the stream's error type must be the method's: the caller \
+                                 decodes both as one type, so write the same `E` in \
+                                 `Result<StreamOut<T, E>, E>` (or leave one out)",
+                            );
+                        }
+                    }
+                    Output::ResultStream {
+                        item: item.clone(),
+                        err,
+                        stream_err: stream_err.cloned().map(Box::new),
+                    }
+                }
                 None => Output::Result {
                     ok: (*ok).clone(),
                     err,
@@ -260,9 +283,22 @@ fn parse_output(ty: &Type, what: &str, errors: &mut Errors) -> Output {
             };
         }
     }
-    match single_arg(ty, "StreamOut") {
-        Some(item) => Output::Stream(item.clone()),
+    match stream_out(ty) {
+        Some((item, err)) => Output::Stream {
+            item: item.clone(),
+            err: err.cloned(),
+        },
         None => Output::Value(ty.clone()),
+    }
+}
+
+/// `StreamOut<item>` or `StreamOut<item, err>`: the item and the error type if named.
+fn stream_out(ty: &Type) -> Option<(&Type, Option<&Type>)> {
+    let seg = last_segment(ty).filter(|s| s.ident == "StreamOut")?;
+    match type_args(seg).as_slice() {
+        [item] => Some((item, None)),
+        [item, err] => Some((item, Some(err))),
+        _ => None,
     }
 }
 

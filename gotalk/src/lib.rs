@@ -118,6 +118,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod conn;
+mod connection;
 mod error;
 mod json;
 pub mod middleware;
@@ -146,6 +147,7 @@ pub use conn::{
     RegistrationError, Reply, Request, RequestChunks, ResultStream, SharedBudget, Sock,
     StreamRequest, StreamWriter, RESERVED_PREFIX,
 };
+pub use connection::{Connection, RESENDS};
 pub use error::{CallError, CloseReason, Error, Side};
 pub use gotalk_macros::{notification, service};
 pub use reconnect::{Reconnecting, ReconnectingBuilder, WhileDisconnected};

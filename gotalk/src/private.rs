@@ -8,8 +8,8 @@ pub use serde::{de::DeserializeOwned, Serialize};
 pub use std::sync::Arc;
 
 pub use crate::{
-    CallError, CallInfo, CallOptions, Error, FromSock, Handlers, JsonResults, JsonSender,
-    Notification, Reply, Request, Service, Sock, StreamIn, StreamOut, StreamRequest,
+    CallError, CallInfo, CallOptions, Connection, Error, FromSock, Handlers, JsonResults,
+    JsonSender, Notification, Reply, Request, Service, Sock, StreamIn, StreamOut, StreamRequest,
 };
 
 use crate::json;
@@ -25,37 +25,60 @@ pub fn reply_value<T: Serialize>(op: &str, value: &T) -> Reply {
 }
 
 /// The reply of operation `op` for a method returning `Result<T, E>`. An `Err` is
-/// answered by `json` (generated as an [`ErrorReply`] call: the JSON of an `E:
-/// Serialize`), else with its text.
+/// answered with the text `json` gives (generated as an [`ErrorReply`] call: the JSON of
+/// an `E: Serialize`), else with its `Display` text.
 pub fn reply_result<T: Serialize, E: fmt::Display + 'static>(
     op: &str,
     result: Result<T, E>,
-    json: impl FnOnce(&E) -> Option<Reply>,
+    json: impl FnOnce(&E) -> Option<String>,
 ) -> Reply {
     match result {
         Ok(value) => Reply::json_for(op, &value),
-        Err(e) => json(&e).unwrap_or_else(|| Reply::for_error(&e)),
+        Err(e) => error_reply(e, json),
     }
 }
 
-/// The reply of operation `op` for a method returning `StreamOut<T>`.
-pub fn reply_stream<T: Serialize + Send + 'static>(op: &str, values: StreamOut<T>) -> Reply {
-    values.into_reply(op)
+/// The reply of operation `op` for a method returning `StreamOut<T, E>`: an `Err` item
+/// ends the stream with the text `json` gives, as for single results.
+pub fn reply_stream<T, E>(
+    op: &str,
+    values: StreamOut<T, E>,
+    json: impl Fn(&E) -> Option<String> + Send + 'static,
+) -> Reply
+where
+    T: Serialize + Send + 'static,
+    E: fmt::Display + Send + 'static,
+{
+    values.into_reply(op, json)
 }
 
-/// The reply of operation `op` for a method returning `Result<StreamOut<T>, E>`.
-pub fn reply_result_stream<T, E>(
+/// The reply of operation `op` for a method returning `Result<StreamOut<T, S>, E>`.
+pub fn reply_result_stream<T, E, S>(
     op: &str,
-    result: Result<StreamOut<T>, E>,
-    json: impl FnOnce(&E) -> Option<Reply>,
+    result: Result<StreamOut<T, S>, E>,
+    json: impl FnOnce(&E) -> Option<String>,
+    json_in_stream: impl Fn(&S) -> Option<String> + Send + 'static,
 ) -> Reply
 where
     T: Serialize + Send + 'static,
     E: fmt::Display + 'static,
+    S: fmt::Display + Send + 'static,
 {
     match result {
-        Ok(values) => values.into_reply(op),
-        Err(e) => json(&e).unwrap_or_else(|| Reply::for_error(&e)),
+        Ok(values) => values.into_reply(op, json_in_stream),
+        Err(e) => error_reply(e, json),
+    }
+}
+
+/// The ErrorResult for a handler's error: `json`'s text, else what
+/// [`Reply::from_error`] makes of it (a RetryResult for [`Error::Retry`]).
+fn error_reply<E: fmt::Display + 'static>(
+    error: E,
+    json: impl FnOnce(&E) -> Option<String>,
+) -> Reply {
+    match json(&error) {
+        Some(text) => Reply::Error(text),
+        None => Reply::from_error(error),
     }
 }
 
@@ -70,13 +93,13 @@ pub struct ErrorReply<'a, E>(pub &'a str, pub &'a E);
 
 /// A `Serialize` error answers with its JSON (see [`CallError`](crate::CallError)).
 pub trait ErrorAsJson {
-    /// The ErrorResult.
-    fn error_reply(&self) -> Option<Reply>;
+    /// The ErrorResult's text.
+    fn error_text(&self) -> Option<String>;
 }
 
 impl<E: Serialize> ErrorAsJson for ErrorReply<'_, E> {
-    fn error_reply(&self) -> Option<Reply> {
-        Some(Reply::Error(json::error_text(self.0, self.1)))
+    fn error_text(&self) -> Option<String> {
+        Some(json::error_text(self.0, self.1))
     }
 }
 
@@ -84,11 +107,11 @@ impl<E: Serialize> ErrorAsJson for ErrorReply<'_, E> {
 /// the error is known to be `Display`).
 pub trait ErrorAsText {
     /// No JSON.
-    fn error_reply(&self) -> Option<Reply>;
+    fn error_text(&self) -> Option<String>;
 }
 
 impl<E> ErrorAsText for &ErrorReply<'_, E> {
-    fn error_reply(&self) -> Option<Reply> {
+    fn error_text(&self) -> Option<String> {
         None
     }
 }
@@ -158,17 +181,49 @@ pub fn request<'a>(
     sock.request_within(op, payload, timeout_ms.map(Duration::from_millis))
 }
 
+/// A single request with a single result on a target that may reconnect, sent again on
+/// the next connection if its connection closes under it (a method marked
+/// `#[gotalk(idempotent)]`).
+pub async fn request_resending<C: Connection + ?Sized>(
+    target: &C,
+    op: &str,
+    payload: Bytes,
+    timeout_ms: Option<u64>,
+) -> Result<Bytes, Error> {
+    let options = CallOptions::new().idempotent();
+    crate::connection::call_resending(
+        target,
+        op,
+        payload,
+        options,
+        timeout_ms.map(Duration::from_millis),
+    )
+    .await
+}
+
 /// A single request with a single result and per-call options; an option not given
-/// falls back to the method's default timeout.
-pub async fn request_with(
-    sock: &Sock,
+/// falls back to the method's default timeout. `idempotent` is the method's mark.
+pub async fn request_with<C: Connection + ?Sized>(
+    target: &C,
     op: &str,
     payload: Bytes,
     options: CallOptions,
     timeout_ms: Option<u64>,
+    idempotent: bool,
 ) -> Result<Bytes, Error> {
-    let options = options.or_timeout(timeout_ms.map(Duration::from_millis));
-    sock.request_raw_with(op, payload, options).await
+    let options = if idempotent {
+        options.idempotent()
+    } else {
+        options
+    };
+    crate::connection::call_resending(
+        target,
+        op,
+        payload,
+        options,
+        timeout_ms.map(Duration::from_millis),
+    )
+    .await
 }
 
 /// A single request whose results stream back.

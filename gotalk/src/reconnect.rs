@@ -206,6 +206,25 @@ impl Reconnecting {
     }
 }
 
+/// Calls wait for the connection as [`sock`](Reconnecting::sock) does; idempotent ones
+/// are sent again on the next connection (see [`Connection`](crate::Connection)).
+impl crate::Connection for Reconnecting {
+    async fn connection(&self) -> Result<std::borrow::Cow<'_, Sock>, Error> {
+        self.sock().await.map(std::borrow::Cow::Owned)
+    }
+
+    fn reconnects(&self) -> bool {
+        true
+    }
+}
+
+/// A notification goes to the connection [`sock`](Reconnecting::sock) gives.
+impl crate::Notify for Reconnecting {
+    async fn notify_payload(&self, name: &str, payload: bytes::Bytes) -> Result<(), Error> {
+        self.sock().await?.notify_raw(name, payload).await
+    }
+}
+
 impl Drop for Reconnecting {
     fn drop(&mut self) {
         self.close();

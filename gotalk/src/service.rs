@@ -91,27 +91,31 @@ impl<T: DeserializeOwned> Stream for StreamIn<T> {
 }
 
 /// The values a service method streams back as its result: one StreamResult part each.
-/// An `Err` ends the stream with an ErrorResult carrying its text.
-pub struct StreamOut<T> {
-    pub(crate) values: crate::BoxStream<Result<T, Error>>,
+/// An `Err` ends the stream with an ErrorResult.
+///
+/// `E` is the items' error type. With the default, [`Error`], an `Err` travels as its
+/// text. A method that names its own, `StreamOut<T, E>` (or `Result<StreamOut<T, E>,
+/// E>`), answers an `Err` the way it answers a single result's typed error: as the JSON
+/// of an `E: Serialize`, which the generated client decodes into
+/// [`CallError::Remote`](crate::CallError::Remote) for the caller to match.
+pub struct StreamOut<T, E = Error> {
+    values: crate::BoxStream<Result<T, E>>,
 }
 
-impl<T> fmt::Debug for StreamOut<T> {
+impl<T, E> fmt::Debug for StreamOut<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("StreamOut(..)")
     }
 }
 
-impl<T: Send + 'static> StreamOut<T> {
+impl<T: Send + 'static, E: Send + 'static> StreamOut<T, E> {
     /// From any stream of results.
-    pub fn new<S, E>(stream: S) -> Self
+    pub fn new<S>(stream: S) -> Self
     where
         S: Stream<Item = Result<T, E>> + Send + 'static,
-        E: fmt::Display,
     {
-        use futures_util::StreamExt;
         Self {
-            values: Box::pin(stream.map(|r| r.map_err(|e| Error::message(e.to_string())))),
+            values: Box::pin(stream),
         }
     }
 
@@ -121,9 +125,7 @@ impl<T: Send + 'static> StreamOut<T> {
         S: Stream<Item = T> + Send + 'static,
     {
         use futures_util::StreamExt;
-        Self {
-            values: Box::pin(stream.map(Ok)),
-        }
+        Self::new(stream.map(Ok))
     }
 
     /// From an iterator of values.
@@ -136,6 +138,8 @@ impl<T: Send + 'static> StreamOut<T> {
     }
 
     /// A channel: what is sent on the returned sender streams out, until it is dropped.
+    /// Send `Err` on a channel of results to end the stream with an error:
+    /// `StreamOut::new(ReceiverStream::new(rx))`.
     pub fn channel(capacity: usize) -> (tokio::sync::mpsc::Sender<T>, Self) {
         let (tx, mut rx) = tokio::sync::mpsc::channel(capacity.max(1));
         let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
@@ -143,10 +147,19 @@ impl<T: Send + 'static> StreamOut<T> {
     }
 }
 
-impl<T: Serialize + Send + 'static> StreamOut<T> {
-    /// The reply of operation `op` that streams these values as JSON.
-    pub(crate) fn into_reply(self, op: &str) -> crate::Reply {
-        crate::Reply::json_stream_for(op, self.values)
+impl<T: Serialize + Send + 'static, E: fmt::Display + Send + 'static> StreamOut<T, E> {
+    /// The reply of operation `op` that streams these values as JSON; an `Err` item ends
+    /// it with the text `json` gives, else the error's `Display` text.
+    pub(crate) fn into_reply(
+        self,
+        op: &str,
+        json: impl Fn(&E) -> Option<String> + Send + 'static,
+    ) -> crate::Reply {
+        use futures_util::StreamExt;
+        let values = self.values.map(move |item| {
+            item.map_err(|e| Error::message(json(&e).unwrap_or_else(|| e.to_string())))
+        });
+        crate::Reply::json_stream_for(op, values)
     }
 }
 
@@ -183,15 +196,20 @@ impl<T: Serialize> JsonSender<T> {
     }
 }
 
-/// The results of a typed request, read as a `Stream` of `Result<T, Error>` (one item per
+/// The results of a typed request, read as a `Stream` of `Result<T, E>` (one item per
 /// StreamResult part, or one for a single result).
-pub struct JsonResults<T> {
+///
+/// `E` is what a failure becomes: [`Error`], or for a method that declares an error type
+/// of its own, [`CallError`](crate::CallError)`<E>`, so that an error the handler streams
+/// back is matched like a single result's.
+pub struct JsonResults<T, E = Error> {
     results: ResultStream,
     op: Box<str>,
+    error: fn(Error) -> E,
     _values: PhantomData<fn() -> T>,
 }
 
-impl<T> fmt::Debug for JsonResults<T> {
+impl<T, E> fmt::Debug for JsonResults<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("JsonResults").field(&self.results).finish()
     }
@@ -200,36 +218,47 @@ impl<T> fmt::Debug for JsonResults<T> {
 impl<T: DeserializeOwned> JsonResults<T> {
     /// Typed results over raw ones.
     pub fn new(results: ResultStream, op: &str) -> Self {
+        Self::with_errors(results, op, std::convert::identity)
+    }
+}
+
+impl<T: DeserializeOwned, E> JsonResults<T, E> {
+    /// Typed results over raw ones, each failure made into an `E` by `error`.
+    pub fn with_errors(results: ResultStream, op: &str, error: fn(Error) -> E) -> Self {
         Self {
             results,
             op: op.into(),
+            error,
             _values: PhantomData,
         }
     }
 
     /// The next value, or `None` after the last.
-    pub async fn next_value(&mut self) -> Option<Result<T, Error>> {
+    pub async fn next_value(&mut self) -> Option<Result<T, E>> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 
     /// The one result of a request that streams its input but answers once.
-    pub async fn result(mut self) -> Result<T, Error> {
+    pub async fn result(mut self) -> Result<T, E> {
         match self.next_value().await {
             Some(result) => result,
-            None => Err(Error::Decode {
+            None => Err((self.error)(Error::Decode {
                 op: self.op.to_string(),
                 message: "the peer ended its results without a value".into(),
-            }),
+            })),
         }
     }
 }
 
-impl<T: DeserializeOwned> Stream for JsonResults<T> {
-    type Item = Result<T, Error>;
+impl<T: DeserializeOwned, E> Stream for JsonResults<T, E> {
+    type Item = Result<T, E>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let chunk = std::task::ready!(Pin::new(&mut self.results).poll_next(cx));
-        Poll::Ready(chunk.map(|c| c.and_then(|bytes: Bytes| json::decode(&self.op, &bytes))))
+        Poll::Ready(chunk.map(|c| {
+            c.and_then(|bytes: Bytes| json::decode(&self.op, &bytes))
+                .map_err(self.error)
+        }))
     }
 }
 

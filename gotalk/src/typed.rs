@@ -85,6 +85,32 @@ impl Reply {
         Self::json_for("result", value)
     }
 
+    /// An ErrorResult carrying `error` the way a service method's typed error travels:
+    /// its JSON (a string as its text). What middleware answers to refuse a call with the
+    /// application's own error type: the generated client of every operation that
+    /// declares that type gets it as [`CallError::Remote`](crate::CallError::Remote), to
+    /// match like any error of the handler's; a client of an operation with another error
+    /// type gets [`Error::Remote`] with the text.
+    ///
+    /// ```
+    /// use gotalk::{middleware::{Incoming, Next}, Handlers, Reply};
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// enum AppError { SignInFirst, NotFound { id: u64 } }
+    ///
+    /// struct User;
+    /// let mut handlers = Handlers::new();
+    /// handlers.wrap(|incoming: Incoming, next: Next| async move {
+    ///     if incoming.op.as_str() != "login" && incoming.sock.state::<User>().is_none() {
+    ///         return Reply::json_error(&AppError::SignInFirst);
+    ///     }
+    ///     next.run().await
+    /// });
+    /// ```
+    pub fn json_error<E: Serialize + ?Sized>(error: &E) -> Self {
+        Self::Error(json::error_text("middleware", error))
+    }
+
     /// [`json`](Self::json) for operation `op`, which an encoding error names.
     pub(crate) fn json_for<T: Serialize + ?Sized>(op: &str, value: &T) -> Self {
         match json::encode(op, value) {

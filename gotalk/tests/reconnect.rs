@@ -159,3 +159,138 @@ async fn a_failing_hook_is_a_failed_attempt_and_addresses_are_tried_in_turn() {
         "the first good connection was refused by the hook"
     );
 }
+
+#[gotalk::service]
+pub trait Jobs {
+    /// Closes the caller's connection on its first call (a server going away under it).
+    #[gotalk(idempotent)]
+    async fn status(&self, sock: &gotalk::Sock, id: u64) -> String;
+    /// The same, not marked idempotent.
+    async fn submit(&self, sock: &gotalk::Sock, id: u64) -> String;
+}
+
+/// Drops the connection of the first `drops` calls, answers the rest.
+struct Flaky {
+    calls: AtomicUsize,
+    drops: usize,
+}
+
+impl Flaky {
+    fn answer(&self, sock: &gotalk::Sock, id: u64) -> String {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        if call < self.drops {
+            sock.close();
+        }
+        format!("job {id}: call {call}")
+    }
+}
+
+impl Jobs for Arc<Flaky> {
+    async fn status(&self, sock: &gotalk::Sock, id: u64) -> String {
+        self.answer(sock, id)
+    }
+    async fn submit(&self, sock: &gotalk::Sock, id: u64) -> String {
+        self.answer(sock, id)
+    }
+}
+
+async fn flaky_server(drops: usize) -> (gotalk::Listening<SocketAddr>, Arc<Flaky>) {
+    let flaky = Arc::new(Flaky {
+        calls: AtomicUsize::new(0),
+        drops,
+    });
+    let handlers = gotalk::Handlers::new().with(JobsService::new(flaky.clone()));
+    let server = Server::new(Config::accepting().handlers(handlers))
+        .listen_tcp("127.0.0.1:0".parse::<SocketAddr>().unwrap())
+        .await
+        .unwrap();
+    (server, flaky)
+}
+
+fn reconnecting(addr: SocketAddr) -> Reconnecting {
+    Reconnecting::tcp([addr], Config::dialling())
+        .backoff(Duration::from_millis(10), Duration::from_millis(50))
+        .start()
+}
+
+#[tokio::test]
+async fn generated_clients_call_through_a_reconnecting_client() {
+    let (server, flaky) = flaky_server(1).await;
+    let client = reconnecting(server.local_addr());
+    // An idempotent call whose connection closes under it is sent again on the next.
+    let status = timeout(SECOND * 10, JobsClient::status(&client, 7))
+        .await
+        .unwrap();
+    assert_eq!(status.unwrap(), "job 7: call 1");
+    assert_eq!(flaky.calls.load(Ordering::SeqCst), 2);
+    // One that is not marked fails with the close; the next call goes on a new connection.
+    flaky.calls.store(0, Ordering::SeqCst);
+    match JobsClient::submit(&client, 8).await {
+        Err(Error::Closed(_)) => {}
+        other => panic!("expected the close, got {other:?}"),
+    }
+    assert_eq!(
+        JobsClient::submit(&client, 9).await.unwrap(),
+        "job 9: call 1"
+    );
+    // Per call, through the options: sent again, and a reference or an Arc works too.
+    flaky.calls.store(0, Ordering::SeqCst);
+    let client = Arc::new(client);
+    let with = JobsClient::with(&client, gotalk::CallOptions::new().idempotent());
+    assert_eq!(with.submit(10).await.unwrap(), "job 10: call 1");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_idempotent_call_is_sent_again_a_bounded_number_of_times() {
+    // A call that brings every connection down: sent 1 + RESENDS times, then its failure.
+    let (server, flaky) = flaky_server(usize::MAX).await;
+    let client = reconnecting(server.local_addr());
+    match timeout(SECOND * 10, JobsClient::status(&client, 1))
+        .await
+        .unwrap()
+    {
+        Err(Error::Closed(_)) => {}
+        other => panic!("expected the close, got {other:?}"),
+    }
+    assert_eq!(
+        flaky.calls.load(Ordering::SeqCst),
+        1 + gotalk::RESENDS as usize
+    );
+    // On a plain connection there is no next one: the first close is the answer.
+    flaky.calls.store(0, Ordering::SeqCst);
+    let sock = gotalk::tcp::connect(server.local_addr()).await.unwrap();
+    assert!(matches!(
+        JobsClient::status(&sock, 2).await,
+        Err(Error::Closed(_))
+    ));
+    assert_eq!(flaky.calls.load(Ordering::SeqCst), 1);
+    server.shutdown().await;
+}
+
+#[gotalk::notification]
+pub trait Events {
+    async fn ping(&self, n: u32);
+}
+
+struct Heard(tokio::sync::mpsc::UnboundedSender<u32>);
+
+impl Events for Heard {
+    async fn ping(&self, n: u32) {
+        let _ = self.0.send(n);
+    }
+}
+
+#[tokio::test]
+async fn notifications_go_through_a_reconnecting_client() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let handlers = gotalk::Handlers::new().with(EventsService::new(Heard(tx)));
+    let server = Server::new(Config::accepting().handlers(handlers))
+        .listen_tcp("127.0.0.1:0".parse::<SocketAddr>().unwrap())
+        .await
+        .unwrap();
+    let client = reconnecting(server.local_addr());
+    EventsNotifier::ping(&client, 5).await.unwrap();
+    assert_eq!(timeout(SECOND * 5, rx.recv()).await.unwrap(), Some(5));
+    server.shutdown().await;
+}

@@ -6,7 +6,10 @@ use std::fmt;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use gotalk::{CallError, CallOptions, Config, Error, Handlers, Sock, StreamOut};
+use gotalk::{
+    middleware::{Incoming, Next},
+    CallError, CallOptions, Config, Error, Handlers, Reply, Sock, StreamOut,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
@@ -41,6 +44,8 @@ pub trait Kv {
     async fn opaque(&self) -> Result<(), Opaque>;
     async fn scan(&self, prefix: String) -> Result<StreamOut<String>, KvError>;
     async fn busy(&self) -> Result<(), Error>;
+    /// Streams the keys it has, then fails with its own error type.
+    async fn keys(&self, count: u32) -> StreamOut<String, KvError>;
 }
 
 struct Store;
@@ -63,6 +68,13 @@ impl Kv for Store {
     }
     async fn busy(&self) -> Result<(), Error> {
         Err(Error::retry(std::time::Duration::from_millis(5), "busy"))
+    }
+    async fn keys(&self, count: u32) -> StreamOut<String, KvError> {
+        let keys = (0..count).map(|n| Ok(format!("k{n}")));
+        let end = KvError::NotFound {
+            key: format!("k{count}"),
+        };
+        StreamOut::new(futures_util::stream::iter(keys.chain([Err(end)])))
     }
 }
 
@@ -119,12 +131,85 @@ async fn a_typed_error_is_json_text_on_the_wire() {
         text(sock.request_raw("opaque", Bytes::new()).await),
         "opaque failure"
     );
-    // A stream operation's error is typed on the wire too.
+    // A stream operation's error is typed on the wire too, before the stream and in it.
     let payload = Bytes::from_static(b"\"p\"");
     let mut results = sock.request_results("scan", payload).await.unwrap();
     match results.next().await {
         Some(Err(Error::Remote(text))) => assert_eq!(text, r#"{"NotFound":{"key":"p"}}"#),
         other => panic!("expected an ErrorResult, got {other:?}"),
+    }
+    let mut results = sock
+        .request_results("keys", Bytes::from_static(b"1"))
+        .await
+        .unwrap();
+    assert_eq!(results.next().await.unwrap().unwrap(), "\"k0\"");
+    match results.next().await {
+        Some(Err(Error::Remote(text))) => assert_eq!(text, r#"{"NotFound":{"key":"k1"}}"#),
+        other => panic!("expected an ErrorResult, got {other:?}"),
+    }
+    assert!(results.next().await.is_none());
+}
+
+#[tokio::test]
+async fn a_streamed_error_is_typed_like_a_single_one() {
+    let (sock, _server) = served();
+    let mut keys = KvClient::keys(&sock, 2).await.unwrap();
+    assert_eq!(keys.next_value().await.unwrap().unwrap(), "k0");
+    assert_eq!(keys.next_value().await.unwrap().unwrap(), "k1");
+    match keys.next_value().await {
+        Some(Err(CallError::Remote(KvError::NotFound { key }))) => assert_eq!(key, "k2"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    assert!(keys.next_value().await.is_none());
+    // The error of `Result<StreamOut<T>, E>` comes back typed as the stream's first item.
+    let mut scan = KvClient::scan(&sock, "p".into()).await.unwrap();
+    match scan.next().await {
+        Some(Err(CallError::Remote(KvError::NotFound { key }))) => assert_eq!(key, "p"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    // Anything else stays the call's own failure.
+    let (sock, _server) = connect(Handlers::new());
+    let mut keys = KvClient::keys(&sock, 1).await.unwrap();
+    match keys.next_value().await {
+        Some(Err(CallError::Rpc(Error::Remote(text)))) => {
+            assert!(text.starts_with("unknown operation"), "{text}")
+        }
+        other => panic!("expected the peer's own error, got {other:?}"),
+    }
+}
+
+/// Middleware that refuses every operation but `get` with the application's error type.
+fn refusing() -> Handlers {
+    let mut handlers = Handlers::new().with(KvService::new(Store));
+    handlers.wrap(|incoming: Incoming, next: Next| async move {
+        if incoming.op.as_str() == "get" {
+            return next.run().await;
+        }
+        Reply::json_error(&KvError::Full)
+    });
+    handlers
+}
+
+#[tokio::test]
+async fn middleware_refuses_with_the_operations_typed_error() {
+    let (sock, _server) = connect(refusing());
+    assert_eq!(
+        KvClient::get(&sock, "present".into()).await.unwrap(),
+        "value"
+    );
+    match KvClient::put(&sock, "k".into()).await {
+        Err(CallError::Remote(KvError::Full)) => {}
+        other => panic!("expected the refusal as a KvError, got {other:?}"),
+    }
+    let mut keys = KvClient::keys(&sock, 3).await.unwrap();
+    match keys.next_value().await {
+        Some(Err(CallError::Remote(KvError::Full))) => {}
+        other => panic!("expected the refusal as a KvError, got {other:?}"),
+    }
+    // An operation whose error type is another gets the refusal's text.
+    match KvClient::opaque(&sock).await {
+        Err(CallError::Rpc(Error::Remote(text))) => assert_eq!(text, "Full"),
+        other => panic!("expected the refusal's text, got {other:?}"),
     }
 }
 

@@ -25,16 +25,17 @@ pub(super) fn client(model: &Trait, names: &Names) -> TokenStream {
     let (struct_doc, const_doc, const_name) = match model.kind {
         Kind::Service => (
             format!(
-                "Calls the operations of [`{trait_ident}`] on the peer of a [`gotalk::Sock`](::gotalk::Sock): \
-                 `{client}::method(&sock, input).await`. Not constructed; its functions take the connection."
+                "Calls the operations of [`{trait_ident}`] on the peer of a connection: \
+                 `{client}::method(&sock, input).await`, where `sock` is any [`gotalk::Connection`](::gotalk::Connection) \
+                 (a `Sock`, a `Reconnecting` client). Not constructed; its functions take the connection."
             ),
             format!("The wire names of the operations of [`{trait_ident}`]."),
             format_ident!("OPERATIONS"),
         ),
         Kind::Notification => (
             format!(
-                "Sends the notifications of [`{trait_ident}`] to the peer of a [`gotalk::Sock`](::gotalk::Sock), \
-                 or to a topic's subscribers (any [`gotalk::Notify`](::gotalk::Notify)): \
+                "Sends the notifications of [`{trait_ident}`] to the peer of a [`gotalk::Sock`](::gotalk::Sock) \
+                 or of a `Reconnecting` client, or to a topic's subscribers (any [`gotalk::Notify`](::gotalk::Notify)): \
                  `{client}::method(&sock, payload).await`. Not constructed; its functions take the target."
             ),
             format!("The wire names of the notifications of [`{trait_ident}`]."),
@@ -67,6 +68,10 @@ fn client_with(model: &Trait, names: &Names) -> TokenStream {
     let (impl_generics, ty_generics, where_clause) = model.item.generics.split_for_impl();
     let mut with_generics = model.item.generics.clone();
     with_generics.params.insert(0, parse_quote!('gotalk));
+    with_generics.params.insert(
+        1,
+        parse_quote!(GotalkTarget: ::gotalk::__private::Connection + ?::core::marker::Sized),
+    );
     let (with_impl, with_ty, _) = with_generics.split_for_impl();
     let fns = model
         .methods
@@ -80,17 +85,18 @@ fn client_with(model: &Trait, names: &Names) -> TokenStream {
     );
     quote! {
         impl #impl_generics #client #ty_generics #where_clause {
-            /// Calls with per-call options (a timeout, retries on a RetryResult):
+            /// Calls with per-call options (a timeout, retries on a RetryResult, sending
+            /// again after a reconnect):
             /// `Client::with(&sock, CallOptions::new().timeout(t).retries(3)).method(input)`.
             /// An option not given falls back to the method's `#[gotalk(timeout)]`, then
             /// to the connection's call timeout. Stream operations are called as usual.
-            pub fn with<'gotalk>(sock: &'gotalk ::gotalk::Sock, options: ::gotalk::__private::CallOptions) -> #with #with_ty {
+            pub fn with<'gotalk, GotalkTarget: ::gotalk::__private::Connection + ?::core::marker::Sized>(sock: &'gotalk GotalkTarget, options: ::gotalk::__private::CallOptions) -> #with #with_ty {
                 #with(sock, options, ::core::marker::PhantomData)
             }
         }
 
         #[doc = #struct_doc]
-        #vis struct #with #with_generics (&'gotalk ::gotalk::Sock, ::gotalk::__private::CallOptions, #phantom) #where_clause;
+        #vis struct #with #with_generics (&'gotalk GotalkTarget, ::gotalk::__private::CallOptions, #phantom) #where_clause;
 
         impl #with_impl #with #with_ty #where_clause {
             #(#fns)*
@@ -116,7 +122,8 @@ fn client_with_fn(m: &Method) -> TokenStream {
     let (param, encode) = input_param(m);
     let decode = quote_spanned!(single_out.span()=> ::gotalk::__private::decode_result::<#single_out>(#wire, &__gotalk_result));
     let doc = format!("Sends the request `{wire}` with these options and waits for the answer.");
-    let request = quote!(::gotalk::__private::request_with(self.0, #wire, __gotalk_payload, self.1, #timeout).await);
+    let idempotent = m.idempotent;
+    let request = quote!(::gotalk::__private::request_with(self.0, #wire, __gotalk_payload, self.1, #timeout, #idempotent).await);
     let (error, answer, decode) = caller_error(m, request, decode);
     quote! {
         #docs
@@ -170,25 +177,25 @@ fn client_fn(m: &Method) -> TokenStream {
         (Input::Stream { item, .. }, out_item) => {
             let out = out_item.unwrap_or(single_out);
             let sender = quote_spanned!(item.span()=> ::gotalk::__private::JsonSender::<#item>::new(__gotalk_writer));
-            let results = quote_spanned!(out.span()=> ::gotalk::__private::JsonResults::<#out>::new(__gotalk_results, #wire));
+            let (results_ty, results) = json_results(m, out);
             (
-                result(
-                    quote!((::gotalk::__private::JsonSender<#item>, ::gotalk::__private::JsonResults<#out>)),
-                ),
+                result(quote!((::gotalk::__private::JsonSender<#item>, #results_ty))),
                 quote! {
-                    let (__gotalk_writer, __gotalk_results) = ::gotalk::__private::open_stream(#sock, #wire).await?;
+                    let __gotalk_conn = ::gotalk::__private::Connection::connection(#sock).await?;
+                    let (__gotalk_writer, __gotalk_results) = ::gotalk::__private::open_stream(&__gotalk_conn, #wire).await?;
                     ::core::result::Result::Ok((#sender, #results))
                 },
                 "Opens the stream request",
             )
         }
         (_, Some(item)) => {
-            let results = quote_spanned!(item.span()=> ::gotalk::__private::JsonResults::<#item>::new(__gotalk_results, #wire));
+            let (results_ty, results) = json_results(m, item);
             (
-                result(quote!(::gotalk::__private::JsonResults<#item>)),
+                result(results_ty),
                 quote! {
                     #encode
-                    let __gotalk_results = ::gotalk::__private::request_results(#sock, #wire, __gotalk_payload).await?;
+                    let __gotalk_conn = ::gotalk::__private::Connection::connection(#sock).await?;
+                    let __gotalk_results = ::gotalk::__private::request_results(&__gotalk_conn, #wire, __gotalk_payload).await?;
                     ::core::result::Result::Ok(#results)
                 },
                 "Sends the request",
@@ -196,12 +203,25 @@ fn client_fn(m: &Method) -> TokenStream {
         }
         (_, None) => {
             let decode = quote_spanned!(single_out.span()=> ::gotalk::__private::decode_result::<#single_out>(#wire, &__gotalk_result));
-            let request = quote!(::gotalk::__private::request(#sock, #wire, __gotalk_payload, #timeout).await);
+            // A call that is not sent again goes straight to the connection: no future
+            // around the connection's own.
+            let (conn, request) = if m.idempotent {
+                (
+                    quote!(),
+                    quote!(::gotalk::__private::request_resending(#sock, #wire, __gotalk_payload, #timeout).await),
+                )
+            } else {
+                (
+                    quote!(let __gotalk_conn = ::gotalk::__private::Connection::connection(#sock).await?;),
+                    quote!(::gotalk::__private::request(&__gotalk_conn, #wire, __gotalk_payload, #timeout).await),
+                )
+            };
             let (error, answer, decode) = caller_error(m, request, decode);
             (
                 quote!(::core::result::Result<#single_out, #error>),
                 quote! {
                     #encode
+                    #conn
                     let __gotalk_result = #answer;
                     #decode
                 },
@@ -213,9 +233,37 @@ fn client_fn(m: &Method) -> TokenStream {
     quote! {
         #docs
         #[doc = #doc]
-        pub async fn #ident(#sock: &::gotalk::Sock #param) -> #ret {
+        pub async fn #ident(#sock: &impl ::gotalk::__private::Connection #param) -> #ret {
             #body
         }
+    }
+}
+
+/// The type of a call's typed results with items of type `item`, and the expression that
+/// makes them from `__gotalk_results`: failures are a `CallError` of the method's own
+/// error type when it declares one (decoded as a single result's are), else
+/// `gotalk::Error`.
+fn json_results(m: &Method, item: &Type) -> (TokenStream, TokenStream) {
+    let wire = &m.wire_name;
+    match typed_error(m) {
+        None => (
+            quote!(::gotalk::__private::JsonResults<#item>),
+            quote_spanned!(item.span()=> ::gotalk::__private::JsonResults::<#item>::new(__gotalk_results, #wire)),
+        ),
+        Some(ty) => (
+            quote!(::gotalk::__private::JsonResults<#item, ::gotalk::CallError<#ty>>),
+            quote_spanned! {ty.span()=>
+                ::gotalk::__private::JsonResults::<#item, ::gotalk::CallError<#ty>>::with_errors(
+                    __gotalk_results,
+                    #wire,
+                    |__gotalk_error| {
+                        #[allow(unused_imports)]
+                        use ::gotalk::__private::{DecodeTextError as _, DecodeTypedError as _};
+                        (&::gotalk::__private::ErrorOf::<#ty>::new()).call_error(__gotalk_error)
+                    },
+                )
+            },
+        ),
     }
 }
 

@@ -135,13 +135,23 @@ fn registration(
             let e = err(e);
             quote!(::gotalk::__private::reply_result::<#ok, #e>(#wire, __gotalk_out, #answer))
         }
-        Output::Stream(item) => {
-            quote!(::gotalk::__private::reply_stream::<#item>(#wire, __gotalk_out))
-        }
-        Output::ResultStream { item, err: e } => {
+        Output::Stream { item, err: e } => {
             let answer = answer_error(wire, e);
             let e = err(e);
-            quote!(::gotalk::__private::reply_result_stream::<#item, #e>(#wire, __gotalk_out, #answer))
+            quote!(::gotalk::__private::reply_stream::<#item, #e>(#wire, __gotalk_out, #answer))
+        }
+        Output::ResultStream {
+            item,
+            err: e,
+            stream_err,
+        } => {
+            let answer = answer_error(wire, e);
+            let stream_err = stream_err.as_deref().cloned();
+            let answer_in_stream = answer_error(wire, &stream_err);
+            let (e, stream_err) = (err(e), err(&stream_err));
+            quote!(::gotalk::__private::reply_result_stream::<#item, #e, #stream_err>(
+                #wire, __gotalk_out, #answer, #answer_in_stream
+            ))
         }
     };
     let body = match (kind, &m.input) {
@@ -238,15 +248,15 @@ fn registration(
     }
 }
 
-/// The closure that answers a handler's `Err`: JSON for an error type that is
-/// `Serialize`, its text otherwise (see `__private::ErrorReply`).
+/// The closure that gives the ErrorResult text of a handler's `Err`: JSON for an error
+/// type that is `Serialize`, `None` for its `Display` text (see `__private::ErrorReply`).
 fn answer_error(wire: &str, err: &Option<Type>) -> TokenStream {
     let span = err.as_ref().map_or_else(Span::call_site, |ty| ty.span());
     quote_spanned! {span=>
         |__gotalk_error| {
             #[allow(unused_imports)]
             use ::gotalk::__private::{ErrorAsJson as _, ErrorAsText as _};
-            (&::gotalk::__private::ErrorReply(#wire, __gotalk_error)).error_reply()
+            (&::gotalk::__private::ErrorReply(#wire, __gotalk_error)).error_text()
         }
     }
 }

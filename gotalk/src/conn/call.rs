@@ -32,6 +32,7 @@ use crate::{
 pub struct CallOptions {
     timeout: Option<Duration>,
     retries: u32,
+    idempotent: bool,
 }
 
 impl CallOptions {
@@ -52,6 +53,21 @@ impl CallOptions {
     pub fn retries(mut self, retries: u32) -> Self {
         self.retries = retries;
         self
+    }
+
+    /// The call is safe to run twice: made through a client that reconnects (a
+    /// generated client's call on a [`Reconnecting`](crate::Reconnecting)), it is sent
+    /// again on the next connection when its connection closes before the answer (see
+    /// [`Connection`](crate::Connection)). A method marked `#[gotalk(idempotent)]` always
+    /// is.
+    pub fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
+    }
+
+    /// Whether the call may be sent again on the next connection.
+    pub(crate) fn is_idempotent(&self) -> bool {
+        self.idempotent
     }
 
     /// These options, with `timeout` if they have none.
@@ -173,7 +189,7 @@ impl Sock {
         if !self.config().around_calls.is_empty() {
             let options = CallOptions {
                 timeout,
-                retries: 0,
+                ..CallOptions::default()
             };
             return RequestWithin(Within::Wrapped(self.call_wrapped(op, payload, options)));
         }
