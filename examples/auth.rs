@@ -87,8 +87,9 @@ async fn require_login(incoming: Incoming, next: Next) -> Reply {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut handlers = Handlers::new().with(NotesService::new(NoteBook));
-    handlers.wrap(require_login);
+    let handlers = Handlers::new()
+        .with(NotesService::new(NoteBook))
+        .wrap(require_login);
     let server = gotalk::Server::new(Config::accepting().handlers(handlers));
     // `auth --serve ADDR`: only serve (for `gotalk call ADDR notes --before login …`).
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -50,53 +50,53 @@ impl Drop for Abandoned {
 /// cancelled or passed their deadline) and `deadline` (the milliseconds its request had
 /// left, or null).
 pub fn handlers() -> Handlers {
-    let mut h = Handlers::new();
-    h.handle_raw("echo", |req: Request| async move {
-        // JSON in, the same JSON out, byte for byte.
-        serde_json::from_slice::<serde::de::IgnoredAny>(&req.payload)
-            .map_err(|e| Error::message(format!("invalid JSON: {e}")))?;
-        Ok::<_, Error>(req.payload)
-    })
-    .handle("greet", |input: GreetIn| async move {
-        Ok::<_, Error>(GreetOut {
-            greeting: format!("Hello {}", input.name),
+    let h = Handlers::new()
+        .handle_raw("echo", |req: Request| async move {
+            // JSON in, the same JSON out, byte for byte.
+            serde_json::from_slice::<serde::de::IgnoredAny>(&req.payload)
+                .map_err(|e| Error::message(format!("invalid JSON: {e}")))?;
+            Ok::<_, Error>(req.payload)
         })
-    })
-    .handle("fail", |_: serde_json::Value| async move {
-        Err::<(), _>(Error::message("boom"))
-    })
-    .handle_raw("bytes", |req: Request| async move {
-        Ok::<_, Error>(req.payload)
-    })
-    .handle("sleep", |input: SleepIn| async move {
-        let mut abandoned = Abandoned(false);
-        tokio::time::sleep(Duration::from_millis(input.ms.min(MAX_SLEEP_MS))).await;
-        abandoned.0 = true;
-        Ok::<_, Error>("slept")
-    })
-    .handle("abandoned", |_: serde_json::Value| async move {
-        Ok::<_, Error>(ABANDONED.load(Ordering::SeqCst))
-    })
-    .handle_raw("deadline", |req: Request| async move {
-        let left = req.deadline.map(|d| {
-            d.saturating_duration_since(std::time::Instant::now())
-                .as_millis()
+        .handle("greet", |input: GreetIn| async move {
+            Ok::<_, Error>(GreetOut {
+                greeting: format!("Hello {}", input.name),
+            })
+        })
+        .handle("fail", |_: serde_json::Value| async move {
+            Err::<(), _>(Error::message("boom"))
+        })
+        .handle_raw("bytes", |req: Request| async move {
+            Ok::<_, Error>(req.payload)
+        })
+        .handle("sleep", |input: SleepIn| async move {
+            let mut abandoned = Abandoned(false);
+            tokio::time::sleep(Duration::from_millis(input.ms.min(MAX_SLEEP_MS))).await;
+            abandoned.0 = true;
+            Ok::<_, Error>("slept")
+        })
+        .handle("abandoned", |_: serde_json::Value| async move {
+            Ok::<_, Error>(ABANDONED.load(Ordering::SeqCst))
+        })
+        .handle_raw("deadline", |req: Request| async move {
+            let left = req.deadline.map(|d| {
+                d.saturating_duration_since(std::time::Instant::now())
+                    .as_millis()
+            });
+            serde_json::to_vec(&left).map_err(|e| Error::message(e.to_string()))
+        })
+        .handle_stream("stream-echo", |req: StreamRequest| async move {
+            Reply::stream(req.chunks)
+        })
+        .handle_raw("notify-me", |req: Request| async move {
+            req.sock.notify_raw("hello", req.payload).await?;
+            Ok::<_, Error>(Bytes::from_static(b"\"ok\""))
+        })
+        .handle_raw("call-back", |req: Request| async move {
+            req.sock.request_raw("client-echo", req.payload).await
+        })
+        .handle_notification_raw("ping", |n: gotalk::Notification| async move {
+            let _ = n.sock.notify_raw("pong", n.payload).await;
         });
-        serde_json::to_vec(&left).map_err(|e| Error::message(e.to_string()))
-    })
-    .handle_stream("stream-echo", |req: StreamRequest| async move {
-        Reply::stream(req.chunks)
-    })
-    .handle_raw("notify-me", |req: Request| async move {
-        req.sock.notify_raw("hello", req.payload).await?;
-        Ok::<_, Error>(Bytes::from_static(b"\"ok\""))
-    })
-    .handle_raw("call-back", |req: Request| async move {
-        req.sock.request_raw("client-echo", req.payload).await
-    })
-    .handle_notification_raw("ping", |n: gotalk::Notification| async move {
-        let _ = n.sock.notify_raw("pong", n.payload).await;
-    });
     h
 }
 

@@ -77,10 +77,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match middleware.as_deref() {
         None => {}
         Some("noop") => {
-            handlers.wrap(|_, next: gotalk::middleware::Next| next.run());
+            handlers = handlers.wrap(|_, next: gotalk::middleware::Next| next.run());
         }
         Some("observe") => {
-            handlers.wrap(gotalk::observe::requests());
+            handlers = handlers.wrap(gotalk::observe::requests());
             config = config.observe();
         }
         Some(other) => return Err(format!("unknown middleware {other:?}\n{USAGE}").into()),

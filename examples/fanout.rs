@@ -60,7 +60,7 @@ async fn serve(redis: Option<&str>) -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut handlers = Handlers::new();
     let t = topics.clone();
-    handlers.handle_with_sock("subscribe", move |sock: Sock, _: ()| {
+    handlers = handlers.handle_with_sock("subscribe", move |sock: Sock, _: ()| {
         let t = t.clone();
         async move {
             t.subscribe(&sock, "bench");
@@ -68,7 +68,7 @@ async fn serve(redis: Option<&str>) -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     let t = topics.clone();
-    handlers.handle("publish", move |(count, interval_ms): (u32, u64)| {
+    handlers = handlers.handle("publish", move |(count, interval_ms): (u32, u64)| {
         let topic = t.topic("bench");
         async move {
             for seq in 0..count {

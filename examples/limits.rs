@@ -16,9 +16,8 @@ use gotalk::{CallOptions, Config, Error, Handlers, Limits, Server};
 async fn main() -> Result<(), Error> {
     let running = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
-    let mut handlers = Handlers::new();
     let (r, m) = (running.clone(), most.clone());
-    handlers.handle("work", move |n: u32| {
+    let handlers = Handlers::new().handle("work", move |n: u32| {
         let (r, m) = (r.clone(), m.clone());
         async move {
             let now = r.fetch_add(1, Ordering::SeqCst) + 1;

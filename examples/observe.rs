@@ -69,8 +69,9 @@ async fn serve(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert("answer".into(), "42".into());
-    let mut handlers = Handlers::new().with(KvService::new(store));
-    handlers.wrap(observe::requests());
+    let handlers = Handlers::new()
+        .with(KvService::new(store))
+        .wrap(observe::requests());
     let server = Server::new(Config::accepting().handlers(handlers).observe())
         .listen_tcp(gotalk_addr)
         .await?;

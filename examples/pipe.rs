@@ -7,12 +7,10 @@ use gotalk::{Config, Error, Handlers};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let mut left = Handlers::new();
-    left.handle("left.greet", |name: String| async move {
+    let left = Handlers::new().handle("left.greet", |name: String| async move {
         Ok::<_, Error>(format!("Hello {name}, from the left"))
     });
-    let mut right = Handlers::new();
-    right.handle("right.add", |(a, b): (i64, i64)| async move {
+    let right = Handlers::new().handle("right.add", |(a, b): (i64, i64)| async move {
         Ok::<_, Error>(a + b)
     });
 

@@ -32,8 +32,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// The server half: serves the echo on a free port, prints the port, runs until killed.
 async fn serve() -> Result<(), Box<dyn std::error::Error>> {
-    let mut handlers = Handlers::new();
-    handlers.handle_raw("bytes", |req: Request| async move {
+    let handlers = Handlers::new().handle_raw("bytes", |req: Request| async move {
         Ok::<_, Error>(req.payload)
     });
     let server = Server::new(Config::accepting().handlers(handlers))

@@ -35,14 +35,15 @@ impl Greeter for Server1 {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let mut handlers = Handlers::new().with(GreeterService::new(Server1));
-    // Without the macro: a raw operation and a notification handler.
-    handlers.handle_raw("echo", |req: gotalk::Request| async move {
-        Ok::<_, Error>(req.payload)
-    });
-    handlers.handle_notification("news", |text: String| async move {
-        println!("server got notification: {text}");
-    });
+    let handlers = Handlers::new()
+        .with(GreeterService::new(Server1))
+        // Without the macro: a raw operation and a notification handler.
+        .handle_raw("echo", |req: gotalk::Request| async move {
+            Ok::<_, Error>(req.payload)
+        })
+        .handle_notification("news", |text: String| async move {
+            println!("server got notification: {text}");
+        });
     let server = Server::new(Config::accepting().handlers(handlers))
         .listen_tcp("127.0.0.1:0")
         .await?;

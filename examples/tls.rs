@@ -15,8 +15,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(&cert_pem, cert.cert.pem())?;
     std::fs::write(&key_pem, cert.signing_key.serialize_pem())?;
 
-    let mut handlers = Handlers::new();
-    handlers.handle("greet", |name: String| async move {
+    let handlers = Handlers::new().handle("greet", |name: String| async move {
         Ok::<_, Error>(format!("Hello {name}, securely"))
     });
     let server = Server::new(Config::accepting().handlers(handlers))

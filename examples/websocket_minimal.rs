@@ -7,8 +7,8 @@ use gotalk::{ws, Config, Error, Handlers};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut handlers = Handlers::new();
-    handlers.handle("echo", |text: String| async move { Ok::<_, Error>(text) });
+    let handlers =
+        Handlers::new().handle("echo", |text: String| async move { Ok::<_, Error>(text) });
     let endpoint = ws::Endpoint::new(Config::accepting().handlers(handlers));
     let page = concat!(env!("CARGO_MANIFEST_DIR"), "/websocket/minimal");
     let addr = std::env::args()

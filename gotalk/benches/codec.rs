@@ -94,8 +94,9 @@ fn round_trip(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let (client, _server) = runtime.block_on(async {
-        let mut handlers = Handlers::new().with(GreetService::new(Greeter));
-        handlers.handle_raw("bytes", |req| async move { Ok::<_, Error>(req.payload) });
+        let handlers = Handlers::new()
+            .with(GreetService::new(Greeter))
+            .handle_raw("bytes", |req| async move { Ok::<_, Error>(req.payload) });
         gotalk::pipe(Config::dialling(), Config::accepting().handlers(handlers))
     });
     let mut group = c.benchmark_group("round trip over pipe");

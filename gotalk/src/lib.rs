@@ -85,10 +85,10 @@
 //! #[derive(Serialize, Deserialize)]
 //! struct GreetOut { greeting: String }
 //!
-//! let mut handlers = Handlers::new();
-//! handlers.handle("greet", |input: GreetIn| async move {
-//!     Ok::<_, gotalk::Error>(GreetOut { greeting: format!("Hello {}", input.name) })
-//! });
+//! let handlers = Handlers::new()
+//!     .handle("greet", |input: GreetIn| async move {
+//!         Ok::<_, gotalk::Error>(GreetOut { greeting: format!("Hello {}", input.name) })
+//!     });
 //! let server = gotalk::Server::new(Config::accepting().handlers(handlers))
 //!     .listen_tcp("127.0.0.1:0")
 //!     .await?;

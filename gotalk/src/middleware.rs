@@ -10,19 +10,19 @@
 //! use std::time::Instant;
 //! use gotalk::{middleware::{Incoming, Next}, Handlers, Reply};
 //!
-//! let mut handlers = Handlers::new();
-//! handlers.handle("greet", |name: String| async move {
-//!     Ok::<_, gotalk::Error>(format!("Hello {name}"))
-//! });
-//! handlers.wrap(|incoming: Incoming, next: Next| async move {
-//!     if incoming.size > 1024 {
-//!         return Reply::Error("too large".into()); // refused: the handler never runs
-//!     }
-//!     let started = Instant::now();
-//!     let reply = next.run().await;
-//!     tracing::info!(op = %incoming.op, peer = incoming.sock.peer(), took = ?started.elapsed());
-//!     reply
-//! });
+//! let handlers = Handlers::new()
+//!     .handle("greet", |name: String| async move {
+//!         Ok::<_, gotalk::Error>(format!("Hello {name}"))
+//!     })
+//!     .wrap(|incoming: Incoming, next: Next| async move {
+//!         if incoming.size > 1024 {
+//!             return Reply::Error("too large".into()); // refused: the handler never runs
+//!         }
+//!         let started = Instant::now();
+//!         let reply = next.run().await;
+//!         tracing::info!(op = %incoming.op, peer = incoming.sock.peer(), took = ?started.elapsed());
+//!         reply
+//!     });
 //! ```
 //!
 //! Middleware is applied when handlers are registered, so a set without any costs

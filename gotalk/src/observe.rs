@@ -6,11 +6,11 @@
 //! ```
 //! use gotalk::{observe, Config, Handlers};
 //!
-//! let mut handlers = Handlers::new();
-//! handlers.handle("greet", |name: String| async move {
-//!     Ok::<_, gotalk::Error>(format!("Hello {name}"))
-//! });
-//! handlers.wrap(observe::requests()); // the requests the handlers answer
+//! let handlers = Handlers::new()
+//!     .handle("greet", |name: String| async move {
+//!         Ok::<_, gotalk::Error>(format!("Hello {name}"))
+//!     })
+//!     .wrap(observe::requests()); // the requests the handlers answer
 //! let config = Config::accepting().handlers(handlers).observe(); // connections and calls
 //! ```
 //!

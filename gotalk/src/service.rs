@@ -22,15 +22,14 @@ pub trait Service {
     /// The service's name in registration errors (the trait's name).
     const NAME: &'static str;
 
-    /// Adds this service's handlers to `handlers`.
-    fn register(self, handlers: &mut Handlers);
+    /// `handlers` with this service's handlers added.
+    fn register(self, handlers: Handlers) -> Handlers;
 }
 
 impl Handlers {
     /// Adds every handler of `service`, refusing names this set already handles.
     pub fn try_with<S: Service>(mut self, service: S) -> Result<Self, RegistrationError> {
-        let mut added = Handlers::new();
-        service.register(&mut added);
+        let added = service.register(Handlers::new());
         self.merge(added, S::NAME)?;
         Ok(self)
     }

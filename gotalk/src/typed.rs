@@ -99,13 +99,13 @@ impl Reply {
     /// enum AppError { SignInFirst, NotFound { id: u64 } }
     ///
     /// struct User;
-    /// let mut handlers = Handlers::new();
-    /// handlers.wrap(|incoming: Incoming, next: Next| async move {
-    ///     if incoming.op.as_str() != "login" && incoming.sock.state::<User>().is_none() {
-    ///         return Reply::json_error(&AppError::SignInFirst);
-    ///     }
-    ///     next.run().await
-    /// });
+    /// let handlers = Handlers::new()
+    ///     .wrap(|incoming: Incoming, next: Next| async move {
+    ///         if incoming.op.as_str() != "login" && incoming.sock.state::<User>().is_none() {
+    ///             return Reply::json_error(&AppError::SignInFirst);
+    ///         }
+    ///         next.run().await
+    ///     });
     /// ```
     pub fn json_error<E: Serialize + ?Sized>(error: &E) -> Self {
         Self::Error(json::error_text("middleware", error))
@@ -164,7 +164,7 @@ impl Handlers {
     /// handler's `Ok` is sent as JSON, its `Err` as an ErrorResult with the error's text
     /// ([`Error::Retry`] as a RetryResult). Input that does not decode is answered with an
     /// ErrorResult that says why.
-    pub fn handle<I, O, E, F, Fut>(&mut self, op: &str, handler: F) -> &mut Self
+    pub fn handle<I, O, E, F, Fut>(self, op: &str, handler: F) -> Self
     where
         I: DeserializeOwned + Send + 'static,
         O: Serialize + Send + 'static,
@@ -177,7 +177,7 @@ impl Handlers {
 
     /// Like [`handle`](Self::handle), and the handler also gets the connection, to call
     /// back or notify the peer that made the request, or read its state.
-    pub fn handle_with_sock<I, O, E, F, Fut>(&mut self, op: &str, handler: F) -> &mut Self
+    pub fn handle_with_sock<I, O, E, F, Fut>(self, op: &str, handler: F) -> Self
     where
         I: DeserializeOwned + Send + 'static,
         O: Serialize + Send + 'static,
@@ -200,7 +200,7 @@ impl Handlers {
 
     /// Registers a typed notification handler. A payload that does not decode is logged
     /// and dropped (notifications are never answered).
-    pub fn handle_notification<T, F, Fut>(&mut self, name: &str, handler: F) -> &mut Self
+    pub fn handle_notification<T, F, Fut>(self, name: &str, handler: F) -> Self
     where
         T: DeserializeOwned + Send + 'static,
         F: Fn(T) -> Fut + Send + Sync + 'static,
@@ -210,7 +210,7 @@ impl Handlers {
     }
 
     /// Like [`handle_notification`](Self::handle_notification), with the connection.
-    pub fn handle_notification_with_sock<T, F, Fut>(&mut self, name: &str, handler: F) -> &mut Self
+    pub fn handle_notification_with_sock<T, F, Fut>(self, name: &str, handler: F) -> Self
     where
         T: DeserializeOwned + Send + 'static,
         F: Fn(Sock, T) -> Fut + Send + Sync + 'static,

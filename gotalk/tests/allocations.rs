@@ -80,15 +80,15 @@ fn allocations_per_round_trip_are_a_small_constant() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let mut handlers = Handlers::new();
-        handlers.handle_raw("bytes", |req| async move { Ok::<_, Error>(req.payload) });
-        handlers.handle("greet", |input: GreetIn| async move {
-            Ok::<_, Error>(GreetOut {
-                greeting: format!("Hello {}", input.name),
-            })
-        });
+        let handlers = Handlers::new()
+            .handle_raw("bytes", |req| async move { Ok::<_, Error>(req.payload) })
+            .handle("greet", |input: GreetIn| async move {
+                Ok::<_, Error>(GreetOut {
+                    greeting: format!("Hello {}", input.name),
+                })
+            });
         // A handler that allocates nothing itself: what is left is the library's.
-        handlers.handle("echo name", |input: GreetIn| async move {
+        let handlers = handlers.handle("echo name", |input: GreetIn| async move {
             Ok::<_, Error>(GreetOut {
                 greeting: input.name,
             })

@@ -244,8 +244,7 @@ async fn single_request_with_stream_result() {
 
 #[tokio::test]
 async fn streams_work_from_the_accepting_side_too() {
-    let mut handlers = client_handlers();
-    handlers.handle_stream("upper", |req: StreamRequest| async move {
+    let handlers = client_handlers().handle_stream("upper", |req: StreamRequest| async move {
         Reply::stream(
             req.chunks
                 .map(|c| c.map(|b| Bytes::from(b.to_ascii_uppercase()))),
@@ -269,7 +268,7 @@ async fn notifications_both_ways_in_order_and_unknown_ones_ignored() {
     let got = Arc::new(Mutex::new(Vec::new()));
     let mut handlers = server_handlers();
     let sink = got.clone();
-    handlers.handle_notification_with_sock("tick", move |sock: Sock, n: u32| {
+    handlers = handlers.handle_notification_with_sock("tick", move |sock: Sock, n: u32| {
         let sink = sink.clone();
         async move {
             sink.lock().unwrap().push(n);
@@ -282,8 +281,7 @@ async fn notifications_both_ways_in_order_and_unknown_ones_ignored() {
     let server = start(Config::accepting().handlers(handlers)).await;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let done_tx = Mutex::new(Some(done_tx));
-    let mut client_side = Handlers::new();
-    client_side.handle_notification("done", move |n: u32| {
+    let client_side = Handlers::new().handle_notification("done", move |n: u32| {
         let tx = done_tx.lock().unwrap().take();
         async move {
             tx.unwrap().send(n).unwrap();
@@ -445,8 +443,7 @@ async fn a_stream_request_id_can_be_reused_once_its_stream_ended() {
 async fn names_are_utf8_up_to_4095_bytes() {
     let emoji = "héllo 👋 wörld";
     let long = "x".repeat(4095);
-    let mut handlers = Handlers::new();
-    handlers
+    let handlers = Handlers::new()
         .handle(emoji, |s: String| async move { Ok::<_, Error>(s) })
         .handle(&long, |s: String| async move { Ok::<_, Error>(s.len()) });
     let server = start(Config::accepting().handlers(handlers)).await;
@@ -550,16 +547,13 @@ async fn heartbeats_are_sent_on_interval_and_reported() {
 async fn connection_state_and_child_handlers_for_signed_in_peers() {
     struct User(String);
     let base = server_handlers();
-    let mut handlers = base.clone();
-    let signed_in = {
-        let mut h = base.child();
-        h.handle_with_sock("whoami", |sock: Sock, _: ()| async move {
+    let signed_in = base
+        .child()
+        .handle_with_sock("whoami", |sock: Sock, _: ()| async move {
             let user = sock.state::<User>().ok_or("not signed in")?;
             Ok::<_, &str>(user.0.clone())
         });
-        h
-    };
-    handlers.handle_with_sock("sign-in", move |sock: Sock, name: String| {
+    let handlers = base.handle_with_sock("sign-in", move |sock: Sock, name: String| {
         let signed_in = signed_in.clone();
         async move {
             sock.set_state(User(name));
@@ -588,8 +582,7 @@ async fn connection_state_and_child_handlers_for_signed_in_peers() {
 
 #[tokio::test]
 async fn a_fallback_handler_answers_unknown_names() {
-    let mut handlers = Handlers::new();
-    handlers.handle_raw("", |req: Request| async move {
+    let handlers = Handlers::new().handle_raw("", |req: Request| async move {
         Ok::<_, Error>(Bytes::from(format!("\"fallback for {}\"", req.op)))
     });
     let (client, _server) =
@@ -662,19 +655,19 @@ async fn close_hook_runs_once_with_the_reason() {
 
 #[tokio::test]
 async fn typed_stream_handlers() {
-    let mut handlers = Handlers::new();
-    handlers.handle_stream("running-total", |req: StreamRequest| async move {
-        let mut total = 0i64;
-        Reply::json_stream(futures_util::StreamExt::map(
-            req.chunks.json::<i64>(),
-            move |n| {
-                n.map(|n| {
-                    total += n;
-                    total
-                })
-            },
-        ))
-    });
+    let handlers =
+        Handlers::new().handle_stream("running-total", |req: StreamRequest| async move {
+            let mut total = 0i64;
+            Reply::json_stream(futures_util::StreamExt::map(
+                req.chunks.json::<i64>(),
+                move |n| {
+                    n.map(|n| {
+                        total += n;
+                        total
+                    })
+                },
+            ))
+        });
     let (client, _server) =
         gotalk::pipe(Config::dialling(), Config::accepting().handlers(handlers));
     let (mut writer, mut results) = client.stream_request("running-total", "1").await.unwrap();
@@ -707,8 +700,7 @@ fn tight_limits() -> Limits {
 #[tokio::test]
 async fn a_slow_stream_handler_holds_back_the_sender_and_loses_nothing() {
     let (open_tx, open_rx) = tokio::sync::watch::channel(false);
-    let mut handlers = Handlers::new();
-    handlers.handle_stream("slow-sum", move |mut req: StreamRequest| {
+    let handlers = Handlers::new().handle_stream("slow-sum", move |mut req: StreamRequest| {
         let mut open = open_rx.clone();
         async move {
             // Reads nothing until the test opens the gate.
@@ -761,12 +753,12 @@ async fn a_slow_stream_handler_holds_back_the_sender_and_loses_nothing() {
 
 #[tokio::test]
 async fn a_stream_handler_that_stops_reading_does_not_stall_the_connection() {
-    let mut handlers = server_handlers();
-    handlers.handle_stream("first-only", |mut req: StreamRequest| async move {
-        let first = req.chunks.next_chunk().await;
-        // Returns (dropping the rest of the stream) while the peer still sends.
-        Reply::Result(first.unwrap_or(Ok(Bytes::new())).unwrap_or_default())
-    });
+    let handlers =
+        server_handlers().handle_stream("first-only", |mut req: StreamRequest| async move {
+            let first = req.chunks.next_chunk().await;
+            // Returns (dropping the rest of the stream) while the peer still sends.
+            Reply::Result(first.unwrap_or(Ok(Bytes::new())).unwrap_or_default())
+        });
     let (client, _server) = gotalk::pipe(
         Config::dialling().limits(tight_limits()),
         Config::accepting()
@@ -801,7 +793,7 @@ async fn a_slow_reader_of_stream_results_holds_back_the_responder_and_loses_noth
     let produced = Arc::new(AtomicUsize::new(0));
     let mut handlers = Handlers::new();
     let counter = produced.clone();
-    handlers.handle_reply("many", move |_req: Request| {
+    handlers = handlers.handle_reply("many", move |_req: Request| {
         let counter = counter.clone();
         async move {
             Reply::stream(futures_util::stream::iter((0..COUNT).map(move |i| {

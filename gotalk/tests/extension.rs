@@ -65,13 +65,13 @@ impl Drop for DropGuard {
 /// `echo`: the payload back; `slow`: waits 60 s, keeping its request; `ticks`: a stream
 /// result that never ends.
 fn slow_handlers(seen: &Arc<Seen>) -> Handlers {
-    let mut h = Handlers::new();
-    h.handle_raw(
-        "echo",
-        |req: Request| async move { Ok::<_, Error>(req.payload) },
-    );
+    let h =
+        Handlers::new().handle_raw(
+            "echo",
+            |req: Request| async move { Ok::<_, Error>(req.payload) },
+        );
     let s = seen.clone();
-    h.handle_reply("slow", move |req: Request| {
+    let h = h.handle_reply("slow", move |req: Request| {
         let seen = s.clone();
         async move {
             let deadline = req
@@ -90,7 +90,7 @@ fn slow_handlers(seen: &Arc<Seen>) -> Handlers {
         }
     });
     let s = seen.clone();
-    h.handle_reply("ticks", move |_req: Request| {
+    let h = h.handle_reply("ticks", move |_req: Request| {
         let seen = s.clone();
         seen.started.fetch_add(1, Ordering::SeqCst);
         seen.change.notify_waiters();

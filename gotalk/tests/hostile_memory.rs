@@ -44,8 +44,7 @@ static GLOBAL: Counting = Counting;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_declared_payloads_with_nothing_behind_them_cost_no_memory() {
-    let mut handlers = Handlers::new();
-    handlers.handle_raw("bytes", |req: gotalk::Request| async move {
+    let handlers = Handlers::new().handle_raw("bytes", |req: gotalk::Request| async move {
         Ok::<_, Error>(req.payload)
     });
     let server = Server::new(Config::accepting().handlers(handlers))

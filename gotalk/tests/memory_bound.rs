@@ -70,22 +70,21 @@ const ATTACK: Duration = Duration::from_millis(2500);
 /// chunks back; `park` keeps its request for 5 s; `ping` (a notification) keeps its
 /// payload for 20 ms, one after another.
 fn handlers() -> Handlers {
-    let mut h = Handlers::new();
-    h.handle_raw("bytes", |req: Request| async move {
-        Ok::<_, Error>(req.payload)
-    })
-    .handle_stream("stream-echo", |req: StreamRequest| async move {
-        Reply::stream(req.chunks)
-    })
-    .handle_raw("park", |req: Request| async move {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        Ok::<_, Error>(req.payload)
-    })
-    .handle_notification_raw("ping", |n: gotalk::Notification| async move {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        drop(n.payload);
-    });
-    h
+    Handlers::new()
+        .handle_raw("bytes", |req: Request| async move {
+            Ok::<_, Error>(req.payload)
+        })
+        .handle_stream("stream-echo", |req: StreamRequest| async move {
+            Reply::stream(req.chunks)
+        })
+        .handle_raw("park", |req: Request| async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok::<_, Error>(req.payload)
+        })
+        .handle_notification_raw("ping", |n: gotalk::Notification| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            drop(n.payload);
+        })
 }
 
 #[derive(Clone, Copy, Debug)]

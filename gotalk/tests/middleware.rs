@@ -49,12 +49,12 @@ fn recorder(
 #[tokio::test]
 async fn middleware_sees_every_request_in_order_outermost_last_added() {
     let seen = Seen::default();
-    let mut handlers = Handlers::new();
-    handlers.handle_raw("echo", |req: gotalk::Request| async move {
-        Ok::<_, Error>(req.payload)
-    });
-    handlers.wrap(recorder("inner", &seen));
-    handlers.wrap(recorder("outer", &seen));
+    let handlers = Handlers::new()
+        .handle_raw("echo", |req: gotalk::Request| async move {
+            Ok::<_, Error>(req.payload)
+        })
+        .wrap(recorder("inner", &seen))
+        .wrap(recorder("outer", &seen));
     let (sock, _server) = connect(handlers);
     assert_eq!(sock.request_raw("echo", "hello").await.unwrap(), "hello");
     assert_eq!(
@@ -72,22 +72,22 @@ async fn middleware_sees_every_request_in_order_outermost_last_added() {
 async fn middleware_covers_handlers_added_later_services_fallbacks_streams_and_notifications() {
     let seen = Seen::default();
     let notified = Arc::new(AtomicUsize::new(0));
-    let mut handlers = Handlers::new();
-    handlers.wrap(recorder("mw", &seen));
-    handlers.handle("later", |n: u32| async move { Ok::<_, Error>(n + 1) });
-    handlers.handle_raw("", |req: gotalk::Request| async move {
-        Ok::<_, Error>(Bytes::from(req.op.to_string()))
-    });
-    handlers.handle_stream("sum", |req: gotalk::StreamRequest| async move {
-        let mut chunks = req.chunks;
-        let mut total = 0;
-        while let Some(Ok(chunk)) = chunks.next_chunk().await {
-            total += chunk.len();
-        }
-        Reply::Result(Bytes::from(total.to_string()))
-    });
+    let handlers = Handlers::new()
+        .wrap(recorder("mw", &seen))
+        .handle("later", |n: u32| async move { Ok::<_, Error>(n + 1) })
+        .handle_raw("", |req: gotalk::Request| async move {
+            Ok::<_, Error>(Bytes::from(req.op.to_string()))
+        })
+        .handle_stream("sum", |req: gotalk::StreamRequest| async move {
+            let mut chunks = req.chunks;
+            let mut total = 0;
+            while let Some(Ok(chunk)) = chunks.next_chunk().await {
+                total += chunk.len();
+            }
+            Reply::Result(Bytes::from(total.to_string()))
+        });
     let count = notified.clone();
-    handlers.handle_notification_raw("ping", move |_| {
+    let handlers = handlers.handle_notification_raw("ping", move |_| {
         count.fetch_add(1, Ordering::SeqCst);
         async {}
     });
@@ -131,21 +131,21 @@ async fn middleware_covers_handlers_added_later_services_fallbacks_streams_and_n
 async fn middleware_refuses_without_running_the_handler() {
     let ran = Arc::new(AtomicUsize::new(0));
     let count = ran.clone();
-    let mut handlers = Handlers::new();
-    handlers.handle("work", move |n: u32| {
-        count.fetch_add(1, Ordering::SeqCst);
-        async move { Ok::<_, Error>(n) }
-    });
-    handlers.wrap(|incoming: Incoming, next: Next| async move {
-        match incoming.size {
-            0..=2 => next.run().await,
-            3 => Reply::Retry {
-                wait: Duration::from_millis(7),
-                reason: "busy".into(),
-            },
-            _ => Reply::Error("too large".into()),
-        }
-    });
+    let handlers = Handlers::new()
+        .handle("work", move |n: u32| {
+            count.fetch_add(1, Ordering::SeqCst);
+            async move { Ok::<_, Error>(n) }
+        })
+        .wrap(|incoming: Incoming, next: Next| async move {
+            match incoming.size {
+                0..=2 => next.run().await,
+                3 => Reply::Retry {
+                    wait: Duration::from_millis(7),
+                    reason: "busy".into(),
+                },
+                _ => Reply::Error("too large".into()),
+            }
+        });
     let (sock, _server) = connect(handlers);
     assert_eq!(sock.request::<_, u32>("work", &12u32).await.unwrap(), 12);
     match sock.request::<_, u32>("work", &123u32).await {
@@ -168,11 +168,12 @@ async fn middleware_refuses_without_running_the_handler() {
 #[tokio::test]
 async fn a_child_set_keeps_its_parents_middleware() {
     let seen = Seen::default();
-    let mut parent = Handlers::new();
-    parent.handle("base", |()| async { Ok::<_, Error>(1u8) });
-    parent.wrap(recorder("mw", &seen));
-    let mut child = parent.child();
-    child.handle("extra", |()| async { Ok::<_, Error>(2u8) });
+    let parent = Handlers::new()
+        .handle("base", |()| async { Ok::<_, Error>(1u8) })
+        .wrap(recorder("mw", &seen));
+    let child = parent
+        .child()
+        .handle("extra", |()| async { Ok::<_, Error>(2u8) });
     let (sock, _server) = connect(child);
     assert_eq!(sock.request::<_, u8>("base", &()).await.unwrap(), 1);
     assert_eq!(sock.request::<_, u8>("extra", &()).await.unwrap(), 2);
@@ -185,8 +186,7 @@ async fn a_child_set_keeps_its_parents_middleware() {
 async fn middleware_on_calls_sees_refuses_and_wraps_every_single_result_call() {
     let served = Arc::new(AtomicUsize::new(0));
     let count = served.clone();
-    let mut handlers = Handlers::new();
-    handlers.handle_raw("echo", move |req: gotalk::Request| {
+    let handlers = Handlers::new().handle_raw("echo", move |req: gotalk::Request| {
         count.fetch_add(1, Ordering::SeqCst);
         async move { Ok::<_, Error>(req.payload) }
     });
@@ -244,25 +244,25 @@ async fn middleware_on_calls_sees_refuses_and_wraps_every_single_result_call() {
 #[tokio::test]
 async fn authentication_with_middleware_and_connection_state() {
     struct SignedIn(String);
-    let mut handlers = Handlers::new();
-    handlers.handle_with_sock("login", |sock: Sock, name: String| async move {
-        sock.set_state(SignedIn(name));
-        Ok::<_, Error>(true)
-    });
-    handlers.handle_with_sock("whoami", |sock: Sock, (): ()| async move {
-        let user = sock
-            .state::<SignedIn>()
-            .expect("the middleware let it through");
-        Ok::<_, Error>(user.0.clone())
-    });
-    handlers.wrap(|incoming: Incoming, next: Next| async move {
-        let open = &*incoming.handler == "login" || incoming.kind == Kind::Notification;
-        if open || incoming.sock.state::<SignedIn>().is_some() {
-            next.run().await
-        } else {
-            Reply::Error("sign in first".into())
-        }
-    });
+    let handlers = Handlers::new()
+        .handle_with_sock("login", |sock: Sock, name: String| async move {
+            sock.set_state(SignedIn(name));
+            Ok::<_, Error>(true)
+        })
+        .handle_with_sock("whoami", |sock: Sock, (): ()| async move {
+            let user = sock
+                .state::<SignedIn>()
+                .expect("the middleware let it through");
+            Ok::<_, Error>(user.0.clone())
+        })
+        .wrap(|incoming: Incoming, next: Next| async move {
+            let open = &*incoming.handler == "login" || incoming.kind == Kind::Notification;
+            if open || incoming.sock.state::<SignedIn>().is_some() {
+                next.run().await
+            } else {
+                Reply::Error("sign in first".into())
+            }
+        });
     let (sock, _server) = connect(handlers);
     match sock.request::<_, String>("whoami", &()).await {
         Err(Error::Remote(text)) => assert_eq!(text, "sign in first"),
@@ -285,26 +285,26 @@ mod tower_layers {
         let (release, released) = tokio::sync::watch::channel(false);
         let started = Arc::new(tokio::sync::Notify::new());
         let running = started.clone();
-        let mut handlers = Handlers::new();
-        handlers.handle("hold", move |()| {
-            let (mut released, running) = (released.clone(), running.clone());
-            async move {
-                // Runs inside the layers: the slot is taken.
-                running.notify_one();
-                let _ = released.wait_for(|r| *r).await;
+        let handlers = Handlers::new()
+            .handle("hold", move |()| {
+                let (mut released, running) = (released.clone(), running.clone());
+                async move {
+                    // Runs inside the layers: the slot is taken.
+                    running.notify_one();
+                    let _ = released.wait_for(|r| *r).await;
+                    Ok::<_, Error>(())
+                }
+            })
+            .handle("slow", |()| async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
                 Ok::<_, Error>(())
-            }
-        });
-        handlers.handle("slow", |()| async {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            Ok::<_, Error>(())
-        });
-        handlers.wrap(gotalk::middleware::tower::layer(
-            ServiceBuilder::new()
-                .load_shed()
-                .concurrency_limit(1)
-                .timeout(Duration::from_millis(500)),
-        ));
+            })
+            .wrap(gotalk::middleware::tower::layer(
+                ServiceBuilder::new()
+                    .load_shed()
+                    .concurrency_limit(1)
+                    .timeout(Duration::from_millis(500)),
+            ));
         // Two connections: the limit holds across them.
         let (a, _server_a) = connect(handlers.clone());
         let (b, _server_b) = connect(handlers);

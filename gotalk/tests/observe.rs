@@ -11,21 +11,20 @@ use gotalk::{observe, Config, Error, Handlers, Sock};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
 fn handlers() -> Handlers {
-    let mut handlers = Handlers::new();
-    handlers.handle("get", |key: String| async move {
-        match key.as_str() {
-            "k" => Ok("value".to_owned()),
-            _ => Err(Error::message("not found")),
-        }
-    });
-    handlers.handle("busy", |()| async {
-        Err::<(), _>(Error::retry(std::time::Duration::from_millis(1), "busy"))
-    });
-    handlers.handle_raw("", |_req: gotalk::Request| async {
-        Ok::<_, Error>(bytes::Bytes::new())
-    });
-    handlers.wrap(observe::requests());
-    handlers
+    Handlers::new()
+        .handle("get", |key: String| async move {
+            match key.as_str() {
+                "k" => Ok("value".to_owned()),
+                _ => Err(Error::message("not found")),
+            }
+        })
+        .handle("busy", |()| async {
+            Err::<(), _>(Error::retry(std::time::Duration::from_millis(1), "busy"))
+        })
+        .handle_raw("", |_req: gotalk::Request| async {
+            Ok::<_, Error>(bytes::Bytes::new())
+        })
+        .wrap(observe::requests())
 }
 
 /// The rendered lines of metric `name` that are not 0 (an operation's counters are

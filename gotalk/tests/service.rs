@@ -349,8 +349,7 @@ async fn services_register_side_by_side_and_conflicts_are_refused() {
         err.to_string(),
         r#"operation "echo" is registered twice: by Greet and by Echo"#
     );
-    let mut by_hand = Handlers::new();
-    by_hand.handle("echo", |s: String| async move { Ok::<_, Error>(s) });
+    let by_hand = Handlers::new().handle("echo", |s: String| async move { Ok::<_, Error>(s) });
     let err = by_hand.try_with(EchoService::new(Echoer)).unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -180,13 +180,14 @@ async fn a_streamed_error_is_typed_like_a_single_one() {
 
 /// Middleware that refuses every operation but `get` with the application's error type.
 fn refusing() -> Handlers {
-    let mut handlers = Handlers::new().with(KvService::new(Store));
-    handlers.wrap(|incoming: Incoming, next: Next| async move {
-        if incoming.op.as_str() == "get" {
-            return next.run().await;
-        }
-        Reply::json_error(&KvError::Full)
-    });
+    let handlers = Handlers::new().with(KvService::new(Store)).wrap(
+        |incoming: Incoming, next: Next| async move {
+            if incoming.op.as_str() == "get" {
+                return next.run().await;
+            }
+            Reply::json_error(&KvError::Full)
+        },
+    );
     handlers
 }
 

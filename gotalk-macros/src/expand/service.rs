@@ -78,8 +78,9 @@ pub(super) fn service(model: &Trait, names: &Names) -> TokenStream {
         impl #spawn_impl_generics ::gotalk::__private::Service for #service #ty_generics #spawn_where_clause {
             const NAME: &'static str = #trait_name;
 
-            fn register(self, __gotalk_handlers: &mut ::gotalk::__private::Handlers) {
-                #(#registrations)*
+            fn register(self, __gotalk_handlers: ::gotalk::__private::Handlers) -> ::gotalk::__private::Handlers {
+                #(let __gotalk_handlers = #registrations;)*
+                __gotalk_handlers
             }
         }
     }
@@ -185,7 +186,7 @@ fn registration(
                         #context
                         #call;
                     }
-                });
+                })
             }
         }
         (Kind::Service, Input::Stream { item, .. }) => {
@@ -205,7 +206,7 @@ fn registration(
                         let __gotalk_out = #call;
                         #reply
                     }
-                });
+                })
             }
         }
         (Kind::Service, input) => {
@@ -236,7 +237,7 @@ fn registration(
                         let __gotalk_out = #call;
                         #reply
                     }
-                });
+                })
             }
         }
     };

@@ -18,8 +18,7 @@ fuzz_target!(|data: &[u8]| {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let mut handlers = Handlers::new();
-        handlers
+        let handlers = Handlers::new()
             .handle_raw("e", |req: Request| async move { Ok::<_, Error>(req.payload) })
             .handle("j", |v: i64| async move { Ok::<_, Error>(v) })
             .handle_stream("s", |req: StreamRequest| async move { Reply::stream(req.chunks) });

@@ -151,10 +151,10 @@ use signal::Signal;
 /// # async fn main() -> Result<(), gotalk::Error> {
 /// use gotalk::{Config, Handlers};
 ///
-/// let mut handlers = Handlers::new();
-/// handlers.handle("greet", |name: String| async move {
-///     Ok::<_, gotalk::Error>(format!("Hello {name}"))
-/// });
+/// let handlers = Handlers::new()
+///     .handle("greet", |name: String| async move {
+///         Ok::<_, gotalk::Error>(format!("Hello {name}"))
+///     });
 /// let (client, _server) = gotalk::pipe(Config::dialling(), Config::accepting().handlers(handlers));
 /// let greeting: String = client.request("greet", "Rasmus").await?;
 /// assert_eq!(greeting, "Hello Rasmus");

@@ -29,8 +29,7 @@ use super::{
 ///
 /// ```
 /// # use gotalk::Handlers;
-/// let mut handlers = Handlers::new();
-/// handlers
+/// let handlers = Handlers::new()
 ///     .handle("greet", |name: String| async move {
 ///         Ok::<_, gotalk::Error>(format!("Hello {name}"))
 ///     })
@@ -117,7 +116,7 @@ impl Handlers {
     /// Requests that never reach a handler (an unknown operation with no fallback, one
     /// refused by [`Limits`](crate::Limits)) do not pass through it. A notification's
     /// reply is dropped.
-    pub fn wrap<F, Fut>(&mut self, middleware: F) -> &mut Self
+    pub fn wrap<F, Fut>(mut self, middleware: F) -> Self
     where
         F: Fn(Incoming, Next) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Reply> + Send + 'static,
@@ -143,7 +142,7 @@ impl Handlers {
 
     /// Registers the most general request handler: it gets the raw [`Request`] and returns
     /// any [`Reply`] (a result, an error, a retry or a stream of results).
-    pub fn handle_reply<F, Fut>(&mut self, op: &str, handler: F) -> &mut Self
+    pub fn handle_reply<F, Fut>(mut self, op: &str, handler: F) -> Self
     where
         F: Fn(Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Reply> + Send + 'static,
@@ -159,7 +158,7 @@ impl Handlers {
 
     /// Registers a raw request handler: bytes in, bytes out. An `Err` answers an
     /// ErrorResult with its text ([`Error::Retry`](crate::Error::Retry) answers a RetryResult).
-    pub fn handle_raw<F, Fut, T, E>(&mut self, op: &str, handler: F) -> &mut Self
+    pub fn handle_raw<F, Fut, T, E>(self, op: &str, handler: F) -> Self
     where
         F: Fn(Request) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
@@ -180,7 +179,7 @@ impl Handlers {
 
     /// Registers a stream-request handler: it reads the request's chunks and returns any
     /// [`Reply`].
-    pub fn handle_stream<F, Fut>(&mut self, op: &str, handler: F) -> &mut Self
+    pub fn handle_stream<F, Fut>(mut self, op: &str, handler: F) -> Self
     where
         F: Fn(StreamRequest) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Reply> + Send + 'static,
@@ -195,7 +194,7 @@ impl Handlers {
 
     /// Registers a raw notification handler. Notifications on one connection are handled
     /// one at a time, in the order they arrived.
-    pub fn handle_notification_raw<F, Fut>(&mut self, name: &str, handler: F) -> &mut Self
+    pub fn handle_notification_raw<F, Fut>(mut self, name: &str, handler: F) -> Self
     where
         F: Fn(Notification) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,

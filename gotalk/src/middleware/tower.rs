@@ -6,14 +6,14 @@
 //! use gotalk::{middleware, Handlers};
 //! use tower::ServiceBuilder;
 //!
-//! let mut handlers = Handlers::new();
-//! handlers.handle("work", |n: u64| async move { Ok::<_, gotalk::Error>(n * 2) });
-//! handlers.wrap(middleware::tower::layer(
-//!     ServiceBuilder::new()
-//!         .load_shed() // over the limit: answered with a RetryResult
-//!         .concurrency_limit(64) // handlers running at once, all connections together
-//!         .timeout(Duration::from_secs(10)), // then answered with an error
-//! ));
+//! let handlers = Handlers::new()
+//!     .handle("work", |n: u64| async move { Ok::<_, gotalk::Error>(n * 2) })
+//!     .wrap(middleware::tower::layer(
+//!         ServiceBuilder::new()
+//!             .load_shed() // over the limit: answered with a RetryResult
+//!             .concurrency_limit(64) // handlers running at once, all connections together
+//!             .timeout(Duration::from_secs(10)), // then answered with an error
+//!     ));
 //! ```
 //!
 //! Each request clones the layered service (tower's `call` takes `&mut self`, and one

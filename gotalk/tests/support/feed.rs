@@ -27,7 +27,7 @@ impl Feed for Collect {
 pub async fn server(topics: &Topics) -> Listening<SocketAddr> {
     let mut handlers = Handlers::new();
     let t = topics.clone();
-    handlers.handle_with_sock("subscribe", move |sock: Sock, topic: String| {
+    handlers = handlers.handle_with_sock("subscribe", move |sock: Sock, topic: String| {
         let t = t.clone();
         async move {
             t.subscribe(&sock, &topic);

@@ -29,61 +29,58 @@ pub const SECOND: Duration = Duration::from_secs(1);
 /// - `sum` (stream): adds the JSON numbers streamed in; `stream-echo` (stream): every
 ///   chunk back as a stream result; `count`: `n` → a stream result of `0` .. `n - 1`.
 pub fn server_handlers() -> Handlers {
-    let mut h = Handlers::new();
-    h.handle("greet", |name: String| async move {
-        Ok::<_, Error>(format!("Hello {name}"))
-    })
-    .handle("sleep", |ms: u64| async move {
-        tokio::time::sleep(Duration::from_millis(ms.min(5000))).await;
-        Ok::<_, Error>(ms)
-    })
-    .handle("json", |value: serde_json::Value| async move {
-        Ok::<_, Error>(value.is_array())
-    })
-    .handle("fail", |_: ()| async move { Err::<(), _>("boom") })
-    .handle("busy", |_: ()| async move {
-        Err::<(), _>(Error::retry(Duration::from_millis(7), "try later"))
-    })
-    .handle("panic", |_: ()| async move {
-        if true {
-            panic!("handler went wrong");
-        }
-        Ok::<(), Error>(())
-    })
-    .handle_raw("bytes", |req: Request| async move {
-        Ok::<_, Error>(req.payload)
-    })
-    .handle_with_sock("ask-client", |sock: Sock, n: i64| async move {
-        let doubled: i64 = sock.request("double", &n).await?;
-        Ok::<_, Error>(doubled + 1)
-    })
-    .handle_stream("sum", |mut req: StreamRequest| async move {
-        let mut total = 0i64;
-        while let Some(n) = req.chunks.next_json::<i64>().await {
-            match n {
-                Ok(n) => total += n,
-                Err(e) => return Reply::Error(e.to_string()),
+    Handlers::new()
+        .handle("greet", |name: String| async move {
+            Ok::<_, Error>(format!("Hello {name}"))
+        })
+        .handle("sleep", |ms: u64| async move {
+            tokio::time::sleep(Duration::from_millis(ms.min(5000))).await;
+            Ok::<_, Error>(ms)
+        })
+        .handle("json", |value: serde_json::Value| async move {
+            Ok::<_, Error>(value.is_array())
+        })
+        .handle("fail", |_: ()| async move { Err::<(), _>("boom") })
+        .handle("busy", |_: ()| async move {
+            Err::<(), _>(Error::retry(Duration::from_millis(7), "try later"))
+        })
+        .handle("panic", |_: ()| async move {
+            if true {
+                panic!("handler went wrong");
             }
-        }
-        Reply::Result(Bytes::from(total.to_string()))
-    })
-    .handle_stream("stream-echo", |req: StreamRequest| async move {
-        Reply::stream(req.chunks)
-    })
-    .handle_reply("count", |req: Request| async move {
-        let n: usize = serde_json::from_slice(&req.payload).unwrap_or(0);
-        Reply::stream(futures_util::stream::iter(
-            (0..n).map(|i| Ok(Bytes::from(i.to_string()))),
-        ))
-    });
-    h
+            Ok::<(), Error>(())
+        })
+        .handle_raw("bytes", |req: Request| async move {
+            Ok::<_, Error>(req.payload)
+        })
+        .handle_with_sock("ask-client", |sock: Sock, n: i64| async move {
+            let doubled: i64 = sock.request("double", &n).await?;
+            Ok::<_, Error>(doubled + 1)
+        })
+        .handle_stream("sum", |mut req: StreamRequest| async move {
+            let mut total = 0i64;
+            while let Some(n) = req.chunks.next_json::<i64>().await {
+                match n {
+                    Ok(n) => total += n,
+                    Err(e) => return Reply::Error(e.to_string()),
+                }
+            }
+            Reply::Result(Bytes::from(total.to_string()))
+        })
+        .handle_stream("stream-echo", |req: StreamRequest| async move {
+            Reply::stream(req.chunks)
+        })
+        .handle_reply("count", |req: Request| async move {
+            let n: usize = serde_json::from_slice(&req.payload).unwrap_or(0);
+            Reply::stream(futures_util::stream::iter(
+                (0..n).map(|i| Ok(Bytes::from(i.to_string()))),
+            ))
+        })
 }
 
 /// What a test client offers the server: `double`.
 pub fn client_handlers() -> Handlers {
-    let mut h = Handlers::new();
-    h.handle("double", |n: i64| async move { Ok::<_, Error>(n * 2) });
-    h
+    Handlers::new().handle("double", |n: i64| async move { Ok::<_, Error>(n * 2) })
 }
 
 /// A TCP server on a free port of 127.0.0.1.

@@ -17,34 +17,33 @@ use crate::{
 pub static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 fn handlers() -> Handlers {
-    let mut h = Handlers::new();
-    h.handle_raw(
-        "echo",
-        |req: Request| async move { Ok::<_, Error>(req.payload) },
-    )
-    .handle("upper", |text: String| async move {
-        Ok::<_, Error>(text.to_uppercase())
-    })
-    .handle("sleep", |ms: u64| async move {
-        tokio::time::sleep(Duration::from_millis(ms.min(60_000))).await;
-        Ok::<_, Error>(ms)
-    })
-    .handle("fail", |text: String| async move {
-        Err::<(), _>(Error::message(text))
-    })
-    .handle_stream("stream-echo", |req: StreamRequest| async move {
-        gotalk::Reply::stream(req.chunks)
-    })
-    // A single request answered with a stream of results: 1, 2, …, N (at most 1,000).
-    .handle_reply("count", |req: Request| async move {
-        match serde_json::from_slice::<u32>(&req.payload) {
-            Ok(n) => Reply::json_stream(futures_util::stream::iter(
-                (1..=n.min(1000)).map(Ok::<_, Error>),
-            )),
-            Err(e) => Reply::Error(format!("count takes a number: {e}")),
-        }
-    });
-    h
+    Handlers::new()
+        .handle_raw(
+            "echo",
+            |req: Request| async move { Ok::<_, Error>(req.payload) },
+        )
+        .handle("upper", |text: String| async move {
+            Ok::<_, Error>(text.to_uppercase())
+        })
+        .handle("sleep", |ms: u64| async move {
+            tokio::time::sleep(Duration::from_millis(ms.min(60_000))).await;
+            Ok::<_, Error>(ms)
+        })
+        .handle("fail", |text: String| async move {
+            Err::<(), _>(Error::message(text))
+        })
+        .handle_stream("stream-echo", |req: StreamRequest| async move {
+            gotalk::Reply::stream(req.chunks)
+        })
+        // A single request answered with a stream of results: 1, 2, …, N (at most 1,000).
+        .handle_reply("count", |req: Request| async move {
+            match serde_json::from_slice::<u32>(&req.payload) {
+                Ok(n) => Reply::json_stream(futures_util::stream::iter(
+                    (1..=n.min(1000)).map(Ok::<_, Error>),
+                )),
+                Err(e) => Reply::Error(format!("count takes a number: {e}")),
+            }
+        })
 }
 
 /// Serves `handlers()` on `addr` until killed; every connection goes through a relay that

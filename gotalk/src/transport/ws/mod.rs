@@ -4,8 +4,8 @@
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use gotalk::{ws, Config, Error, Handlers};
-//! let mut handlers = Handlers::new();
-//! handlers.handle("echo", |text: String| async move { Ok::<_, Error>(text) });
+//! let handlers = Handlers::new()
+//!     .handle("echo", |text: String| async move { Ok::<_, Error>(text) });
 //! let endpoint = ws::Endpoint::new(Config::accepting().handlers(handlers));
 //! // The socket at /gotalk/, the script at /gotalk/gotalk.js, files from ./public.
 //! let server = ws::WebServer::bind("127.0.0.1:1234", endpoint, Some("public".into())).await?;
