@@ -24,7 +24,7 @@ fn print_result(bytes: &[u8], raw: bool) {
 }
 
 /// Unless `raw`, `text` must be JSON: what a peer's typed handler can read.
-fn check_json(text: &str, what: &str, raw: bool) -> Result<(), Failure> {
+pub(crate) fn check_json(text: &str, what: &str, raw: bool) -> Result<(), Failure> {
     if raw {
         return Ok(());
     }
@@ -40,7 +40,10 @@ fn check_json(text: &str, what: &str, raw: bool) -> Result<(), Failure> {
 
 /// Prints every result as it comes: one for a single result, one per part for a stream
 /// of results.
-async fn print_results(results: &mut gotalk::ResultStream, raw: bool) -> Result<(), Failure> {
+pub(crate) async fn print_results(
+    results: &mut gotalk::ResultStream,
+    raw: bool,
+) -> Result<(), Failure> {
     while let Some(chunk) = futures_util::StreamExt::next(results).await {
         print_result(&chunk?, raw);
     }

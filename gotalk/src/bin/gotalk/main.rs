@@ -4,6 +4,7 @@
 //! gotalk call 127.0.0.1:1234 greet '{"name":"Rasmus"}'
 //! gotalk call ws://127.0.0.1:1235/gotalk/ stream-echo --stream-request < lines.json
 //! gotalk notify unix:/tmp/peer.sock hello '"hi"'
+//! rlwrap gotalk shell 127.0.0.1:1234     # login "ana" ⏎ notes ⏎ …
 //! gotalk listen 127.0.0.1:1234
 //! gotalk trace 127.0.0.1:9000 tls://example.com:1234
 //! ```
@@ -16,6 +17,7 @@ mod addr;
 mod call;
 mod listen;
 mod log;
+mod shell;
 mod trace;
 
 use std::{process::ExitCode, time::Duration};
@@ -68,6 +70,25 @@ enum Command {
         before: Vec<String>,
         /// Give up after this many seconds (as on Ctrl-C: a peer that speaks our
         /// extension stops working on the request).
+        #[arg(long, default_value_t = 30.0)]
+        timeout: f64,
+        #[command(flatten)]
+        tls: TlsArgs,
+    },
+    /// Makes many calls on one connection: reads stdin a line at a time, `OP [PAYLOAD]`
+    /// for a request (its results printed as `call` prints them) or `!NAME [PAYLOAD]` for a
+    /// notification; blank lines and `# comments` are skipped. A call that fails is
+    /// reported on stderr and the next line is read (exit code 1 at the end); a closed
+    /// connection ends it. For line editing and history, run it under `rlwrap`.
+    #[command(after_help = EXIT_CODES)]
+    Shell {
+        /// The peer.
+        addr: String,
+        /// Send payloads as they are, without checking that they are JSON, and print
+        /// results as they came, not as pretty JSON.
+        #[arg(long)]
+        raw: bool,
+        /// Give up on a call (or on connecting) after this many seconds.
         #[arg(long, default_value_t = 30.0)]
         timeout: f64,
         #[command(flatten)]
@@ -138,10 +159,14 @@ async fn main() -> ExitCode {
             timeout,
             tls,
         } => {
+            let timeout = match seconds(timeout) {
+                Ok(timeout) => timeout,
+                Err(e) => return exit(Err(e)),
+            };
             let options = call::Options {
                 raw,
                 stream_request,
-                timeout: Duration::from_secs_f64(timeout),
+                timeout,
                 before: before
                     .chunks_exact(2)
                     .map(|pair| (pair[0].clone(), pair[1].clone()))
@@ -149,6 +174,15 @@ async fn main() -> ExitCode {
             };
             call::call(&addr, &op, payload, &options, &tls).await
         }
+        Command::Shell {
+            addr,
+            raw,
+            timeout,
+            tls,
+        } => match seconds(timeout) {
+            Ok(timeout) => shell::shell(&addr, raw, timeout, &tls).await,
+            Err(e) => Err(e),
+        },
         Command::Notify {
             addr,
             name,
@@ -163,6 +197,24 @@ async fn main() -> ExitCode {
             tls,
         } => trace::trace(&listen_addr, &upstream_addr, tls).await,
     };
+    exit(result)
+}
+
+/// `--timeout`'s seconds, which must be a positive number.
+fn seconds(value: f64) -> Result<Duration, Failure> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            Failure(
+                2,
+                format!("--timeout {value}: give a positive number of seconds"),
+            )
+        })
+}
+
+/// The exit code of `result`, its error printed.
+fn exit(result: Result<(), Failure>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(code, message)) => {
