@@ -137,8 +137,8 @@ impl<T: Send + 'static, E: Send + 'static> StreamOut<T, E> {
     }
 
     /// A channel: what is sent on the returned sender streams out, until it is dropped.
-    /// Send `Err` on a channel of results to end the stream with an error:
-    /// `StreamOut::new(ReceiverStream::new(rx))`.
+    /// (To end with an error, make a stream of results from a channel of results and
+    /// give it to [`new`](Self::new).)
     pub fn channel(capacity: usize) -> (tokio::sync::mpsc::Sender<T>, Self) {
         let (tx, mut rx) = tokio::sync::mpsc::channel(capacity.max(1));
         let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
