@@ -91,12 +91,15 @@ pub(crate) async fn call_resending<C: Connection + ?Sized>(
     timeout: Option<Duration>,
 ) -> Result<Bytes, Error> {
     let options = options.or_timeout(timeout);
-    let resend = options.is_idempotent() && target.reconnects();
+    if !(options.is_idempotent() && target.reconnects()) {
+        let sock = target.connection().await?;
+        return sock.request_raw_with(op, payload, options).await;
+    }
     let mut resends = 0;
     loop {
         let sock = target.connection().await?;
         match sock.request_raw_with(op, payload.clone(), options).await {
-            Err(Error::Closed(reason)) if resend && resends < RESENDS => {
+            Err(Error::Closed(reason)) if resends < RESENDS => {
                 resends += 1;
                 tracing::debug!(
                     conn = sock.id(),

@@ -181,28 +181,9 @@ pub fn request<'a>(
     sock.request_within(op, payload, timeout_ms.map(Duration::from_millis))
 }
 
-/// A single request with a single result on a target that may reconnect, sent again on
-/// the next connection if its connection closes under it (a method marked
-/// `#[gotalk(idempotent)]`).
-pub async fn request_resending<C: Connection + ?Sized>(
-    target: &C,
-    op: &str,
-    payload: Bytes,
-    timeout_ms: Option<u64>,
-) -> Result<Bytes, Error> {
-    let options = CallOptions::new().idempotent();
-    crate::connection::call_resending(
-        target,
-        op,
-        payload,
-        options,
-        timeout_ms.map(Duration::from_millis),
-    )
-    .await
-}
-
 /// A single request with a single result and per-call options; an option not given
-/// falls back to the method's default timeout. `idempotent` is the method's mark.
+/// falls back to the method's default timeout. `idempotent` is the method's mark: such a
+/// call is sent again on the next connection of a target that reconnects.
 pub async fn request_with<C: Connection + ?Sized>(
     target: &C,
     op: &str,

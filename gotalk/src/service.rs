@@ -154,11 +154,9 @@ impl<T: Serialize + Send + 'static, E: fmt::Display + Send + 'static> StreamOut<
         op: &str,
         json: impl Fn(&E) -> Option<String> + Send + 'static,
     ) -> crate::Reply {
-        use futures_util::StreamExt;
-        let values = self.values.map(move |item| {
-            item.map_err(|e| Error::message(json(&e).unwrap_or_else(|| e.to_string())))
-        });
-        crate::Reply::json_stream_for(op, values)
+        crate::Reply::json_stream_for(op, self.values, move |e: &E| {
+            json(e).unwrap_or_else(|| e.to_string())
+        })
     }
 }
 

@@ -127,22 +127,26 @@ impl Reply {
         T: Serialize,
         E: fmt::Display,
     {
-        Self::json_stream_for("stream result", stream)
+        Self::json_stream_for("stream result", stream, |e: &E| e.to_string())
     }
 
-    /// [`json_stream`](Self::json_stream) for operation `op`, which encoding errors name.
-    pub(crate) fn json_stream_for<S, T, E>(op: &str, stream: S) -> Self
+    /// [`json_stream`](Self::json_stream) for operation `op`, which encoding errors name;
+    /// an `Err` item ends the stream with the ErrorResult text `error_text` gives.
+    pub(crate) fn json_stream_for<S, T, E>(
+        op: &str,
+        stream: S,
+        error_text: impl Fn(&E) -> String + Send + 'static,
+    ) -> Self
     where
         S: Stream<Item = Result<T, E>> + Send + 'static,
         T: Serialize,
-        E: fmt::Display,
     {
         let op: Box<str> = op.into();
         Self::stream(futures_util::StreamExt::map(
             stream,
             move |item| match item {
                 Ok(value) => json::encode(&op, &value),
-                Err(e) => Err(Error::message(e.to_string())),
+                Err(e) => Err(Error::message(error_text(&e))),
             },
         ))
     }

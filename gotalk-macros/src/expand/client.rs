@@ -208,7 +208,7 @@ fn client_fn(m: &Method) -> TokenStream {
             let (conn, request) = if m.idempotent {
                 (
                     quote!(),
-                    quote!(::gotalk::__private::request_resending(#sock, #wire, __gotalk_payload, #timeout).await),
+                    quote!(::gotalk::__private::request_with(#sock, #wire, __gotalk_payload, ::gotalk::__private::CallOptions::new(), #timeout, true).await),
                 )
             } else {
                 (

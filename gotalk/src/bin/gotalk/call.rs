@@ -40,20 +40,13 @@ pub(crate) fn check_json(text: &str, what: &str, raw: bool) -> Result<(), Failur
 
 /// Prints every result as it comes: one for a single result, one per part for a stream
 /// of results.
-pub(crate) async fn print_results(
-    results: &mut gotalk::ResultStream,
-    raw: bool,
-) -> Result<(), Failure> {
+async fn print_results(results: &mut gotalk::ResultStream, raw: bool) -> Result<(), Failure> {
     while let Some(chunk) = futures_util::StreamExt::next(results).await {
         print_result(&chunk?, raw);
     }
     Ok(())
 }
 
-/// Sends a request (or, with `stream_request`, a stream request fed from stdin's lines)
-/// and prints its results as they come, whether the peer answers with one result or a
-/// stream of them. After `timeout`, or on Ctrl-C, it gives up: a peer that speaks our
-/// extension (EXTENSIONS.md) is told, and stops working on the request.
 /// How `gotalk call` calls.
 pub struct Options {
     /// Payloads and results as they are, not JSON.
@@ -66,6 +59,10 @@ pub struct Options {
     pub before: Vec<(String, String)>,
 }
 
+/// Sends a request (or, with `stream_request`, a stream request fed from stdin's lines)
+/// and prints its results as they come, whether the peer answers with one result or a
+/// stream of them. After `timeout`, or on Ctrl-C, it gives up: a peer that speaks our
+/// extension (EXTENSIONS.md) is told, and stops working on the request.
 pub async fn call(
     addr: &str,
     op: &str,
@@ -115,11 +112,12 @@ pub async fn call(
     outcome
 }
 
-fn gave_up(timeout: Duration) -> Failure {
+pub(crate) fn gave_up(timeout: Duration) -> Failure {
     Failure(5, format!("no answer within {} s", timeout.as_secs_f64()))
 }
 
-async fn exchange(
+/// The request (or a stream request fed from stdin's lines) and its results, printed.
+pub(crate) async fn exchange(
     sock: &gotalk::Sock,
     op: &str,
     payload: Bytes,

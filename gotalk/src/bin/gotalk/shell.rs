@@ -8,7 +8,7 @@ use tokio::io::AsyncBufReadExt;
 
 use crate::{
     addr::{connect, TlsArgs},
-    call::{check_json, print_results},
+    call::{check_json, exchange, gave_up},
     Failure,
 };
 
@@ -102,18 +102,9 @@ async fn call(
     raw: bool,
     timeout: Duration,
 ) -> Result<(), Failure> {
-    let exchange = async {
-        let mut results = sock.request_results(op, payload).await?;
-        print_results(&mut results, raw).await
-    };
-    tokio::time::timeout(timeout, exchange)
+    tokio::time::timeout(timeout, exchange(sock, op, payload, raw, false))
         .await
-        .unwrap_or_else(|_| {
-            Err(Failure(
-                5,
-                format!("no answer within {} s", timeout.as_secs_f64()),
-            ))
-        })
+        .unwrap_or_else(|_| Err(gave_up(timeout)))
 }
 
 #[cfg(test)]
