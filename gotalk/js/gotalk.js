@@ -376,7 +376,9 @@
   // ---- the protocol extension (EXTENSIONS.md) ------------------------------------------
 
   var EXT_PREFIX = 'gotalk:';
-  var EXT_SPEAKS = 'cancel deadline';
+  // `ws-stream`: our parser reads the socket's messages as one byte stream, however they
+  // cut Gotalk's messages, so a server of ours may put many in one WebSocket message.
+  var EXT_SPEAKS = 'cancel deadline ws-stream';
 
   Sock.prototype._sendExt = function (what, payload) {
     this._send(encodeHeader('n', null, EXT_PREFIX + what, payload.length), payload);

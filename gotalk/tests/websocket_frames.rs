@@ -237,3 +237,67 @@ async fn a_stream_read_a_byte_at_a_time_loses_nothing() {
     }
     assert_eq!(got, want);
 }
+
+/// A socket to `endpoint` after versions and our announcement that we read its messages as
+/// a stream.
+async fn announce_reading_a_stream(endpoint: ws::Endpoint) -> (ws::WebServer, TcpStream) {
+    let server = serve(endpoint).await;
+    let mut tcp = open(server.local_addr()).await;
+    versions(&mut tcp).await;
+    tcp.write_all(&binary(
+        b"n00cgotalk:hello00000019cancel deadline ws-stream",
+    ))
+    .await
+    .unwrap();
+    (server, tcp)
+}
+
+#[tokio::test]
+async fn a_client_that_reads_a_stream_gets_messages_together_and_large_payloads_apart() {
+    let endpoint = ws::Endpoint::new(Config::accepting().handlers(handlers()));
+    let (_server, mut tcp) = announce_reading_a_stream(endpoint).await;
+    // The answer comes as one message, header and payload together (gotalk.js, which does
+    // not announce it, gets them apart).
+    assert_eq!(
+        next_frame(&mut tcp).await,
+        (
+            0x82,
+            b"n00cgotalk:hello00000019cancel deadline ws-stream".to_vec()
+        )
+    );
+    // A result and its payload share a message.
+    tcp.write_all(&binary(b"r0001005greet00000004\"Bo\""))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_frame(&mut tcp).await,
+        (0x82, b"R00010000000a\"Hello Bo\"".to_vec())
+    );
+    // A large payload has a message of its own, after its header's.
+    let payload = format!("\"{}\"", "x".repeat(40_000));
+    let mut request = format!("r0002005bytes{:08x}", payload.len()).into_bytes();
+    request.extend_from_slice(payload.as_bytes());
+    tcp.write_all(&binary(&request)).await.unwrap();
+    assert_eq!(
+        next_frame(&mut tcp).await,
+        (0x82, format!("R0002{:08x}", payload.len()).into_bytes())
+    );
+    let (first, echoed) = next_frame(&mut tcp).await;
+    assert_eq!(first, 0x82);
+    assert!(echoed == payload.as_bytes(), "echoed intact");
+}
+
+#[tokio::test]
+async fn a_server_with_a_message_limit_under_a_batch_does_not_offer_to_read_a_stream() {
+    let endpoint =
+        ws::Endpoint::new(Config::accepting().handlers(handlers())).max_message_size(1000);
+    let (_server, mut tcp) = announce_reading_a_stream(endpoint).await;
+    assert_eq!(
+        next_frame(&mut tcp).await,
+        (0x82, b"n00cgotalk:hello0000000f".to_vec())
+    );
+    assert_eq!(
+        next_frame(&mut tcp).await,
+        (0x82, b"cancel deadline".to_vec())
+    );
+}

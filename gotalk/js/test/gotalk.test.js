@@ -29,7 +29,7 @@ gotalk.WebSocket = FakeWebSocket;
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
 // What the page announces right after its version (EXTENSIONS.md).
-const HELLO = ['n00cgotalk:hello0000000f', 'cancel deadline'];
+const HELLO = ['n00cgotalk:hello00000019', 'cancel deadline ws-stream'];
 
 async function openSock(handlers) {
   const s = new gotalk.Sock(handlers || new gotalk.Handlers());

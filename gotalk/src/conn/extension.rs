@@ -36,6 +36,29 @@ const CANCEL: &str = "gotalk:cancel";
 const DEADLINE: &str = "gotalk:deadline";
 /// What we speak.
 const SPEAKS: &[u8] = b"cancel deadline";
+/// What we speak over a WebSocket of ours that takes frames of [`BATCH_MAX`] bytes: then we
+/// also read its messages as one byte stream, however they cut Gotalk's messages.
+const SPEAKS_OVER_WS: &[u8] = b"cancel deadline ws-stream";
+/// The largest WebSocket message a peer that announced `ws-stream` must take anywhere in
+/// the stream (ours announce it only when their limit allows this much).
+pub(crate) const BATCH_MAX: usize = 4096;
+
+/// Whether the peer announced `ws-stream`: then the WebSocket under the connection may put
+/// many Gotalk messages in one frame, where the reference gotalk.js needs a header and each
+/// payload in messages of their own (PROTOCOL.md 4) and never announces it. Shared by the
+/// connection, which reads the announcement, and the WebSocket, which frames.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PeerReadsStream(Arc<AtomicBool>);
+
+impl PeerReadsStream {
+    pub(crate) fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
 
 /// Whether a name is reserved for the extension.
 pub(super) fn is_reserved(name: &str) -> bool {
@@ -52,6 +75,9 @@ pub(super) struct Extension {
     peer_takes_deadlines: AtomicBool,
     /// We announced (first, or in answer).
     announced: AtomicBool,
+    /// The connection runs over a WebSocket of ours that reads messages as a stream: we
+    /// announce `ws-stream`, and tell the WebSocket when the peer does.
+    over_ws: Option<PeerReadsStream>,
     /// The handlers of the peer's requests that run on tasks of their own, by request
     /// ID (only while the peer cancels): what a cancel aborts.
     running: Mutex<FxHashMap<u32, (Id, AbortHandle)>>,
@@ -70,12 +96,13 @@ pub(super) enum Received {
 }
 
 impl Extension {
-    pub(super) fn new(enabled: bool) -> Self {
+    pub(super) fn new(enabled: bool, over_ws: Option<PeerReadsStream>) -> Self {
         Self {
             enabled,
             peer_cancels: AtomicBool::new(false),
             peer_takes_deadlines: AtomicBool::new(false),
             announced: AtomicBool::new(false),
+            over_ws,
             running: Mutex::default(),
         }
     }
@@ -97,6 +124,11 @@ impl Extension {
                     match word {
                         b"cancel" => self.peer_cancels.store(true, Ordering::SeqCst),
                         b"deadline" => self.peer_takes_deadlines.store(true, Ordering::SeqCst),
+                        b"ws-stream" => {
+                            if let Some(flag) = &self.over_ws {
+                                flag.set();
+                            }
+                        }
                         _ => {}
                     }
                 }
@@ -141,8 +173,14 @@ impl Extension {
 /// Announces what we speak, once per connection: right after the version when this side
 /// dials, else in answer to the peer's announcement.
 pub(super) fn announce(sock: &Sock) {
-    if sock.extension().may_announce() {
-        sock.send_now(Header::Notification { name: HELLO }, SPEAKS);
+    let ext = sock.extension();
+    if ext.may_announce() {
+        let speaks = if ext.over_ws.is_some() {
+            SPEAKS_OVER_WS
+        } else {
+            SPEAKS
+        };
+        sock.send_now(Header::Notification { name: HELLO }, speaks);
     }
 }
 
@@ -249,7 +287,7 @@ mod tests {
 
     #[test]
     fn an_announcement_says_what_the_peer_takes_and_is_answered_once() {
-        let ext = Extension::new(true);
+        let ext = Extension::new(true, None);
         assert!(!ext.peer_takes_deadlines());
         assert!(matches!(
             ext.receive(HELLO, b"deadline future"),
@@ -263,7 +301,7 @@ mod tests {
 
     #[test]
     fn a_side_that_does_not_speak_it_ignores_it_and_announces_nothing() {
-        let ext = Extension::new(false);
+        let ext = Extension::new(false, None);
         assert!(matches!(ext.receive(HELLO, SPEAKS), Received::Unknown));
         assert!(matches!(ext.receive(CANCEL, b"0001"), Received::Unknown));
         assert!(!ext.peer_takes_deadlines());
@@ -272,7 +310,7 @@ mod tests {
 
     #[test]
     fn messages_that_do_not_parse_are_ignored() {
-        let ext = Extension::new(true);
+        let ext = Extension::new(true, None);
         assert!(matches!(ext.receive(CANCEL, b"001"), Received::Unknown));
         assert!(matches!(
             ext.receive(DEADLINE, b"0001 soon"),
@@ -290,7 +328,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancel_aborts_the_running_handler_of_that_request_only() {
-        let ext = Arc::new(Extension::new(true));
+        let ext = Arc::new(Extension::new(true, None));
         ext.receive(HELLO, b"cancel");
         let (tx1, rx1) = tokio::sync::oneshot::channel::<()>();
         let (tx2, rx2) = tokio::sync::oneshot::channel::<()>();

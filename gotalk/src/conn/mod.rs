@@ -117,6 +117,7 @@ pub use budget::SharedBudget;
 pub use call::CallOptions;
 pub use config::{Config, HeartbeatInfo};
 pub use extension::RESERVED_PREFIX;
+pub(crate) use extension::{PeerReadsStream, BATCH_MAX};
 pub use handler::{BoxFuture, BoxStream, Notification, Reply, Request, StreamRequest};
 pub use limits::Limits;
 #[cfg(feature = "metrics")]
@@ -226,7 +227,23 @@ impl Sock {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let sock = Self::new(peer, config);
+        let sock = Self::new(peer, config, None);
+        tokio::spawn(driver::run(sock.clone(), stream));
+        sock
+    }
+
+    /// [`adopt_shared`](Self::adopt_shared) for a WebSocket of ours, which reads messages as
+    /// one byte stream (it takes messages of `BATCH_MAX` bytes) and frames as `framing` says.
+    pub(crate) fn adopt_websocket<S>(
+        stream: S,
+        peer: String,
+        config: Arc<Config>,
+        framing: PeerReadsStream,
+    ) -> Sock
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let sock = Self::new(peer, config, Some(framing));
         tokio::spawn(driver::run(sock.clone(), stream));
         sock
     }
@@ -244,7 +261,7 @@ impl Sock {
         Self::adopt(halves, peer, config)
     }
 
-    fn new(peer: String, config: Arc<Config>) -> Sock {
+    fn new(peer: String, config: Arc<Config>, over_ws: Option<PeerReadsStream>) -> Sock {
         let budgets = Arc::new(Budgets::new(
             config.limits.held_bytes_limit(),
             config.shared_budget.as_ref().map(|b| b.0.clone()),
@@ -258,7 +275,7 @@ impl Sock {
                 admission: Arc::new(Admission::new(budgets.clone())),
                 budgets,
                 pending: Pending::new(config.limits.max_payload as usize),
-                extension: Arc::new(Extension::new(config.extensions)),
+                extension: Arc::new(Extension::new(config.extensions, over_ws)),
                 handlers: RwLock::new(config.handlers.clone()),
                 handlers_version: AtomicU64::new(0),
                 config,

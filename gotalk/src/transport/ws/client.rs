@@ -48,7 +48,7 @@ async fn open(
     // The largest message we take: a payload within our limit and its header.
     let max_message = config.get_limits().max_payload as usize + 4096 + 32;
     let stream = open_stream(url, tls, max_message).await?;
-    Ok(Sock::adopt(stream, url, config))
+    Ok(stream.adopt(url.to_string(), Arc::new(config)))
 }
 
 /// Opens a WebSocket to a Gotalk endpoint as a plain byte stream (for tools that relay or

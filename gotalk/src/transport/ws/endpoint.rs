@@ -240,7 +240,7 @@ async fn upgrade(
         start_tracked(
             &Arc::downgrade(&endpoint.conns),
             &endpoint.config,
-            |config| Sock::adopt_shared(socket, name, config),
+            |config| socket.adopt(name, config),
         );
     });
     answer

@@ -185,14 +185,24 @@ pub(super) fn apply_mask(data: &mut [u8], mask: [u8; 4], offset: usize) {
     }
 }
 
-/// [`apply_mask`] for `BLOCK` bytes or more, with the key already rotated.
+/// [`apply_mask`] for `BLOCK` bytes or more, with the key already rotated: with vectors
+/// twice as wide where the CPU has them (x86-64's baseline has 16-byte vectors only).
 #[inline(never)]
 fn mask_long(data: &mut [u8], key: [u8; 4]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { avx2::mask(data, key) };
+    }
+    mask_blocks(data, key);
+}
+
+/// The loop of [`mask_long`], inlined into each of its versions.
+#[inline(always)]
+fn mask_blocks(data: &mut [u8], key: [u8; 4]) {
     // Eight bytes at a time (the mask twice), in blocks of a fixed size that the compiler
     // turns into vector instructions.
-    let wide = u64::from_ne_bytes([
-        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
-    ]);
+    let wide = widen(key);
     let mut blocks = data.chunks_exact_mut(BLOCK);
     for block in &mut blocks {
         for bytes in block.chunks_exact_mut(8) {
@@ -207,6 +217,14 @@ fn mask_long(data: &mut [u8], key: [u8; 4]) {
     for (byte, k) in words.into_remainder().iter_mut().zip(key) {
         *byte ^= k;
     }
+}
+
+/// The key twice, to mask eight bytes at a time.
+#[inline(always)]
+fn widen(key: [u8; 4]) -> u64 {
+    u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ])
 }
 
 /// XORs four bytes with the key.
@@ -224,12 +242,80 @@ fn xor_word(bytes: &mut [u8], wide: u64) {
     bytes.copy_from_slice(&(u64::from_ne_bytes(word) ^ wide).to_ne_bytes());
 }
 
-/// Appends `data` to `out` masked, as [`apply_mask`] would leave it: copied, then masked
-/// in place (a copy and a pass in the cache cost less than masking while copying).
+/// Appends `data` to `out` masked, as [`apply_mask`] would leave it. Where the CPU has
+/// AVX2, whole blocks are masked as they are copied, one pass instead of two; with
+/// 16-byte vectors that pays only for large payloads, so elsewhere the bytes are copied,
+/// then masked in place (`BENCHMARKS.md`, WebSocket).
 pub(super) fn extend_masked(out: &mut bytes::BytesMut, data: &[u8], mask: [u8; 4], offset: usize) {
+    let fused = extend_masked_blocks(out, data, rotated(mask, offset));
     let at = out.len();
-    out.extend_from_slice(data);
+    out.extend_from_slice(&data[fused..]);
+    // `fused` is a multiple of four: the mask lines up as it did at `offset`.
     apply_mask(&mut out[at..], mask, offset);
+}
+
+/// Appends the whole blocks at the front of `data` masked with `key`, where the CPU can do
+/// it in one pass; returns how many bytes it appended.
+fn extend_masked_blocks(out: &mut bytes::BytesMut, data: &[u8], key: [u8; 4]) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        let fused = data.len() / BLOCK * BLOCK;
+        if fused > 0 {
+            out.reserve(data.len());
+            let at = out.len();
+            let room = &mut out.spare_capacity_mut()[..fused];
+            // SAFETY: the CPU has AVX2 (checked above), and `mask_into` writes every byte
+            // of `room` (a whole number of blocks), which lies within the capacity.
+            unsafe {
+                avx2::mask_into(room, &data[..fused], key);
+                out.set_len(at + fused);
+            }
+        }
+        return fused;
+    }
+    let _ = (out, data, key);
+    0
+}
+
+/// Masks `src`, a whole number of blocks, into `dst` of the same length.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn mask_into_blocks(dst: &mut [std::mem::MaybeUninit<u8>], src: &[u8], key: [u8; 4]) {
+    let wide = widen(key);
+    for (dst, src) in dst.chunks_exact_mut(BLOCK).zip(src.chunks_exact(BLOCK)) {
+        for (dst, src) in dst.chunks_exact_mut(8).zip(src.chunks_exact(8)) {
+            let mut word = [0; 8];
+            word.copy_from_slice(src);
+            let masked = (u64::from_ne_bytes(word) ^ wide).to_ne_bytes();
+            for (byte, value) in dst.iter_mut().zip(masked) {
+                byte.write(value);
+            }
+        }
+    }
+}
+
+/// The masking loops compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::mem::MaybeUninit;
+
+    /// [`super::mask_blocks`].
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn mask(data: &mut [u8], key: [u8; 4]) {
+        super::mask_blocks(data, key);
+    }
+
+    /// [`super::mask_into_blocks`].
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn mask_into(dst: &mut [MaybeUninit<u8>], src: &[u8], key: [u8; 4]) {
+        super::mask_into_blocks(dst, src, key);
+    }
 }
 
 /// The block masks are applied in: a loop over a block of fixed size compiles to vector
@@ -321,6 +407,10 @@ mod tests {
                 let mut extended = bytes::BytesMut::from(&b"x"[..]);
                 extend_masked(&mut extended, &data[..len], mask, offset);
                 assert_eq!(&extended[1..], &masked[..]);
+                // The baseline loop too, which a CPU with AVX2 does not run otherwise.
+                let mut baseline = data[..len].to_vec();
+                mask_blocks(&mut baseline, rotated(mask, offset));
+                assert_eq!(baseline, masked);
             }
         }
     }

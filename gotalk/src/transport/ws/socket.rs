@@ -25,6 +25,7 @@ mod write;
 use std::{
     io,
     pin::Pin,
+    sync::Arc,
     task::{ready, Context, Poll},
 };
 
@@ -32,6 +33,10 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::frame;
+use crate::{
+    conn::{PeerReadsStream, BATCH_MAX},
+    Config, Sock,
+};
 use read::{Control, FrameReader};
 use write::FrameWriter;
 
@@ -57,9 +62,22 @@ impl<S> WsSocket<S> {
         Self {
             io,
             reader: FrameReader::new(role == Role::Server, max_message),
-            writer: FrameWriter::new(role == Role::Client),
+            writer: FrameWriter::new(role == Role::Client, PeerReadsStream::default()),
             spill: BytesMut::new(),
         }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> WsSocket<S> {
+    /// Starts Gotalk over the socket. The connection announces that it reads messages as
+    /// one byte stream when the socket takes messages of `BATCH_MAX` bytes, and the socket
+    /// batches what it writes once the peer announces the same.
+    pub(crate) fn adopt(self, peer: String, config: Arc<Config>) -> Sock {
+        if self.reader.max_message() < BATCH_MAX {
+            return Sock::adopt_shared(self, peer, config);
+        }
+        let framing = self.writer.framing().clone();
+        Sock::adopt_websocket(self, peer, config, framing)
     }
 }
 
@@ -156,15 +174,16 @@ mod tests {
 
     use super::*;
 
-    /// The frames of a client's stream as the server receives them: each one's payload,
-    /// unmasked.
+    /// The frames of a stream: each one's payload, unmasked.
     fn frames(mut raw: &[u8]) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         while !raw.is_empty() {
             let head = frame::parse_head(raw).unwrap().unwrap();
             assert_eq!(head.opcode, frame::BINARY);
             let mut payload = raw[head.size..head.size + head.len as usize].to_vec();
-            frame::apply_mask(&mut payload, head.mask.expect("a client masks"), 0);
+            if let Some(mask) = head.mask {
+                frame::apply_mask(&mut payload, mask, 0);
+            }
             out.push(payload);
             raw = &raw[head.size + head.len as usize..];
         }
@@ -186,23 +205,97 @@ mod tests {
         .to_vec()
     }
 
+    /// What `socket` sends of `stream` written `step` bytes at a time, and flushed.
+    async fn sent(
+        mut socket: WsSocket<tokio::io::DuplexStream>,
+        mut theirs: tokio::io::DuplexStream,
+        stream: &[u8],
+        step: usize,
+    ) -> Vec<u8> {
+        for part in stream.chunks(step) {
+            socket.write_all(part).await.unwrap();
+        }
+        socket.flush().await.unwrap();
+        drop(socket);
+        let mut raw = Vec::new();
+        theirs.read_to_end(&mut raw).await.unwrap();
+        raw
+    }
+
     #[tokio::test]
     async fn the_stream_is_cut_where_gotalk_js_needs_however_it_is_written() {
         for step in [1, 2, 3, 7, STREAM.len()] {
-            let (ours, mut theirs) = tokio::io::duplex(1 << 16);
-            let mut socket = WsSocket::new(ours, Role::Client, 1 << 20);
-            for part in STREAM.chunks(step) {
-                socket.write_all(part).await.unwrap();
-            }
-            socket.flush().await.unwrap();
-            drop(socket);
-            let mut raw = Vec::new();
-            theirs.read_to_end(&mut raw).await.unwrap();
+            let (ours, theirs) = tokio::io::duplex(1 << 16);
+            let socket = WsSocket::new(ours, Role::Client, 1 << 20);
+            let raw = sent(socket, theirs, STREAM, step).await;
             assert_eq!(
                 frames(&raw),
                 cut_as_gotalk_js_reads(),
                 "written {step} at a time"
             );
+        }
+    }
+
+    /// A socket of `role` over `io` whose peer has announced that it reads a stream.
+    fn batching(io: tokio::io::DuplexStream, role: Role) -> WsSocket<tokio::io::DuplexStream> {
+        let socket = WsSocket::new(io, role, 1 << 20);
+        socket.writer.framing().set();
+        socket
+    }
+
+    #[tokio::test]
+    async fn once_the_peer_reads_a_stream_small_pieces_share_frames_and_large_ones_do_not() {
+        let big = vec![b'x'; 20_000];
+        let mut stream = STREAM.to_vec();
+        stream.extend_from_slice(format!("r0002005bytes{:08x}", big.len()).as_bytes());
+        stream.extend_from_slice(&big);
+        // 300 small messages: more than one batch holds.
+        for i in 0..300 {
+            stream.extend_from_slice(format!("n004ping{:08x}", i % 16).as_bytes());
+            stream.extend_from_slice(&b"0123456789abcdef"[..i % 16]);
+        }
+        for step in [1, 7, 1000, stream.len()] {
+            let (ours, theirs) = tokio::io::duplex(1 << 20);
+            let raw = sent(batching(ours, Role::Client), theirs, &stream, step).await;
+            let frames = frames(&raw);
+            assert_eq!(frames.concat(), stream, "written {step} at a time");
+            assert!(frames
+                .iter()
+                .all(|f| (f.len() <= BATCH_MAX && !f.is_empty()) || f == &big));
+            assert!(
+                frames.contains(&big),
+                "the large payload has a frame of its own"
+            );
+            if step == stream.len() {
+                // Written at once: the version and the small messages before the large
+                // payload in one frame, then the payload, then batches as full as allowed.
+                assert_eq!(frames[0], [STREAM, b"r0002005bytes00004e20"].concat());
+                assert_eq!(frames[1], big);
+                assert_eq!(frames[2].len(), BATCH_MAX);
+                assert!(frames.len() < 10, "{} frames", frames.len());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_under_126_bytes_has_the_short_head() {
+        for role in [Role::Client, Role::Server] {
+            let (ours, theirs) = tokio::io::duplex(1 << 16);
+            let raw = sent(batching(ours, role), theirs, b"01n004ping00000000", 18).await;
+            let head = frame::parse_head(&raw).unwrap().unwrap();
+            assert_eq!(
+                (head.len, head.size),
+                (18, if role == Role::Client { 6 } else { 2 })
+            );
+            assert_eq!(raw.len(), head.size + 18, "{role:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn batched_frames_read_back_whatever_the_read_size() {
+        for (from, to) in [(Role::Client, Role::Server), (Role::Server, Role::Client)] {
+            let (a, b) = tokio::io::duplex(64);
+            one_way(batching(a, from), WsSocket::new(b, to, 1 << 20)).await;
         }
     }
 

@@ -71,6 +71,11 @@ impl FrameReader {
         }
     }
 
+    /// The largest message taken from the peer.
+    pub(super) fn max_message(&self) -> usize {
+        usize::try_from(self.max_message).unwrap_or(usize::MAX)
+    }
+
     /// The least room a read needs: a carried control frame and a little more.
     pub(super) const MIN_ROOM: usize = 2 * CARRY;
 

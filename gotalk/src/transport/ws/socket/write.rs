@@ -1,5 +1,9 @@
 //! Writing: the byte stream cut into frames where gotalk.js needs the cuts (the version,
 //! each header, each non-empty payload: PROTOCOL.md 4), masked when we are the client.
+//! Once the peer has announced that it reads messages as one byte stream (ours do), the
+//! version, headers and small payloads go together in frames of up to `BATCH_MAX` bytes
+//! instead: one head and one mask for many messages. A large payload keeps a frame of its
+//! own either way, so that it is written and read where it lies.
 
 use std::{
     io,
@@ -13,7 +17,10 @@ use tokio::io::AsyncWrite;
 use super::super::frame::{
     self, apply_mask, extend_masked, write_head, Masks, MAX_CONTROL, MAX_HEAD,
 };
-use crate::wire::{self, ParseError};
+use crate::{
+    conn::{PeerReadsStream, BATCH_MAX},
+    wire::{self, ParseError},
+};
 
 /// Framed bytes not yet sent are capped at this before writes wait for the socket.
 const MAX_PENDING: usize = 256 * 1024;
@@ -34,10 +41,31 @@ enum Cut {
     Header,
 }
 
+/// A frame of batched bytes, open at the end of `out`: its head is written when it closes,
+/// in the room left for it.
+#[derive(Clone, Copy, Debug)]
+struct Batch {
+    head_at: usize,
+    len: usize,
+    mask: [u8; 4],
+}
+
+/// The room a batch's head is given: its length in two bytes (the batch is under 64 KiB)
+/// and a mask.
+const BATCH_HEAD: usize = 4 + 4;
+
 /// The writing half's state.
 pub(super) struct FrameWriter {
     /// We are the client: every frame is masked.
     masked: bool,
+    /// Set by the connection when the peer announces that it reads a stream.
+    peer_reads_stream: PeerReadsStream,
+    /// It has: small pieces go into batches.
+    batching: bool,
+    /// The open batch.
+    batch: Option<Batch>,
+    /// Bytes of a small payload still to go into batches.
+    batch_left: usize,
     /// Framed bytes to send, in order.
     out: BytesMut,
     /// The next cut, when no frame is open.
@@ -58,9 +86,13 @@ pub(super) struct FrameWriter {
 }
 
 impl FrameWriter {
-    pub(super) fn new(masked: bool) -> Self {
+    pub(super) fn new(masked: bool, peer_reads_stream: PeerReadsStream) -> Self {
         Self {
             masked,
+            peer_reads_stream,
+            batching: false,
+            batch: None,
+            batch_left: 0,
             out: BytesMut::new(),
             cut: Cut::Version,
             gathering: BytesMut::new(),
@@ -72,6 +104,11 @@ impl FrameWriter {
             control: BytesMut::new(),
             closed: false,
         }
+    }
+
+    /// The switch the connection sets when the peer reads a stream.
+    pub(super) fn framing(&self) -> &PeerReadsStream {
+        &self.peer_reads_stream
     }
 
     /// Takes bytes of the stream, as many as fit under the cap. They are sent by
@@ -97,6 +134,7 @@ impl FrameWriter {
                         break 'slices;
                     }
                     let part = &data[..data.len().min(self.frame_left)];
+                    self.close_batch();
                     direct.push((self.out.split().freeze(), part));
                     self.frame_left -= part.len();
                     if self.frame_left == 0 {
@@ -177,9 +215,19 @@ impl FrameWriter {
             }
             return Ok(n);
         }
+        if self.batch_left > 0 {
+            let n = data.len().min(self.batch_left);
+            self.batch_push(&data[..n]);
+            self.batch_left -= n;
+            return Ok(n);
+        }
         if self.payload_due > 0 {
             let len = std::mem::take(&mut self.payload_due);
-            self.open_frame(len);
+            if self.batches(len) {
+                self.batch_left = len;
+            } else {
+                self.open_frame(len);
+            }
             return Ok(0);
         }
         // A version or a header goes as one frame: whole in `data`, or gathered over
@@ -215,13 +263,95 @@ impl FrameWriter {
         }
     }
 
-    /// Queues a version or header as a frame of its own.
+    /// Queues a version, a header or a payload that is all here: as a frame of its own,
+    /// or in a batch.
     fn whole_frame(&mut self, bytes: &[u8]) {
-        self.open_frame(bytes.len());
-        self.push_data(bytes);
-        self.frame_left = 0;
+        if self.batches(bytes.len()) {
+            self.batch_push(bytes);
+        } else {
+            self.open_frame(bytes.len());
+            self.push_data(bytes);
+            self.frame_left = 0;
+        }
         self.cut = Cut::Header;
         self.control_now();
+    }
+
+    /// Whether a piece of `len` bytes goes into a batch: the peer reads a stream and the
+    /// piece is small.
+    fn batches(&mut self, len: usize) -> bool {
+        if !self.batching && self.peer_reads_stream.get() {
+            self.batching = true;
+        }
+        self.batching && len < DIRECT
+    }
+
+    /// Appends bytes to batches: the open one while it has room, then new ones.
+    fn batch_push(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let mut batch = match self.batch {
+                Some(batch) if batch.len < BATCH_MAX => batch,
+                _ => self.open_batch(),
+            };
+            let n = bytes.len().min(BATCH_MAX - batch.len);
+            if self.masked {
+                extend_masked(&mut self.out, &bytes[..n], batch.mask, batch.len);
+            } else {
+                self.out.extend_from_slice(&bytes[..n]);
+            }
+            batch.len += n;
+            self.batch = Some(batch);
+            bytes = &bytes[n..];
+        }
+    }
+
+    /// Closes the open batch, if any, and opens one, with room for its head.
+    fn open_batch(&mut self) -> Batch {
+        self.close_batch();
+        let mask = if self.masked {
+            self.masks.next()
+        } else {
+            [0; 4]
+        };
+        let batch = Batch {
+            head_at: self.out.len(),
+            len: 0,
+            mask,
+        };
+        let room = if self.masked {
+            BATCH_HEAD
+        } else {
+            BATCH_HEAD - 4
+        };
+        self.out.extend_from_slice(&[0; BATCH_HEAD][..room]);
+        batch
+    }
+
+    /// Writes the open batch's head. A batch under 126 bytes has a shorter head than the
+    /// room it was given (RFC 6455 wants the shortest): its bytes move up to it.
+    fn close_batch(&mut self) {
+        let Some(batch) = self.batch.take() else {
+            return;
+        };
+        let room = if self.masked {
+            BATCH_HEAD
+        } else {
+            BATCH_HEAD - 4
+        };
+        let mut head = [0; MAX_HEAD];
+        let size = write_head(
+            &mut head,
+            frame::BINARY,
+            self.masked.then_some(batch.mask),
+            batch.len,
+        );
+        let data_at = batch.head_at + room;
+        if size < room {
+            let end = self.out.len();
+            self.out.copy_within(data_at..end, batch.head_at + size);
+            self.out.truncate(end - (room - size));
+        }
+        self.out[batch.head_at..batch.head_at + size].copy_from_slice(&head[..size]);
     }
 
     /// The length of the version or header at the front of `bytes`, once it is whole.
@@ -244,6 +374,7 @@ impl FrameWriter {
 
     /// Queues the head of a data frame of `len` bytes, which the next bytes fill.
     fn open_frame(&mut self, len: usize) {
+        self.close_batch();
         self.mask = if self.masked {
             self.masks.next()
         } else {
@@ -292,6 +423,7 @@ impl FrameWriter {
     /// Moves waiting control frames to the output, if no data frame is open.
     fn control_now(&mut self) {
         if self.frame_left == 0 && !self.control.is_empty() {
+            self.close_batch();
             self.out.extend_from_slice(&self.control);
             self.control.clear();
         }
@@ -308,6 +440,7 @@ impl FrameWriter {
         mut io: Pin<&mut S>,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
+        self.close_batch();
         while !self.out.is_empty() {
             match ready!(io.as_mut().poll_write(cx, &self.out))? {
                 0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
