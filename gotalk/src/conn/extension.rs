@@ -41,6 +41,7 @@ const SPEAKS: &[u8] = b"cancel deadline";
 const SPEAKS_OVER_WS: &[u8] = b"cancel deadline ws-stream";
 /// The largest WebSocket message a peer that announced `ws-stream` must take anywhere in
 /// the stream (ours announce it only when their limit allows this much).
+#[cfg(feature = "websocket")]
 pub(crate) const BATCH_MAX: usize = 4096;
 
 /// Whether the peer announced `ws-stream`: then the WebSocket under the connection may put
@@ -51,6 +52,7 @@ pub(crate) const BATCH_MAX: usize = 4096;
 pub(crate) struct PeerReadsStream(Arc<AtomicBool>);
 
 impl PeerReadsStream {
+    #[cfg(feature = "websocket")]
     pub(crate) fn get(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }

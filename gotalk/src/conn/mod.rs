@@ -116,8 +116,10 @@ pub use around_handlers::{Incoming, Kind, Next};
 pub use budget::SharedBudget;
 pub use call::CallOptions;
 pub use config::{Config, HeartbeatInfo};
+pub(crate) use extension::PeerReadsStream;
+#[cfg(feature = "websocket")]
+pub(crate) use extension::BATCH_MAX;
 pub use extension::RESERVED_PREFIX;
-pub(crate) use extension::{PeerReadsStream, BATCH_MAX};
 pub use handler::{BoxFuture, BoxStream, Notification, Reply, Request, StreamRequest};
 pub use limits::Limits;
 #[cfg(feature = "metrics")]
@@ -234,6 +236,7 @@ impl Sock {
 
     /// [`adopt_shared`](Self::adopt_shared) for a WebSocket of ours, which reads messages as
     /// one byte stream (it takes messages of `BATCH_MAX` bytes) and frames as `framing` says.
+    #[cfg(feature = "websocket")]
     pub(crate) fn adopt_websocket<S>(
         stream: S,
         peer: String,
