@@ -229,24 +229,22 @@ impl Sock {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let sock = Self::new(peer, config, None);
-        tokio::spawn(driver::run(sock.clone(), stream));
-        sock
+        Self::adopt_over(stream, peer, config, None)
     }
 
-    /// [`adopt_shared`](Self::adopt_shared) for a WebSocket of ours, which reads messages as
-    /// one byte stream (it takes messages of `BATCH_MAX` bytes) and frames as `framing` says.
-    #[cfg(feature = "websocket")]
-    pub(crate) fn adopt_websocket<S>(
+    /// [`adopt_shared`](Self::adopt_shared), over a WebSocket of ours that reads messages as
+    /// one byte stream (it takes messages of `BATCH_MAX` bytes) and frames as `over_ws`
+    /// says.
+    pub(crate) fn adopt_over<S>(
         stream: S,
         peer: String,
         config: Arc<Config>,
-        framing: PeerReadsStream,
+        over_ws: Option<PeerReadsStream>,
     ) -> Sock
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let sock = Self::new(peer, config, Some(framing));
+        let sock = Self::new(peer, config, over_ws);
         tokio::spawn(driver::run(sock.clone(), stream));
         sock
     }

@@ -73,11 +73,9 @@ impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> WsSocket<S> {
     /// one byte stream when the socket takes messages of `BATCH_MAX` bytes, and the socket
     /// batches what it writes once the peer announces the same.
     pub(crate) fn adopt(self, peer: String, config: Arc<Config>) -> Sock {
-        if self.reader.max_message() < BATCH_MAX {
-            return Sock::adopt_shared(self, peer, config);
-        }
-        let framing = self.writer.framing().clone();
-        Sock::adopt_websocket(self, peer, config, framing)
+        let framing =
+            (self.reader.max_message() >= BATCH_MAX).then(|| self.writer.framing().clone());
+        Sock::adopt_over(self, peer, config, framing)
     }
 }
 

@@ -41,15 +41,6 @@ enum Cut {
     Header,
 }
 
-/// A frame of batched bytes, open at the end of `out`: its head is written when it closes,
-/// in the room left for it.
-#[derive(Clone, Copy, Debug)]
-struct Batch {
-    head_at: usize,
-    len: usize,
-    mask: [u8; 4],
-}
-
 /// The room a batch's head is given: its length in two bytes (the batch is under 64 KiB)
 /// and a mask.
 const BATCH_HEAD: usize = 4 + 4;
@@ -62,8 +53,9 @@ pub(super) struct FrameWriter {
     peer_reads_stream: PeerReadsStream,
     /// It has: small pieces go into batches.
     batching: bool,
-    /// The open batch.
-    batch: Option<Batch>,
+    /// Where the open batch's head goes in `out`: the batch runs to the end of `out`, and
+    /// its head is written, and its bytes masked, when it closes.
+    batch_at: Option<usize>,
     /// Bytes of a small payload still to go into batches.
     batch_left: usize,
     /// Framed bytes to send, in order.
@@ -91,7 +83,7 @@ impl FrameWriter {
             masked,
             peer_reads_stream,
             batching: false,
-            batch: None,
+            batch_at: None,
             batch_left: 0,
             out: BytesMut::new(),
             cut: Cut::Version,
@@ -288,70 +280,54 @@ impl FrameWriter {
 
     /// Appends bytes to batches: the open one while it has room, then new ones.
     fn batch_push(&mut self, mut bytes: &[u8]) {
+        let room = self.batch_room();
         while !bytes.is_empty() {
-            let mut batch = match self.batch {
-                Some(batch) if batch.len < BATCH_MAX => batch,
-                _ => self.open_batch(),
+            let at = match self.batch_at {
+                Some(at) if self.out.len() - at - room < BATCH_MAX => at,
+                _ => {
+                    self.close_batch();
+                    self.batch_at = Some(self.out.len());
+                    self.out.extend_from_slice(&[0; BATCH_HEAD][..room]);
+                    self.out.len() - room
+                }
             };
-            let n = bytes.len().min(BATCH_MAX - batch.len);
-            if self.masked {
-                extend_masked(&mut self.out, &bytes[..n], batch.mask, batch.len);
-            } else {
-                self.out.extend_from_slice(&bytes[..n]);
-            }
-            batch.len += n;
-            self.batch = Some(batch);
+            let n = bytes.len().min(BATCH_MAX - (self.out.len() - at - room));
+            self.out.extend_from_slice(&bytes[..n]);
             bytes = &bytes[n..];
         }
     }
 
-    /// Closes the open batch, if any, and opens one, with room for its head.
-    fn open_batch(&mut self) -> Batch {
-        self.close_batch();
-        let mask = if self.masked {
-            self.masks.next()
-        } else {
-            [0; 4]
-        };
-        let batch = Batch {
-            head_at: self.out.len(),
-            len: 0,
-            mask,
-        };
-        let room = if self.masked {
+    /// The room a batch's head is given.
+    fn batch_room(&self) -> usize {
+        if self.masked {
             BATCH_HEAD
         } else {
             BATCH_HEAD - 4
-        };
-        self.out.extend_from_slice(&[0; BATCH_HEAD][..room]);
-        batch
+        }
     }
 
-    /// Writes the open batch's head. A batch under 126 bytes has a shorter head than the
-    /// room it was given (RFC 6455 wants the shortest): its bytes move up to it.
+    /// Masks the open batch, if any, in one pass, and writes its head. A batch under 126
+    /// bytes has a shorter head than the room it was given (RFC 6455 wants the shortest):
+    /// its bytes move up to it.
     fn close_batch(&mut self) {
-        let Some(batch) = self.batch.take() else {
+        let Some(at) = self.batch_at.take() else {
             return;
         };
-        let room = if self.masked {
-            BATCH_HEAD
-        } else {
-            BATCH_HEAD - 4
-        };
+        let room = self.batch_room();
+        let data_at = at + room;
+        let len = self.out.len() - data_at;
+        let mask = self.masked.then(|| self.masks.next());
+        if let Some(mask) = mask {
+            apply_mask(&mut self.out[data_at..], mask, 0);
+        }
         let mut head = [0; MAX_HEAD];
-        let size = write_head(
-            &mut head,
-            frame::BINARY,
-            self.masked.then_some(batch.mask),
-            batch.len,
-        );
-        let data_at = batch.head_at + room;
+        let size = write_head(&mut head, frame::BINARY, mask, len);
         if size < room {
             let end = self.out.len();
-            self.out.copy_within(data_at..end, batch.head_at + size);
+            self.out.copy_within(data_at..end, at + size);
             self.out.truncate(end - (room - size));
         }
-        self.out[batch.head_at..batch.head_at + size].copy_from_slice(&head[..size]);
+        self.out[at..at + size].copy_from_slice(&head[..size]);
     }
 
     /// The length of the version or header at the front of `bytes`, once it is whole.
