@@ -5,6 +5,10 @@
 //!
 //!     cargo run --example typed_browser          # then open http://127.0.0.1:1237/
 //!
+//! It describes itself (`Config::describe`) and serves the inspector page at
+//! http://127.0.0.1:1237/inspector, where its operations can be tried by hand; `gotalk
+//! describe ws://127.0.0.1:1237/gotalk/` lists them in a terminal.
+//!
 //! The page's script is `page.ts`, bundled into the committed `page.js` with esbuild
 //! (`(cd gotalk/js && npm ci)`, then `gotalk/js/node_modules/.bin/esbuild
 //! examples/typed_browser/page.ts --bundle --outfile=examples/typed_browser/page.js`).
@@ -108,10 +112,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with(GreetService::new(Server))
         .with(ShapesService::new(Server))
         .with(ChatService::new(Server));
-    let endpoint = ws::Endpoint::new(Config::accepting().handlers(handlers));
+    // It describes itself (to `gotalk describe`) and serves the inspector page: an
+    // example for development, not a public server.
+    let endpoint = ws::Endpoint::new(Config::accepting().handlers(handlers).describe(true))
+        .inspector("/inspector");
     let addr = arg.unwrap_or_else(|| "127.0.0.1:1237".into());
     let server = ws::WebServer::bind(addr, endpoint, Some(page.into())).await?;
     println!("open http://{}/", server.local_addr());
+    println!("the inspector: http://{}/inspector", server.local_addr());
     server.wait().await;
     Ok(())
 }

@@ -1,15 +1,19 @@
 //! The contract of `typed_browser`: Rust types and traits of every shape serde gives
 //! JSON, from which `api.ts` is generated for the page (`tests/typescript.rs` keeps it
-//! fresh). Shared by the example's server and the test.
+//! fresh), and whose JSON Schemas (schemars) describe the server to the inspector page
+//! and `gotalk describe`. Shared by the example's server and the tests.
 
 use std::collections::BTreeMap;
 
-use gotalk::{ts_rs::TS, typescript::Module, Error, Sock, StreamIn, StreamOut};
+use gotalk::{
+    schemars::JsonSchema, ts_rs::TS, typescript::Module, Error, Sock, StreamIn, StreamOut,
+};
 use serde::{Deserialize, Serialize};
 
 /// Someone to greet.
-#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, TS, JsonSchema, Clone, Debug, PartialEq)]
 #[ts(crate = "gotalk::ts_rs")]
+#[schemars(crate = "gotalk::schemars")]
 #[serde(rename_all = "camelCase")]
 pub struct GreetIn {
     pub first_name: String,
@@ -21,8 +25,9 @@ pub struct GreetIn {
     pub not_on_the_wire: u8,
 }
 
-#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, TS, JsonSchema, Clone, Debug, PartialEq)]
 #[ts(crate = "gotalk::ts_rs")]
+#[schemars(crate = "gotalk::schemars")]
 pub struct GreetOut {
     pub greeting: String,
     #[serde(rename = "n")]
@@ -30,8 +35,9 @@ pub struct GreetOut {
 }
 
 /// Externally tagged (serde's default).
-#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, TS, JsonSchema, Clone, Debug, PartialEq)]
 #[ts(crate = "gotalk::ts_rs")]
+#[schemars(crate = "gotalk::schemars")]
 pub enum Shape {
     Point,
     Circle { radius: f64 },
@@ -39,8 +45,9 @@ pub enum Shape {
 }
 
 /// Internally tagged.
-#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, TS, JsonSchema, Clone, Debug, PartialEq)]
 #[ts(crate = "gotalk::ts_rs")]
+#[schemars(crate = "gotalk::schemars")]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     Joined {
@@ -53,8 +60,9 @@ pub enum Event {
 }
 
 /// Adjacently tagged.
-#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, TS, JsonSchema, Clone, Debug, PartialEq)]
 #[ts(crate = "gotalk::ts_rs")]
+#[schemars(crate = "gotalk::schemars")]
 #[serde(tag = "t", content = "c")]
 pub enum Command {
     Say(String),
@@ -62,8 +70,9 @@ pub enum Command {
 }
 
 /// Untagged.
-#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, TS, JsonSchema, Clone, Debug, PartialEq)]
 #[ts(crate = "gotalk::ts_rs")]
+#[schemars(crate = "gotalk::schemars")]
 #[serde(untagged)]
 pub enum IdOrName {
     Id(u32),
@@ -71,8 +80,9 @@ pub enum IdOrName {
 }
 
 /// Why a shape has no area: a typed error, which the page gets back as this type.
-#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, TS, JsonSchema, Clone, Debug, PartialEq)]
 #[ts(crate = "gotalk::ts_rs")]
+#[schemars(crate = "gotalk::schemars")]
 #[serde(tag = "kind")]
 pub enum AreaError {
     NoArea,
@@ -89,15 +99,17 @@ impl std::fmt::Display for AreaError {
 }
 
 /// A generic page of items.
-#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, TS, JsonSchema, Clone, Debug, PartialEq)]
 #[ts(crate = "gotalk::ts_rs")]
+#[schemars(crate = "gotalk::schemars")]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<String>,
 }
 
-#[derive(Serialize, Deserialize, TS, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, TS, JsonSchema, Clone, Debug, PartialEq)]
 #[ts(crate = "gotalk::ts_rs")]
+#[schemars(crate = "gotalk::schemars")]
 pub struct Everything {
     pub shape: Shape,
     pub event: Event,

@@ -17,6 +17,7 @@ use crate::{
 };
 
 mod client;
+mod describe;
 mod service;
 mod typescript;
 
@@ -174,4 +175,27 @@ fn typed_error(m: &Method) -> Option<&Type> {
             | ["anyhow", "Error"]
     );
     (!text_only).then_some(ty)
+}
+
+/// The text of doc comments.
+pub(crate) fn doc_text(attrs: &[syn::Attribute]) -> String {
+    let lines: Vec<String> = attrs
+        .iter()
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) if nv.path.is_ident("doc") => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(
+                    s.value()
+                        .strip_prefix(' ')
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| s.value()),
+                ),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    lines.join("\n")
 }

@@ -93,6 +93,45 @@ declare namespace gotalk {
     handleBufferNotification(name: string, fn: BufferNotificationHandler): this;
   }
 
+  /** A message as the wire codec reads it: the type letter and the fields it has. */
+  interface WireMessage {
+    t: string;
+    id: string | null;
+    name: string | null;
+    size: number;
+    /** A RetryResult's wait (ms). */
+    wait: number;
+    /** A heartbeat's load and time. */
+    load: number;
+    time: number;
+    /** A ProtocolError's code. */
+    code: number;
+    payload: Uint8Array;
+  }
+
+  /** A type an operation carries, and its JSON Schema if the server has it. */
+  interface DescribedType {
+    name: string;
+    schema?: any;
+  }
+
+  /** One operation or notification a peer serves (see `gotalk::describe`). */
+  interface DescribedOperation {
+    name: string;
+    kind: 'request' | 'stream-request' | 'notification';
+    streams_results?: boolean;
+    service?: string;
+    docs?: string;
+    timeout_ms?: number;
+    input?: DescribedType;
+    output?: DescribedType;
+    error?: DescribedType;
+  }
+
+  interface Description {
+    operations: DescribedOperation[];
+  }
+
   class Sock extends EventEmitter {
     constructor(handlers?: Handlers);
     handlers: Handlers;
@@ -125,6 +164,10 @@ declare namespace gotalk {
     notify(name: string, value?: any): void;
     bufferNotify(name: string, payload?: BytesLike): void;
     sendHeartbeat(load?: number): void;
+    /** The peer's description of what it serves, if it announced `describe` (a gotalk-rs
+     * server with `Config::describe(true)`); rejects, after `wait` ms (default 2000)
+     * without an announcement, for a peer that does not describe itself. */
+    describe(options?: { wait?: number }): Promise<Description>;
     /** Closes once every pending request has its result. */
     end(): this;
     /** Closes now: pending requests fail. */
@@ -133,6 +176,11 @@ declare namespace gotalk {
     on(name: 'open', fn: (sock: Sock) => void): this;
     on(name: 'close', fn: (err: Error | ProtocolErrorEvent | null) => void): this;
     on(name: 'heartbeat', fn: (hb: Heartbeat) => void): this;
+    /** The words the peer announced with our extension (EXTENSIONS.md). */
+    on(name: 'hello', fn: (words: string[]) => void): this;
+    /** Every message either way, as read back from its bytes (for tools that show the
+     * traffic). */
+    on(name: 'wire', fn: (direction: 'in' | 'out', message: WireMessage) => void): this;
     on(name: string, fn: (...args: any[]) => void): this;
   }
 

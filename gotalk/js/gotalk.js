@@ -243,7 +243,7 @@
     s._ids.reset();
     s._streamIds.reset();
     ws.binaryType = 'arraybuffer';
-    s._ext = { cancel: false, deadline: false, announced: false };
+    s._ext = { cancel: false, deadline: false, announced: false, peer: null };
     ws.onopen = function () {
       s._sendRaw(VERSION);
       // The dialling side announces the extension right after its version.
@@ -369,8 +369,21 @@
 
   // One message: the header as one WebSocket message, a non-empty payload as the next.
   Sock.prototype._send = function (header, payload) {
+    if (this._events && this._events.wire) this._emitWire('out', header, payload);
     this._sendRaw(header);
     if (payload && payload.length) this._sendRaw(payload);
+  };
+
+  // 'wire' events (direction 'in' or 'out', and the message as the parser reads it:
+  // {t, id, name, size, wait, load, time, code, payload}) for every message either way,
+  // for tools that show the traffic (the inspector page). Read back from the bytes, so
+  // what is shown is what was sent.
+  Sock.prototype._emitWire = function (direction, header, payload) {
+    var p = new Parser();
+    p.versionSeen = true;
+    p.push(concat(toBytes(header), payload && payload.length ? toBytes(payload) : new Uint8Array(0)));
+    var m = p.next();
+    if (m) this.emit('wire', direction, m);
   };
 
   // ---- the protocol extension (EXTENSIONS.md) ------------------------------------------
@@ -395,10 +408,13 @@
     if (!s.extensions) return;
     var body = text(payload);
     if (what === 'hello') {
-      body.split(' ').forEach(function (word) {
+      var words = body.split(' ');
+      words.forEach(function (word) {
         if (word === 'cancel' || word === 'deadline') s._ext[word] = true;
       });
+      s._ext.peer = words;
       if (!s._ext.announced) { s._ext.announced = true; s._sendExt('hello', utf8(EXT_SPEAKS)); }
+      s.emit('hello', words);
     } else if (what === 'cancel') {
       var running = s._serving[body];
       if (running) { delete s._serving[body]; running.abort(new Error('cancelled by the caller')); }
@@ -626,6 +642,38 @@
     this.bufferNotify(name, utf8(JSON.stringify(value === undefined ? null : value)));
   };
 
+  // The peer's description of what it serves (a gotalk-rs server with
+  // `Config::describe(true)`; EXTENSIONS.md), resolved as the parsed JSON: {operations:
+  // [{name, kind, streams_results, service, docs, timeout_ms, input, output, error}]}.
+  // Asked only of a peer that announced `describe`; a peer that speaks no extension (the
+  // reference ones) never announces, so after `opts.wait` ms (default 2000) without an
+  // announcement this rejects, as it does when the peer announced without `describe`.
+  Sock.prototype.describe = function (opts) {
+    var s = this;
+    var wait = callOptions(opts).wait > 0 ? opts.wait : 2000;
+    function notDescribed() {
+      var e = new Error('the peer does not describe itself (it did not announce `describe`: ' +
+        'describing is off there, or it is not a gotalk-rs peer)');
+      e.isGotalkNotDescribed = true;
+      return e;
+    }
+    function ask(words) {
+      if (words.indexOf('describe') < 0) return Promise.reject(notDescribed());
+      return s.bufferRequest(EXT_PREFIX + 'describe', new Uint8Array(0))
+        .then(function (bytes) { return JSON.parse(text(bytes)); });
+    }
+    if (!s.extensions) return Promise.reject(notDescribed());
+    if (s._ext && s._ext.peer) return ask(s._ext.peer);
+    return new Promise(function (resolve, reject) {
+      var timer = setTimeout(function () { done(); reject(notDescribed()); }, wait);
+      function onHello(words) { done(); ask(words).then(resolve, reject); }
+      function onClose(err) { done(); reject(err || new Error('connection closed')); }
+      function done() { clearTimeout(timer); s.off('hello', onHello); s.off('close', onClose); }
+      s.on('hello', onHello);
+      s.on('close', onClose);
+    });
+  };
+
   // ---- incoming ------------------------------------------------------------------------
 
   Sock.prototype._onData = function (data) {
@@ -662,6 +710,7 @@
   Sock.prototype._onMessage = function (m) {
     var s = this;
     var w;
+    if (s._events && s._events.wire) s.emit('wire', 'in', m);
     switch (m.t) {
       case 'R':
         if ((w = s._take(m.id))) w.resolve(m.payload);

@@ -107,6 +107,8 @@
 //! - `tls` (default): [`tls`], on rustls 0.23.
 //! - `typescript`: `typescript`, a TypeScript module for the browser from the traits
 //!   (`#[gotalk::service(typescript)]`), with types declared by ts-rs.
+//! - `schema`: JSON Schemas (schemars 1) of the types services carry, in their
+//!   [`describe`] description.
 //! - `cli`: the `gotalk` command-line tool (`cargo install gotalk --features cli`).
 //! - `tower`: tower layers around handlers (`middleware::tower::layer`).
 //! - `metrics`: `observe`, metrics (through the `metrics` facade) and a `tracing` span
@@ -119,6 +121,7 @@
 
 mod conn;
 mod connection;
+pub mod describe;
 mod error;
 mod json;
 pub mod middleware;
@@ -151,6 +154,10 @@ pub use connection::{Connection, RESENDS};
 pub use error::{CallError, CloseReason, Error, Side};
 pub use gotalk_macros::{notification, service};
 pub use reconnect::{Reconnecting, ReconnectingBuilder, WhileDisconnected};
+/// The schemars that [`describe`] takes JSON Schemas from: derive its `JsonSchema` with
+/// `#[schemars(crate = "gotalk::schemars")]`, or depend on schemars 1 yourself.
+#[cfg(feature = "schema")]
+pub use schemars;
 pub use service::{
     CallInfo, Deadline, FromSock, JsonResults, JsonSender, Service, StreamIn, StreamOut,
 };

@@ -244,3 +244,76 @@ pub fn decode_notification<T: DeserializeOwned>(n: &Notification) -> Option<T> {
         }
     }
 }
+
+// What a service says about its methods (`crate::describe`). A type's JSON Schema is
+// picked by autoref specialization as typed errors are: `(&TypeOf::<T>::new()).schema()`
+// finds `SchemaByDerive` without autoref when `T: JsonSchema` (feature `schema`), and
+// `NoSchema` with one otherwise.
+
+pub use crate::describe::{Kind as OperationKind, Operation};
+
+/// A type an operation carries, for its schema.
+pub struct TypeOf<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> TypeOf<T> {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+/// A type that derives `schemars::JsonSchema` has its schema.
+pub trait SchemaByDerive {
+    /// The type's JSON Schema.
+    fn schema(&self) -> Option<serde_json::Value>;
+}
+
+#[cfg(feature = "schema")]
+impl<T: schemars::JsonSchema> SchemaByDerive for TypeOf<T> {
+    fn schema(&self) -> Option<serde_json::Value> {
+        Some(schemars::schema_for!(T).into())
+    }
+}
+
+/// Any other type has none.
+pub trait NoSchema {
+    /// None.
+    fn schema(&self) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+impl<T> NoSchema for &TypeOf<T> {}
+
+/// A type as the trait spells it, with its schema if it has one.
+pub fn described_type(name: &str, schema: Option<serde_json::Value>) -> crate::describe::Type {
+    crate::describe::Type {
+        name: name.to_owned(),
+        schema,
+    }
+}
+
+/// One method of a trait, described.
+#[allow(clippy::too_many_arguments)]
+pub fn described_operation(
+    name: &str,
+    kind: OperationKind,
+    streams_results: bool,
+    service: &str,
+    docs: &str,
+    timeout_ms: Option<u64>,
+    input: Option<crate::describe::Type>,
+    output: Option<crate::describe::Type>,
+    error: Option<crate::describe::Type>,
+) -> Operation {
+    Operation {
+        streams_results,
+        service: Some(service.to_owned()),
+        docs: docs.to_owned(),
+        timeout_ms,
+        input,
+        output,
+        error,
+        ..Operation::new(name, kind)
+    }
+}

@@ -566,3 +566,31 @@ async fn past_the_cap_http_connections_wait_and_sockets_do_not_count() {
     let greeting: String = socks[0].request("greet", "still").await.unwrap();
     assert_eq!(greeting, "Hello still", "the sockets were never held up");
 }
+
+/// The inspector page only where it was asked for, loading gotalk.js from the endpoint's
+/// mount; and the endpoint's connections describe themselves only with
+/// `Config::describe` (the page says so otherwise).
+#[tokio::test]
+async fn the_inspector_page_is_served_only_when_asked_for() {
+    let plain = serve(ws::Endpoint::new(Config::accepting())).await;
+    let (status, _, _) = get(plain.local_addr(), "/inspector", &[]).await;
+    assert_eq!(status, 404);
+    let endpoint = ws::Endpoint::new(Config::accepting().describe(true)).inspector("/inspector");
+    let server = serve(endpoint).await;
+    let (status, headers, body) = get(server.local_addr(), "/inspector", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(header(&headers, "x-frame-options"), Some("DENY"));
+    let page = String::from_utf8(body).unwrap();
+    assert!(
+        page.contains(r#"<script src="/gotalk/gotalk.js"></script>"#),
+        "{page}"
+    );
+    let url = format!("ws://{}/gotalk/", server.local_addr());
+    let sock = ws::connect(&url).await.unwrap();
+    let description = sock.describe_peer(SECOND * 2).await.unwrap();
+    assert!(description.operations.is_empty());
+}

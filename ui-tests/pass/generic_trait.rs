@@ -25,4 +25,14 @@ async fn main() {
     assert_eq!(RepoClient::<String, u64>::get(&sock, "k".into()).await.unwrap(), None);
     let with = RepoClient::<String, u64>::with(&sock, gotalk::CallOptions::new().retries(1));
     assert_eq!(with.get("k".into()).await.unwrap(), None);
+    described();
+}
+
+/// Described with the trait's own types; a schema only where the bounds declared on the
+/// type say it has one (none here: the autoref falls back in generic code).
+fn described() {
+    let handlers = gotalk::Handlers::new().with(RepoService::new(Empty));
+    let get = &handlers.describe().operations[0];
+    assert_eq!(get.to_string(), "get(K) -> Option<V>");
+    assert!(get.input.as_ref().unwrap().schema.is_none());
 }

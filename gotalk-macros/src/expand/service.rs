@@ -4,7 +4,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::{parse_quote, spanned::Spanned, Generics, Type};
 
-use super::Names;
+use super::{describe::describe, Names};
 use crate::model::{Context, Input, Kind, Method, Output, Trait};
 
 /// The trait's generics plus the implementation type, bounded by the trait.
@@ -48,6 +48,7 @@ pub(super) fn service(model: &Trait, names: &Names) -> TokenStream {
         .iter()
         .map(|m| registration(model.kind, m, names, &trait_args));
     let trait_name = trait_ident.to_string();
+    let describe = describe(model);
     let what = match model.kind {
         Kind::Service => "operations",
         Kind::Notification => "notification handlers",
@@ -82,6 +83,8 @@ pub(super) fn service(model: &Trait, names: &Names) -> TokenStream {
                 #(let __gotalk_handlers = #registrations;)*
                 __gotalk_handlers
             }
+
+            #describe
         }
     }
 }

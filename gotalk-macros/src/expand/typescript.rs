@@ -4,7 +4,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 use syn::Type;
 
-use super::{typed_error, Names};
+use super::{doc_text, typed_error, Names};
 use crate::model::{Input, Kind, Trait};
 
 /// `impl gotalk::typescript::Describe` for the client (or notifier): the trait's methods,
@@ -48,27 +48,4 @@ pub(super) fn typescript(model: &Trait, names: &Names) -> TokenStream {
             }
         }
     }
-}
-
-/// The text of doc comments.
-fn doc_text(attrs: &[syn::Attribute]) -> String {
-    let lines: Vec<String> = attrs
-        .iter()
-        .filter_map(|a| match &a.meta {
-            syn::Meta::NameValue(nv) if nv.path.is_ident("doc") => match &nv.value {
-                syn::Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Str(s),
-                    ..
-                }) => Some(
-                    s.value()
-                        .strip_prefix(' ')
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| s.value()),
-                ),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect();
-    lines.join("\n")
 }

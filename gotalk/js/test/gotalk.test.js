@@ -433,3 +433,55 @@ test('a handler in the page learns of a cancel or a deadline through result.sign
   assert.deepEqual(ws.sent, ['01', 'R000200000006', '"late"']);
   s.close();
 });
+
+// ---- describing (EXTENSIONS.md): asked only of a peer that announced `describe` --------
+
+test('describe() asks a server that announced it, and reads its answer', async () => {
+  const { s, ws } = await openSock();
+  const described = s.describe();
+  await tick();
+  assert.deepEqual(ws.sent.slice(1), [], 'nothing is asked before the announcement');
+  ws.receive('n00cgotalk:hello00000018cancel deadline describe');
+  await tick();
+  assert.deepEqual(ws.sent.slice(1), ['r000000fgotalk:describe00000000']);
+  const json = '{"operations":[{"name":"echo","kind":"request"}]}';
+  ws.receive('R0000' + json.length.toString(16).padStart(8, '0') + json);
+  assert.deepEqual(await described, { operations: [{ name: 'echo', kind: 'request' }] });
+  // Once announced, asked at once.
+  const again = s.describe();
+  await tick();
+  assert.deepEqual(ws.sent.slice(2), ['r000100fgotalk:describe00000000']);
+  ws.receive('R000100000002{}');
+  assert.deepEqual(await again, {});
+});
+
+test('describe() sends nothing to a server that does not describe itself', async () => {
+  const { s, ws } = await openSock();
+  ws.receive('n00cgotalk:hello0000000fcancel deadline');
+  await assert.rejects(s.describe(), (e) => e.isGotalkNotDescribed && /does not describe itself/.test(e.message));
+  // A server that never announces (the Go reference): rejected after the wait.
+  const { s: plain, ws: plainWs } = await openSock();
+  const started = Date.now();
+  await assert.rejects(plain.describe({ wait: 50 }), (e) => e.isGotalkNotDescribed);
+  assert.ok(Date.now() - started >= 45);
+  assert.deepEqual(ws.sent.slice(1), []);
+  assert.deepEqual(plainWs.sent.slice(1), []);
+});
+
+test("'wire' events show every message both ways, as the bytes read back", async () => {
+  const { s, ws } = await openSock();
+  const seen = [];
+  s.on('wire', (direction, m) => seen.push([direction, m.t, m.id, m.name, Buffer.from(m.payload).toString()]));
+  const result = s.request('echo', 'hi');
+  ws.receive('R000000000004"hi"');
+  assert.equal(await result, 'hi');
+  s.notify('chat', 'yo');
+  ws.receive('n00cgotalk:hello0000000fcancel deadline');
+  assert.deepEqual(seen, [
+    ['out', 'r', '0000', 'echo', '"hi"'],
+    ['in', 'R', '0000', null, '"hi"'],
+    ['out', 'n', null, 'chat', '"yo"'],
+    ['in', 'n', null, 'gotalk:hello', 'cancel deadline'],
+  ]);
+  assert.equal(ws.sent.length, 5, 'the messages went out once each');
+});

@@ -50,6 +50,8 @@ pub struct Config {
     pub(super) extensions: bool,
     /// Whether this side announces the extension first (it dials), or only in answer.
     pub(super) announces_first: bool,
+    /// Whether this side describes its handlers to a peer that asks.
+    pub(super) describe: bool,
     /// Middleware around this side's single-result calls, innermost first.
     pub(super) around_calls: Vec<AroundCall>,
     /// Whether the connection keeps its metrics (`observe`).
@@ -67,6 +69,7 @@ impl fmt::Debug for Config {
             .field("on_close", &self.on_close.len())
             .field("shared_budget", &self.shared_budget)
             .field("extensions", &self.extensions)
+            .field("describe", &self.describe)
             .field("around_calls", &self.around_calls.len())
             .finish_non_exhaustive()
     }
@@ -85,6 +88,7 @@ impl Config {
             shared_budget: None,
             extensions: true,
             announces_first: true,
+            describe: false,
             around_calls: Vec::new(),
             #[cfg(feature = "metrics")]
             observe: false,
@@ -116,6 +120,20 @@ impl Config {
     /// side only in answer. Off, the connection is plain protocol version 1 both ways.
     pub fn extensions(mut self, on: bool) -> Self {
         self.extensions = on;
+        self
+    }
+
+    /// Whether this side describes what it serves to a peer that asks: it announces
+    /// `describe` with the extension and answers `gotalk:describe` with the description
+    /// of the connection's handlers ([`Handlers::describe`]: names, kinds, docs,
+    /// timeouts, types and their JSON Schemas), which `gotalk describe`, `gotalk call`'s
+    /// payload check and the inspector page read. Off by default: a public server need
+    /// not publish its API. The answer does not pass through the handlers' middleware;
+    /// it lists the set the connection has when asked (see
+    /// [`Sock::set_handlers`](crate::Sock::set_handlers)). Needs
+    /// [`extensions`](Self::extensions), which is on by default.
+    pub fn describe(mut self, on: bool) -> Self {
+        self.describe = on;
         self
     }
 

@@ -36,9 +36,8 @@ const CANCEL: &str = "gotalk:cancel";
 const DEADLINE: &str = "gotalk:deadline";
 /// What we speak.
 const SPEAKS: &[u8] = b"cancel deadline";
-/// What we speak over a WebSocket of ours that takes frames of [`BATCH_MAX`] bytes: then we
-/// also read its messages as one byte stream, however they cut Gotalk's messages.
-const SPEAKS_OVER_WS: &[u8] = b"cancel deadline ws-stream";
+/// Asks a peer that announced `describe` for its description (`crate::describe`).
+pub(super) const DESCRIBE: &str = "gotalk:describe";
 /// The largest WebSocket message a peer that announced `ws-stream` must take anywhere in
 /// the stream (ours announce it only when their limit allows this much).
 #[cfg(feature = "websocket")]
@@ -75,6 +74,13 @@ pub(super) struct Extension {
     peer_cancels: AtomicBool,
     /// The peer announced `deadline`: our calls' timeouts go with them.
     peer_takes_deadlines: AtomicBool,
+    /// The peer announced `describe`: it answers [`DESCRIBE`].
+    peer_describes: AtomicBool,
+    /// The peer's announcement has come, and `peer_announced` wakes who waits for it.
+    peer_has_announced: AtomicBool,
+    peer_announced: tokio::sync::Notify,
+    /// We answer [`DESCRIBE`] (`Config::describe`), and announce `describe`.
+    describes: bool,
     /// We announced (first, or in answer).
     announced: AtomicBool,
     /// The connection runs over a WebSocket of ours that reads messages as a stream: we
@@ -103,10 +109,51 @@ impl Extension {
             enabled,
             peer_cancels: AtomicBool::new(false),
             peer_takes_deadlines: AtomicBool::new(false),
+            peer_describes: AtomicBool::new(false),
+            peer_has_announced: AtomicBool::new(false),
+            peer_announced: tokio::sync::Notify::new(),
+            describes: false,
             announced: AtomicBool::new(false),
             over_ws,
             running: Mutex::default(),
         }
+    }
+
+    /// The extension, answering [`DESCRIBE`] if `on` (and it is enabled).
+    pub(super) fn describing(mut self, on: bool) -> Self {
+        self.describes = on && self.enabled;
+        self
+    }
+
+    /// Whether this side answers [`DESCRIBE`].
+    pub(super) fn describes(&self) -> bool {
+        self.describes
+    }
+
+    /// What we announce: every word we speak on this connection.
+    fn speaks(&self) -> &'static [u8] {
+        match (self.over_ws.is_some(), self.describes) {
+            (false, false) => SPEAKS,
+            (true, false) => b"cancel deadline ws-stream",
+            (false, true) => b"cancel deadline describe",
+            (true, true) => b"cancel deadline ws-stream describe",
+        }
+    }
+
+    /// Whether the peer describes itself: it announced `describe`. A peer's announcement
+    /// is not answered, and a peer that does not speak the extension never sends one, so
+    /// this waits for it at most `wait`.
+    pub(super) async fn peer_describes(&self, wait: Duration) -> bool {
+        if !self.enabled {
+            return false;
+        }
+        let announced = self.peer_announced.notified();
+        tokio::pin!(announced);
+        announced.as_mut().enable();
+        if !self.peer_has_announced.load(Ordering::SeqCst) {
+            let _ = tokio::time::timeout(wait, announced).await;
+        }
+        self.peer_describes.load(Ordering::SeqCst)
     }
 
     /// Whether this side announces now: it speaks the extension and has not announced.
@@ -131,9 +178,12 @@ impl Extension {
                                 flag.set();
                             }
                         }
+                        b"describe" => self.peer_describes.store(true, Ordering::SeqCst),
                         _ => {}
                     }
                 }
+                self.peer_has_announced.store(true, Ordering::SeqCst);
+                self.peer_announced.notify_waiters();
                 Received::Hello
             }
             CANCEL => match <RequestId>::try_from(payload) {
@@ -177,12 +227,7 @@ impl Extension {
 pub(super) fn announce(sock: &Sock) {
     let ext = sock.extension();
     if ext.may_announce() {
-        let speaks = if ext.over_ws.is_some() {
-            SPEAKS_OVER_WS
-        } else {
-            SPEAKS
-        };
-        sock.send_now(Header::Notification { name: HELLO }, speaks);
+        sock.send_now(Header::Notification { name: HELLO }, ext.speaks());
     }
 }
 

@@ -10,6 +10,8 @@ use super::{
     admission::Kind,
     charge::{Detached, Keep},
     chunks::{self, ChunkSender},
+    describe,
+    extension::DESCRIBE,
     handler::{HandlerBox, Notification, Request, RequestFn, StreamRequest},
     peer_requests::{Deadlines, OpenStreams, Part},
     respond::{dispatch, Notifications, QueueFull},
@@ -90,7 +92,12 @@ impl Inbound {
                 return Some(last.handler.clone());
             }
         }
-        let handler = sock.with_handlers(|h| h.request(op).cloned())?;
+        // A reserved name no handler can have: answered by the connection itself.
+        let handler = if op.as_str() == DESCRIBE && sock.extension().describes() {
+            describe::handler()
+        } else {
+            sock.with_handlers(|h| h.request(op).cloned())?
+        };
         self.last_request = Some(Box::new(LastRequest {
             // Copied: a slice of the read buffer would keep the buffer alive.
             op: Name::copy_of(op),

@@ -76,6 +76,7 @@ mod call;
 mod charge;
 mod chunks;
 mod config;
+mod describe;
 mod driver;
 mod extension;
 mod handler;
@@ -276,7 +277,9 @@ impl Sock {
                 admission: Arc::new(Admission::new(budgets.clone())),
                 budgets,
                 pending: Pending::new(config.limits.max_payload as usize),
-                extension: Arc::new(Extension::new(config.extensions, over_ws)),
+                extension: Arc::new(
+                    Extension::new(config.extensions, over_ws).describing(config.describe),
+                ),
                 handlers: RwLock::new(config.handlers.clone()),
                 handlers_version: AtomicU64::new(0),
                 config,

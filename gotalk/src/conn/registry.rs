@@ -15,6 +15,7 @@ use super::{
     handler::{HandlerBox, NotificationFn, RequestFn, StreamFn},
     Notification, Reply, Request, StreamRequest,
 };
+use crate::describe::{self, Operation};
 
 /// The handlers one side offers its peers: single-request, stream-request and notification
 /// handlers by name.
@@ -55,6 +56,9 @@ struct Registry {
     parent: Option<Handlers>,
     /// Middleware, innermost first: every handler is registered wrapped in all of it.
     around: Vec<Around>,
+    /// What the services registered here say about their handlers, asked only when a
+    /// description is (it may build JSON Schemas).
+    describers: Vec<fn() -> Vec<Operation>>,
 }
 
 impl fmt::Debug for Handlers {
@@ -148,8 +152,7 @@ impl Handlers {
         Fut: Future<Output = Reply> + Send + 'static,
     {
         refuse_reserved(op);
-        let f: RequestFn =
-            Arc::new(move |req, reuse: Option<HandlerBox>| in_memory(handler(req), reuse));
+        let f = request_fn(handler);
         let reg = self.registry();
         let f = reg.around.iter().fold(f, |f, a| wrap_request(op, f, a));
         reg.requests.insert(op.into(), f);
@@ -210,6 +213,31 @@ impl Handlers {
         self
     }
 
+    /// The set, with `describer` telling what its handlers serve.
+    pub(crate) fn described_by(mut self, describer: fn() -> Vec<Operation>) -> Self {
+        self.registry().describers.push(describer);
+        self
+    }
+
+    /// This set and its parents, nearest first, as describing reads them: each set's
+    /// names by kind (sorted; `""` is its fallback) and what its services say about them.
+    pub(super) fn chain(&self) -> impl Iterator<Item = RegisteredNames<'_>> {
+        std::iter::successors(Some(self), |set| set.inner.parent.as_ref()).map(|set| {
+            let reg = &*set.inner;
+            RegisteredNames {
+                by_kind: [
+                    (describe::Kind::Request, sorted(reg.requests.keys())),
+                    (describe::Kind::StreamRequest, sorted(reg.streams.keys())),
+                    (
+                        describe::Kind::Notification,
+                        sorted(reg.notifications.keys()),
+                    ),
+                ],
+                describers: &reg.describers,
+            }
+        })
+    }
+
     /// Moves every handler of `added` into this set, refusing names it already has.
     pub(crate) fn merge(
         &mut self,
@@ -244,6 +272,7 @@ impl Handlers {
                 return Err(conflict("notification", name, reg));
             }
         }
+        reg.describers.extend(added.describers);
         for (name, f) in added.requests {
             reg.owners.insert(("operation", name.clone()), owner);
             let f = reg.around.iter().fold(f, |f, a| wrap_request(&name, f, a));
@@ -318,6 +347,15 @@ fn wrap_request(name: &str, handler: RequestFn, around: &Around) -> RequestFn {
     })
 }
 
+/// A request handler as the connection calls it.
+pub(super) fn request_fn<F, Fut>(handler: F) -> RequestFn
+where
+    F: Fn(Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    Arc::new(move |req, reuse: Option<HandlerBox>| in_memory(handler(req), reuse))
+}
+
 /// A request handler's future, in the memory of the last one that answered at once if
 /// the connection kept it (`set` boxes anew only a future of another layout), or boxed.
 fn in_memory(
@@ -373,6 +411,13 @@ fn wrap_notification(name: &str, handler: NotificationFn, around: &Around) -> No
             let _ = reply.await;
         })
     })
+}
+
+/// The names one set of handlers has, and what its services say about them.
+pub(super) struct RegisteredNames<'a> {
+    /// Sorted, by the kind of handler (so `""`, the fallback, comes first).
+    pub(super) by_kind: [(describe::Kind, Vec<&'a str>); 3],
+    pub(super) describers: &'a [fn() -> Vec<Operation>],
 }
 
 /// Two registrations claim the same name.

@@ -7,7 +7,8 @@ use tokio::io::AsyncBufReadExt;
 
 use crate::{
     addr::{connect, TlsArgs},
-    Failure,
+    describe::{self, connect_timed},
+    gave_up, Failure,
 };
 
 fn print_result(bytes: &[u8], raw: bool) {
@@ -86,11 +87,22 @@ pub async fn call(
             raw,
         )?;
     }
-    let payload = Bytes::from(payload.unwrap_or_default());
-    let sock = tokio::time::timeout(timeout, connect(addr, tls))
+    let (sock, connecting) = tokio::time::timeout(timeout, connect_timed(addr, tls))
         .await
         .map_err(|_| gave_up(timeout))??;
     let calls = async {
+        let schema = match raw {
+            true => None,
+            false => describe::input_schema(&sock, connecting, op).await,
+        };
+        // A stream request's first payload is optional (its parts follow); a request's is
+        // its input, and none is read as `null`.
+        match (&schema, &payload) {
+            (Some(schema), Some(payload)) => describe::check("PAYLOAD", op, schema, payload)?,
+            (Some(schema), None) if !stream_request => describe::check("PAYLOAD", op, schema, "")?,
+            _ => {}
+        }
+        let payload = Bytes::from(payload.unwrap_or_default());
         for (before_op, before_payload) in before {
             sock.request_raw(before_op, Bytes::from(before_payload.clone()))
                 .await
@@ -99,7 +111,7 @@ pub async fn call(
                     Failure(code, format!("--before {before_op}: {text}"))
                 })?;
         }
-        exchange(&sock, op, payload, raw, stream_request).await
+        exchange(&sock, op, payload, raw, stream_request, schema.as_ref()).await
     };
     let outcome = tokio::select! {
         done = calls => done,
@@ -112,10 +124,6 @@ pub async fn call(
     outcome
 }
 
-pub(crate) fn gave_up(timeout: Duration) -> Failure {
-    Failure(5, format!("no answer within {} s", timeout.as_secs_f64()))
-}
-
 /// The request (or a stream request fed from stdin's lines) and its results, printed.
 pub(crate) async fn exchange(
     sock: &gotalk::Sock,
@@ -123,6 +131,7 @@ pub(crate) async fn exchange(
     payload: Bytes,
     raw: bool,
     stream_request: bool,
+    schema: Option<&(String, serde_json::Value)>,
 ) -> Result<(), Failure> {
     if !stream_request {
         let mut results = sock.request_results(op, payload).await?;
@@ -139,7 +148,11 @@ pub(crate) async fn exchange(
             .map_err(|e| Failure(4, format!("reading stdin: {e}")))?
         {
             number += 1;
-            check_json(&line, &format!("line {number} of stdin"), raw)?;
+            let what = format!("line {number} of stdin");
+            check_json(&line, &what, raw)?;
+            if let Some(schema) = schema {
+                describe::check(&what, op, schema, &line)?;
+            }
             writer.send(line).await?;
         }
         writer.finish().await?;

@@ -7,6 +7,8 @@
 //! rlwrap gotalk shell 127.0.0.1:1234     # login "ana" ⏎ notes ⏎ …
 //! gotalk listen 127.0.0.1:1234
 //! gotalk trace 127.0.0.1:9000 tls://example.com:1234
+//! gotalk describe ws://127.0.0.1:1237/gotalk/
+//! gotalk completions bash > /etc/bash_completion.d/gotalk
 //! ```
 
 //!
@@ -15,6 +17,7 @@
 
 mod addr;
 mod call;
+mod describe;
 mod listen;
 mod log;
 mod shell;
@@ -22,7 +25,7 @@ mod trace;
 
 use std::{process::ExitCode, time::Duration};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use gotalk::Error;
 
 use addr::TlsArgs;
@@ -30,7 +33,7 @@ use addr::TlsArgs;
 const EXIT_CODES: &str = concat!(
     "Exit codes: 0 success; 1 the peer answered with an error or retry result; \
      2 bad arguments; 3 the peer could not be reached; 4 the connection failed or closed \
-     (e.g. a protocol error); 5 timed out; 130 interrupted (Ctrl-C).\n\n",
+     (e.g. a protocol error); 5 timed out; 6 the peer does not describe itself (describe); 130 interrupted (Ctrl-C).\n\n",
     // The forms `addr::Addr::parse` reads.
     "ADDR: host:port or tcp://host:port, unix:/path, tls://host:port, \
      ws://host:port/path, wss://host:port/path."
@@ -46,7 +49,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Sends a request and prints its results as they come (one result, or each part of
-    /// a stream of results), as pretty JSON or, with --raw, as they came.
+    /// a stream of results), as pretty JSON or, with --raw, as they came. When the peer
+    /// describes itself, the payload (and each stream part) is first checked against the
+    /// operation's input schema, and one that does not fit is not sent.
     #[command(after_help = EXIT_CODES)]
     Call {
         /// The peer.
@@ -93,6 +98,31 @@ enum Command {
         timeout: f64,
         #[command(flatten)]
         tls: TlsArgs,
+    },
+    /// Prints what a peer that describes itself serves (a gotalk-rs server with
+    /// `Config::describe(true)`): each operation's signature, default timeout and docs,
+    /// by service.
+    #[command(after_help = EXIT_CODES)]
+    Describe {
+        /// The peer.
+        addr: String,
+        /// Print the description as JSON, with the JSON Schemas of the types.
+        #[arg(long, conflicts_with = "names")]
+        json: bool,
+        /// Print only the names, one per line (for `rlwrap -f` and scripts).
+        #[arg(long)]
+        names: bool,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 30.0)]
+        timeout: f64,
+        #[command(flatten)]
+        tls: TlsArgs,
+    },
+    /// Prints the shell completions of this tool: e.g. `gotalk completions bash >
+    /// ~/.local/share/bash-completion/completions/gotalk`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// Sends a notification.
     #[command(after_help = EXIT_CODES)]
@@ -190,6 +220,24 @@ async fn main() -> ExitCode {
             raw,
             tls,
         } => call::notify(&addr, &name, payload, raw, &tls).await,
+        Command::Describe {
+            addr,
+            json,
+            names,
+            timeout,
+            tls,
+        } => match seconds(timeout) {
+            Ok(timeout) => {
+                let form = match (json, names) {
+                    (true, _) => describe::Form::Json,
+                    (_, true) => describe::Form::Names,
+                    _ => describe::Form::Signatures,
+                };
+                describe::describe(&addr, form, timeout, &tls).await
+            }
+            Err(e) => Err(e),
+        },
+        Command::Completions { shell } => completions(shell),
         Command::Listen { addr } => listen::listen(&addr).await,
         Command::Trace {
             listen_addr,
@@ -198,6 +246,27 @@ async fn main() -> ExitCode {
         } => trace::trace(&listen_addr, &upstream_addr, tls).await,
     };
     exit(result)
+}
+
+/// A call or a connection that took longer than `timeout`.
+fn gave_up(timeout: Duration) -> Failure {
+    Failure(5, format!("no answer within {} s", timeout.as_secs_f64()))
+}
+
+/// Prints the completions of `shell`. Made in memory first: clap's generator panics when
+/// it cannot write, and a reader that stops early (`| head`) is not a failure.
+fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "gotalk", &mut script);
+    let mut out = std::io::stdout().lock();
+    match std::io::Write::write_all(&mut out, &script)
+        .and_then(|()| std::io::Write::flush(&mut out))
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Failure(4, format!("writing the completions: {e}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `--timeout`'s seconds, which must be a positive number.

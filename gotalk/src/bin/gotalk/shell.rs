@@ -8,8 +8,8 @@ use tokio::io::AsyncBufReadExt;
 
 use crate::{
     addr::{connect, TlsArgs},
-    call::{check_json, exchange, gave_up},
-    Failure,
+    call::{check_json, exchange},
+    gave_up, Failure,
 };
 
 /// One line of input, read.
@@ -102,7 +102,7 @@ async fn call(
     raw: bool,
     timeout: Duration,
 ) -> Result<(), Failure> {
-    tokio::time::timeout(timeout, exchange(sock, op, payload, raw, false))
+    tokio::time::timeout(timeout, exchange(sock, op, payload, raw, false, None))
         .await
         .unwrap_or_else(|_| Err(gave_up(timeout)))
 }

@@ -18,6 +18,7 @@ use hyper_util::rt::TokioIo;
 use super::{
     handshake,
     http::serve,
+    inspector,
     origin::OriginPolicy,
     script,
     socket::{Role, WsSocket},
@@ -97,6 +98,8 @@ pub struct Endpoint {
     on_connect: Option<ConnectHook>,
     max_message_size: usize,
     conns: Arc<Conns>,
+    /// Where [`routes`](Self::routes) serves the inspector page, if anywhere.
+    inspector: Option<Arc<str>>,
 }
 
 impl fmt::Debug for Endpoint {
@@ -105,6 +108,7 @@ impl fmt::Debug for Endpoint {
             .field("config", &*self.config)
             .field("origins", &self.origins)
             .field("max_message_size", &self.max_message_size)
+            .field("inspector", &self.inspector)
             .finish()
     }
 }
@@ -125,6 +129,7 @@ impl Endpoint {
             on_connect: None,
             max_message_size,
             conns,
+            inspector: None,
         }
     }
 
@@ -150,6 +155,20 @@ impl Endpoint {
         self
     }
 
+    /// Also serves the inspector page at `path` (e.g. `/inspector`; never by default): a
+    /// page for developers that connects to this endpoint with our gotalk.js, lists the
+    /// operations the server describes (with [`Config::describe`](crate::Config::describe)
+    /// on) with their docs, offers each a JSON editor prefilled from its input schema,
+    /// makes requests, stream requests and notifications, shows results, errors and
+    /// streamed parts as they come and the notifications the server sends, and logs every
+    /// message both ways in the words of `gotalk trace`. It needs nothing from the
+    /// network beyond this server. Anyone who may open a socket here may use it: mount it
+    /// on servers for development, or behind the same sign-in as the socket.
+    pub fn inspector(mut self, path: &str) -> Self {
+        self.inspector = Some(path.into());
+        self
+    }
+
     /// The sockets open now (e.g. to notify every page).
     pub fn connections(&self) -> Vec<Sock> {
         lock(&self.conns).values().cloned().collect()
@@ -158,7 +177,8 @@ impl Endpoint {
     /// The routes for an endpoint mounted at `path` (e.g. `/gotalk`): the socket at
     /// `path` and `path/`, gotalk.js at `path/gotalk.js` (where a page loading it makes it
     /// connect by default), its declarations at `path/gotalk.d.ts`
-    /// ([`GOTALK_DTS`](super::GOTALK_DTS)). The router is axum 0.8's ([`crate::axum`]):
+    /// ([`GOTALK_DTS`](super::GOTALK_DTS)), and the [`inspector`](Self::inspector) page
+    /// if one was asked for. The router is axum 0.8's ([`crate::axum`]):
     ///
     /// ```
     /// fn app(endpoint: &gotalk::ws::Endpoint) -> gotalk::axum::Router {
@@ -171,6 +191,16 @@ impl Endpoint {
         let mut router = Router::new().route(socket, get(upgrade));
         if !path.is_empty() {
             router = router.route(&format!("{path}/"), get(upgrade));
+        }
+        if let Some(page_path) = &self.inspector {
+            let page: Arc<str> = inspector::page(path).into();
+            router = router.route(
+                page_path,
+                get(move || {
+                    let page = page.clone();
+                    async move { inspector::serve(&page) }
+                }),
+            );
         }
         router
             .route(

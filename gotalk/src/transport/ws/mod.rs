@@ -24,6 +24,7 @@ mod endpoint;
 mod frame;
 mod handshake;
 mod http;
+mod inspector;
 mod origin;
 mod script;
 mod socket;
