@@ -338,3 +338,17 @@ async fn the_description_follows_the_connections_handlers() {
     let after = sock.describe_peer(SECOND * 2).await.unwrap();
     assert_eq!(after.operations.len(), 8);
 }
+
+/// A plain peer dialling a server that describes itself (the reference gotalk.js, the Go
+/// client) receives nothing new: the announcement only answers one.
+#[tokio::test]
+async fn a_plain_peer_dialling_a_describing_server_receives_nothing_new() {
+    let server = start(describing()).await;
+    let mut raw = raw_peer(server.local_addr()).await;
+    raw.write_all(b"r0001005bytes00000002hi").await.unwrap();
+    raw.shutdown().await.unwrap();
+    assert_eq!(
+        read_until_closed(&mut raw, SECOND * 2).await,
+        b"R000100000002hi"
+    );
+}

@@ -75,10 +75,10 @@ function start() {
     assert.equal(await page.$$eval('#log span', (s) => s.length), logged);
     console.log('ok - a call with a valid payload, an invalid one, and one that is not JSON');
 
-    // A stream of results: each part as it comes.
+    // A stream of results (sent with Ctrl+Enter): each part as it comes.
     await page.click('#operations button[data-op="shapes.count"]');
     await page.fill('#payload', '3');
-    await page.click('#send');
+    await page.press('#payload', 'Control+Enter');
     await page.waitForFunction(() => document.querySelector('#results > li')?.textContent.includes('end of the stream'));
     assert.match((await results())[0], /part 1: 1part 2: 2part 3: 3end of the stream \(3 parts\)$/);
     // A stream request: its parts one per line.

@@ -61,13 +61,8 @@ pub(super) fn handler() -> RequestFn {
     HANDLER
         .get_or_init(|| {
             request_fn(|req: super::Request| {
-                let description = req.sock.with_handlers(|h| h.describe());
-                async move {
-                    match serde_json::to_vec(&description) {
-                        Ok(json) => Reply::Result(Bytes::from(json)),
-                        Err(e) => Reply::Error(format!("gotalk:describe: {e}")),
-                    }
-                }
+                let json = req.sock.with_handlers(Handlers::description_json);
+                async move { Reply::Result(json) }
             })
         })
         .clone()

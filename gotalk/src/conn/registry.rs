@@ -4,7 +4,12 @@
 //! apart, the two would import each other. What a handler receives and answers is in
 //! `handler.rs`, the middleware it wraps handlers in is in `around_handlers.rs`.
 
-use std::{collections::HashMap, fmt, future::Future, sync::Arc};
+use std::{
+    collections::HashMap,
+    fmt,
+    future::Future,
+    sync::{Arc, OnceLock},
+};
 
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
@@ -59,6 +64,9 @@ struct Registry {
     /// What the services registered here say about their handlers, asked only when a
     /// description is (it may build JSON Schemas).
     describers: Vec<fn() -> Vec<Operation>>,
+    /// The description's JSON, made at the first `gotalk:describe` and kept until the set
+    /// changes: a peer that asks again and again costs a copy of a pointer each time.
+    described: OnceLock<Bytes>,
 }
 
 impl fmt::Debug for Handlers {
@@ -141,7 +149,22 @@ impl Handlers {
     }
 
     fn registry(&mut self) -> &mut Registry {
-        Arc::make_mut(&mut self.inner)
+        let reg = Arc::make_mut(&mut self.inner);
+        reg.described = OnceLock::new();
+        reg
+    }
+
+    /// [`describe`](Self::describe) as JSON, made once per set.
+    pub(super) fn description_json(&self) -> Bytes {
+        self.inner
+            .described
+            .get_or_init(|| {
+                // Cannot fail: a description is strings, numbers and JSON values.
+                serde_json::to_vec(&self.describe())
+                    .map(Bytes::from)
+                    .unwrap_or_default()
+            })
+            .clone()
     }
 
     /// Registers the most general request handler: it gets the raw [`Request`] and returns

@@ -51,7 +51,9 @@ enum Command {
     /// Sends a request and prints its results as they come (one result, or each part of
     /// a stream of results), as pretty JSON or, with --raw, as they came. When the peer
     /// describes itself, the payload (and each stream part) is first checked against the
-    /// operation's input schema, and one that does not fit is not sent.
+    /// operation's input schema, and one that does not fit is not sent; a peer that does
+    /// not is waited for 200 ms plus four times what connecting took (--raw skips the
+    /// check and the wait).
     #[command(after_help = EXIT_CODES)]
     Call {
         /// The peer.
