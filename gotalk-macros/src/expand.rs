@@ -1,6 +1,6 @@
 //! A valid model → code: the trait (rewritten) and type checks here; the client
-//! (`client.rs`), the service (`service.rs`) and the TypeScript description
-//! (`typescript.rs`) in its children.
+//! (`client.rs`), the service (`service.rs`, with what it says about its methods from
+//! `describe.rs`) and the TypeScript description (`typescript.rs`) in its children.
 //!
 //! Generated code names the runtime only as `::gotalk::__private::…` and std items by
 //! absolute path, and its locals are `__gotalk_`-prefixed, so it compiles whatever the

@@ -91,6 +91,15 @@ pub async fn call(
         .await
         .map_err(|_| gave_up(timeout))??;
     let calls = async {
+        for (before_op, before_payload) in before {
+            sock.request_raw(before_op, Bytes::from(before_payload.clone()))
+                .await
+                .map_err(|e| {
+                    let Failure(code, text) = e.into();
+                    Failure(code, format!("--before {before_op}: {text}"))
+                })?;
+        }
+        // Asked after the calls made first: a sign-in may give the connection more.
         let schema = match raw {
             true => None,
             false => describe::input_schema(&sock, connecting, op).await,
@@ -103,14 +112,6 @@ pub async fn call(
             _ => {}
         }
         let payload = Bytes::from(payload.unwrap_or_default());
-        for (before_op, before_payload) in before {
-            sock.request_raw(before_op, Bytes::from(before_payload.clone()))
-                .await
-                .map_err(|e| {
-                    let Failure(code, text) = e.into();
-                    Failure(code, format!("--before {before_op}: {text}"))
-                })?;
-        }
         exchange(&sock, op, payload, raw, stream_request, schema.as_ref()).await
     };
     let outcome = tokio::select! {
