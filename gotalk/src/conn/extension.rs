@@ -20,7 +20,7 @@ use tokio::{
     time::Instant,
 };
 
-use super::{id_key, Sock};
+use super::{id_key, signal::Signal, Sock};
 use crate::{
     sync::{lock, Mutex},
     wire::{Header, RequestId},
@@ -76,9 +76,8 @@ pub(super) struct Extension {
     peer_takes_deadlines: AtomicBool,
     /// The peer announced `describe`: it answers [`DESCRIBE`].
     peer_describes: AtomicBool,
-    /// The peer's announcement has come, and `peer_announced` wakes who waits for it.
-    peer_has_announced: AtomicBool,
-    peer_announced: tokio::sync::Notify,
+    /// The peer's announcement has come.
+    peer_announced: Signal,
     /// We answer [`DESCRIBE`] (`Config::describe`), and announce `describe`.
     describes: bool,
     /// We announced (first, or in answer).
@@ -110,8 +109,7 @@ impl Extension {
             peer_cancels: AtomicBool::new(false),
             peer_takes_deadlines: AtomicBool::new(false),
             peer_describes: AtomicBool::new(false),
-            peer_has_announced: AtomicBool::new(false),
-            peer_announced: tokio::sync::Notify::new(),
+            peer_announced: Signal::default(),
             describes: false,
             announced: AtomicBool::new(false),
             over_ws,
@@ -147,12 +145,7 @@ impl Extension {
         if !self.enabled {
             return false;
         }
-        let announced = self.peer_announced.notified();
-        tokio::pin!(announced);
-        announced.as_mut().enable();
-        if !self.peer_has_announced.load(Ordering::SeqCst) {
-            let _ = tokio::time::timeout(wait, announced).await;
-        }
+        let _ = tokio::time::timeout(wait, self.peer_announced.wait()).await;
         self.peer_describes.load(Ordering::SeqCst)
     }
 
@@ -182,8 +175,7 @@ impl Extension {
                         _ => {}
                     }
                 }
-                self.peer_has_announced.store(true, Ordering::SeqCst);
-                self.peer_announced.notify_waiters();
+                self.peer_announced.set();
                 Received::Hello
             }
             CANCEL => match <RequestId>::try_from(payload) {

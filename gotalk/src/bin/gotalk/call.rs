@@ -100,19 +100,19 @@ pub async fn call(
                 })?;
         }
         // Asked after the calls made first: a sign-in may give the connection more.
-        let schema = match raw {
+        let input = match raw {
             true => None,
-            false => describe::input_schema(&sock, connecting, op).await,
+            false => describe::input_check(&sock, connecting, op).await,
         };
         // A stream request's first payload is optional (its parts follow); a request's is
         // its input, and none is read as `null`.
-        match (&schema, &payload) {
-            (Some(schema), Some(payload)) => describe::check("PAYLOAD", op, schema, payload)?,
-            (Some(schema), None) if !stream_request => describe::check("PAYLOAD", op, schema, "")?,
+        match (&input, &payload) {
+            (Some(input), Some(payload)) => input.check("PAYLOAD", payload)?,
+            (Some(input), None) if !stream_request => input.check("PAYLOAD", "")?,
             _ => {}
         }
         let payload = Bytes::from(payload.unwrap_or_default());
-        exchange(&sock, op, payload, raw, stream_request, schema.as_ref()).await
+        exchange(&sock, op, payload, raw, stream_request, input.as_ref()).await
     };
     let outcome = tokio::select! {
         done = calls => done,
@@ -132,7 +132,7 @@ pub(crate) async fn exchange(
     payload: Bytes,
     raw: bool,
     stream_request: bool,
-    schema: Option<&(String, serde_json::Value)>,
+    input: Option<&describe::InputCheck>,
 ) -> Result<(), Failure> {
     if !stream_request {
         let mut results = sock.request_results(op, payload).await?;
@@ -151,8 +151,8 @@ pub(crate) async fn exchange(
             number += 1;
             let what = format!("line {number} of stdin");
             check_json(&line, &what, raw)?;
-            if let Some(schema) = schema {
-                describe::check(&what, op, schema, &line)?;
+            if let Some(input) = input {
+                input.check(&what, &line)?;
             }
             writer.send(line).await?;
         }

@@ -126,14 +126,19 @@ fn millis(ms: u64) -> String {
     }
 }
 
-/// The input schema `op` has in the peer's description, if the peer describes itself
-/// and its description has one. A peer that does not describe itself is called as it
-/// is; a description that cannot be had is said on stderr, and the call goes on.
-pub async fn input_schema(
-    sock: &Sock,
-    connecting: Duration,
-    op: &str,
-) -> Option<(String, serde_json::Value)> {
+/// An operation's input schema, compiled once: what each payload of a call is checked
+/// against.
+pub struct InputCheck {
+    op: String,
+    type_name: String,
+    validator: jsonschema::Validator,
+}
+
+/// The check of `op`'s input, if the peer describes itself and its description has a
+/// schema for it. A peer that does not describe itself is called as it is; a description
+/// that cannot be had, or a schema that does not compile, is said on stderr, and the call
+/// goes on.
+pub async fn input_check(sock: &Sock, connecting: Duration, op: &str) -> Option<InputCheck> {
     let description = match sock.describe_peer(announcement_wait(connecting)).await {
         Ok(description) => description,
         Err(DescribeError::NotDescribed) => return None,
@@ -143,54 +148,61 @@ pub async fn input_schema(
         }
     };
     let input = description.get(op)?.input.as_ref()?;
-    Some((input.name.clone(), input.schema.clone()?))
+    InputCheck::new(op, &input.name, input.schema.as_ref()?)
 }
 
-/// Checks `payload` (empty: JSON `null`, as a typed handler reads it) against `op`'s
-/// input schema: every place it does not fit, by its JSON pointer.
-pub fn check(
-    what: &str,
-    op: &str,
-    (type_name, schema): &(String, serde_json::Value),
-    payload: &str,
-) -> Result<(), Failure> {
-    let validator = match jsonschema::validator_for(schema) {
-        Ok(validator) => validator,
-        Err(e) => {
-            eprintln!("gotalk: not checking the payload: the peer's schema for {op} does not compile: {e}");
+impl InputCheck {
+    fn new(op: &str, type_name: &str, schema: &serde_json::Value) -> Option<Self> {
+        match jsonschema::validator_for(schema) {
+            Ok(validator) => Some(Self {
+                op: op.to_owned(),
+                type_name: type_name.to_owned(),
+                validator,
+            }),
+            Err(e) => {
+                eprintln!("gotalk: not checking the payload: the peer's schema for {op} does not compile: {e}");
+                None
+            }
+        }
+    }
+
+    /// Checks `payload` (empty: JSON `null`, as a typed handler reads it): every place it
+    /// does not fit, by its JSON pointer.
+    pub fn check(&self, what: &str, payload: &str) -> Result<(), Failure> {
+        let value: serde_json::Value = if payload.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            // Checked as JSON before (`check_json`).
+            serde_json::from_str(payload)
+                .map_err(|e| Failure(2, format!("{what} is not JSON ({e})")))?
+        };
+        let wrong: Vec<String> = self
+            .validator
+            .iter_errors(&value)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                let at = if at.is_empty() {
+                    "the top".to_owned()
+                } else {
+                    at
+                };
+                format!("  at {at}: {e}")
+            })
+            .collect();
+        if wrong.is_empty() {
             return Ok(());
         }
-    };
-    let value: serde_json::Value = if payload.trim().is_empty() {
-        serde_json::Value::Null
-    } else {
-        // Checked as JSON before (`check_json`).
-        serde_json::from_str(payload)
-            .map_err(|e| Failure(2, format!("{what} is not JSON ({e})")))?
-    };
-    let wrong: Vec<String> = validator
-        .iter_errors(&value)
-        .map(|e| {
-            let at = e.instance_path().to_string();
-            let at = if at.is_empty() {
-                "the top".to_owned()
-            } else {
-                at
-            };
-            format!("  at {at}: {e}")
-        })
-        .collect();
-    if wrong.is_empty() {
-        return Ok(());
+        Err(Failure(
+            2,
+            format!(
+                "{what} does not fit {}'s input ({}), so it was not sent:\n{}\n\
+                 (to send it anyway, add --raw)",
+                self.op,
+                self.type_name,
+                wrong.join("\n")
+            ),
+        ))
     }
-    Err(Failure(
-        2,
-        format!(
-            "{what} does not fit {op}'s input ({type_name}), so it was not sent:\n{}\n\
-             (to send it anyway, add --raw)",
-            wrong.join("\n")
-        ),
-    ))
 }
 
 #[cfg(test)]
@@ -240,11 +252,9 @@ mod tests {
             "properties": {"firstName": {"type": "string"}, "n": {"type": "integer", "minimum": 0}},
             "required": ["firstName"]
         });
-        let input = ("GreetIn".to_owned(), schema);
-        assert!(check("PAYLOAD", "greet", &input, r#"{"firstName":"Ana"}"#).is_ok());
-        let Err(Failure(code, text)) =
-            check("PAYLOAD", "greet", &input, r#"{"firstName":5,"n":-1}"#)
-        else {
+        let input = InputCheck::new("greet", "GreetIn", &schema).unwrap();
+        assert!(input.check("PAYLOAD", r#"{"firstName":"Ana"}"#).is_ok());
+        let Err(Failure(code, text)) = input.check("PAYLOAD", r#"{"firstName":5,"n":-1}"#) else {
             panic!("accepted");
         };
         assert_eq!(code, 2);
@@ -260,7 +270,7 @@ mod tests {
             text.contains("  at /n: -1 is less than the minimum of 0"),
             "{text}"
         );
-        let Err(Failure(_, text)) = check("PAYLOAD", "greet", &input, "") else {
+        let Err(Failure(_, text)) = input.check("PAYLOAD", "") else {
             panic!("accepted");
         };
         assert!(
