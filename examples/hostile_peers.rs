@@ -7,10 +7,13 @@
 //!     cargo run --release --example conformance_peer -- --tcp 127.0.0.1:17801 &
 //!     cargo run --release --example hostile_peers -- --addr 127.0.0.1:17801 --pid $!
 //!
-//! Options: `--attack echo|notify|streams|parked|all` (default all: the first three),
-//! `--conns N` per attack (default 1), `--seconds S` of attack (default 10), `--size
-//! BYTES` per message (default 4 MiB), `--part-size BYTES` per stream part (default
-//! `--size`). The attacks (the server needs `conformance_peer`'s operations):
+//! Options: `--attack echo|notify|streams|parked|unknown|refused|describe|stream-results|pings|all`
+//! (default all: the first three), `--conns N` per attack (default 1), `--seconds S` of
+//! attack (default 10), `--size BYTES` per message (default 4 MiB), `--part-size BYTES`
+//! per stream part (default `--size`), `--batch BYTES`: pack the messages into writes of
+//! this size instead of writing them one at a time, `--ws PATH`: attack (and probe)
+//! through the server's WebSocket endpoint at PATH (e.g. `/gotalk/`), in frames of 4 KiB.
+//! The attacks (the server needs `conformance_peer`'s operations):
 //! - echo: `bytes` requests, whose echoed results are never read;
 //! - notify: `ping` notifications, whose `pong` replies are never read;
 //! - streams: 64 `stream-echo` stream requests per connection, fed parts in turn, their
@@ -18,7 +21,18 @@
 //! - parked: 1,100 `sleep` requests of 30 bytes per connection, each sleeping 10 s (more
 //!   than the 1,024 that may run at once): a long-poll shape. These connections read
 //!   what comes back and count it: the results, and the RetryResults for the requests
-//!   over the limit, with when they came.
+//!   over the limit, with when they came;
+//! - unknown: requests for an operation the server does not have (an ErrorResult each);
+//! - refused: `sleep` requests of 10 s, past the 1,024 that may run at once (a
+//!   RetryResult each);
+//! - describe: `gotalk:describe` requests (the server must describe itself, as
+//!   `typed_browser` does; a few KiB each);
+//! - stream-results: `shapes.count 1000` requests, each answered with a stream of 1,000
+//!   results (`typed_browser` has the operation);
+//! - pings: WebSocket pings of 125 bytes (with `--ws`), pongs never read.
+//!
+//! The packed attacks (`--batch`, and the last four) write with a 4 KiB receive window,
+//! as an attacker would ask for: what the server writes then stays in its memory.
 //!
 //! Everything stays on the address given (use 127.0.0.1), and stops by itself.
 
@@ -87,6 +101,120 @@ async fn attack(
         }
     }
     // Held open (unread) until the attack ends.
+    tokio::time::sleep_until(until.into()).await;
+}
+
+/// One message of a packed attack, `n` its request's number.
+fn packed_message(kind: &str, n: u32, payload: &[u8]) -> Vec<u8> {
+    let request = |op: &str, payload: &[u8]| {
+        let header = format!(
+            "r{:04x}{:03x}{op}{:08x}",
+            n % 0xffff,
+            op.len(),
+            payload.len()
+        );
+        [header.as_bytes(), payload].concat()
+    };
+    match kind {
+        "echo" => request("bytes", payload),
+        "unknown" => request("nobody-serves-this", b"{}"),
+        "refused" => request("sleep", br#"{"ms":10000}"#),
+        "describe" => request("gotalk:describe", b""),
+        "stream-results" => request("shapes.count", b"1000"),
+        _ => [format!("n004ping{:08x}", payload.len()).as_bytes(), payload].concat(),
+    }
+}
+
+/// A WebSocket frame from a client, final, masked with the key 0 (its payload is sent as
+/// it is).
+fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x80 | opcode];
+    match payload.len() {
+        len @ 0..=125 => frame.push(0x80 | len as u8),
+        len @ 126..=0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// What a packed attack writes again and again: `batch` bytes of `kind`'s messages, in
+/// WebSocket frames of 4 KiB if `ws`.
+fn packed_batch(kind: &str, payload: &[u8], batch: usize, ws: bool) -> Vec<u8> {
+    if kind == "pings" {
+        let ping = ws_frame(0x9, &[b'p'; 125]);
+        return ping.repeat(batch.div_ceil(ping.len()));
+    }
+    let mut gotalk = Vec::with_capacity(batch + payload.len() + 64);
+    let mut n = 0;
+    while gotalk.len() < batch {
+        gotalk.extend_from_slice(&packed_message(kind, n, payload));
+        n += 1;
+    }
+    if !ws {
+        return gotalk;
+    }
+    gotalk.chunks(4096).flat_map(|c| ws_frame(0x2, c)).collect()
+}
+
+/// Opens an attacking connection: with a 4 KiB receive window if `small_window`, and
+/// through the WebSocket handshake if `ws` names a path.
+async fn open(
+    addr: SocketAddr,
+    ws: Option<&str>,
+    small_window: bool,
+) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    if small_window {
+        socket.set_recv_buffer_size(4096)?;
+    }
+    let mut stream = socket.connect(addr).await?;
+    let Some(path) = ws else {
+        stream.write_all(b"01").await?;
+        return Ok(stream);
+    };
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    while !response.ends_with(b"\r\n\r\n") {
+        let mut byte = [0];
+        if stream.read(&mut byte).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        response.push(byte[0]);
+    }
+    if !response.starts_with(b"HTTP/1.1 101") {
+        let text = String::from_utf8_lossy(&response).into_owned();
+        return Err(std::io::Error::other(format!("no upgrade: {text:?}")));
+    }
+    stream.write_all(&ws_frame(0x2, b"01")).await?;
+    Ok(stream)
+}
+
+/// One connection of a packed attack: writes `batch` again and again until the server
+/// stops taking it or `until` passes; never reads.
+async fn pipeline(addr: SocketAddr, ws: Option<Arc<str>>, batch: Arc<[u8]>, until: Instant) {
+    let Ok(mut stream) = open(addr, ws.as_deref(), true).await else {
+        return;
+    };
+    while Instant::now() < until {
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.write_all(&batch)).await {
+            Ok(Ok(())) => {}
+            _ => break,
+        }
+    }
     tokio::time::sleep_until(until.into()).await;
 }
 
@@ -166,7 +294,13 @@ struct Probed {
 
 /// A fresh client every 200 ms (connect, one request, close) until `until`, and the
 /// server's memory as it goes.
-async fn probe(addr: SocketAddr, pid: u32, before: f64, until: Instant) -> Probed {
+async fn probe(
+    addr: SocketAddr,
+    ws: Option<Arc<str>>,
+    pid: u32,
+    before: f64,
+    until: Instant,
+) -> Probed {
     let began = Instant::now();
     let mut probed = Probed {
         peak: before,
@@ -178,9 +312,16 @@ async fn probe(addr: SocketAddr, pid: u32, before: f64, until: Instant) -> Probe
     while Instant::now() < until {
         let started = Instant::now();
         let answered = tokio::time::timeout(Duration::from_secs(5), async {
-            let sock = gotalk::tcp::connect(addr).await?;
+            let sock = match &ws {
+                Some(path) => gotalk::ws::connect(&format!("ws://{addr}{path}")).await?,
+                None => gotalk::tcp::connect(addr).await?,
+            };
+            // `greet` as both conformance_peer and typed_browser have it.
             let out: serde_json::Value = sock
-                .request("greet", &serde_json::json!({"name": "probe"}))
+                .request(
+                    "greet",
+                    &serde_json::json!({"name": "probe", "firstName": "probe"}),
+                )
                 .await?;
             sock.close();
             Ok::<_, gotalk::Error>(out)
@@ -206,6 +347,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut addr: Option<SocketAddr> = None;
     let (mut pid, mut conns, mut seconds, mut size) = (0u32, 1usize, 10u64, 4usize << 20);
     let mut part_size = None;
+    let (mut batch, mut ws) = (None::<usize>, None::<Arc<str>>);
     let mut attacks = vec!["echo", "notify", "streams"];
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -217,6 +359,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--seconds" => seconds = value.parse()?,
             "--size" => size = value.parse()?,
             "--part-size" => part_size = Some(value.parse()?),
+            "--batch" => batch = Some(value.parse()?),
+            "--ws" => ws = Some(value.into()),
             "--attack" => {
                 attacks = match value.as_str() {
                     "all" => attacks,
@@ -224,6 +368,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "notify" => vec!["notify"],
                     "streams" => vec!["streams"],
                     "parked" => vec!["parked"],
+                    "unknown" => vec!["unknown"],
+                    "refused" => vec!["refused"],
+                    "describe" => vec!["describe"],
+                    "stream-results" => vec!["stream-results"],
+                    "pings" => vec!["pings"],
                     other => return Err(format!("unknown attack {other}").into()),
                 }
             }
@@ -238,9 +387,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut attackers = JoinSet::new();
     let mut parked = JoinSet::new();
     for kind in &attacks {
+        let packed = batch.is_some()
+            || ["unknown", "refused", "describe", "stream-results", "pings"].contains(kind);
+        if *kind == "pings" && ws.is_none() {
+            return Err("the pings attack needs --ws PATH".into());
+        }
+        if (!packed && ws.is_some()) || *kind == "parked" && ws.is_some() {
+            return Err(format!("the {kind} attack runs over TCP, one message a write").into());
+        }
+        let batch: Arc<[u8]> =
+            packed_batch(kind, &payload, batch.unwrap_or(64 * 1024), ws.is_some()).into();
         for _ in 0..conns {
             if *kind == "parked" {
                 parked.spawn(park(addr));
+            } else if packed {
+                attackers.spawn(pipeline(addr, ws.clone(), batch.clone(), until));
             } else {
                 attackers.spawn(attack(addr, kind, payload.clone(), part.clone(), until));
             }
@@ -248,11 +409,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // The fresh client runs on a thread and runtime of its own, so that what it measures
     // is the server, not this process's attackers.
+    let probe_ws = ws.clone();
     let probe = std::thread::spawn(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map(|rt| rt.block_on(probe(addr, pid, before, until)))
+            .map(|rt| rt.block_on(probe(addr, probe_ws, pid, before, until)))
     });
     while attackers.join_next().await.is_some() {}
     let mut answered = Vec::new();
@@ -262,11 +424,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let after = rss_mib(pid);
     let probed = probe.join().map_err(|_| "the probe panicked")??;
+    // Only these attacks carry `--size` and `--part-size`.
+    let sized = attacks
+        .iter()
+        .any(|a| ["echo", "notify", "streams"].contains(a));
+    let sizes = match sized {
+        true => format!(", {size} B messages, {} B stream parts", part.len()),
+        false => String::new(),
+    };
     println!(
-        "attack {} × {conns} connection(s), {} B messages, {} B stream parts, {seconds} s",
+        "attack {} × {conns} connection(s), {seconds} s{sizes}{}{}",
         attacks.join("+"),
-        size,
-        part.len()
+        batch.map_or(String::new(), |b| format!(", packed in writes of {b} B")),
+        ws.as_ref()
+            .map_or(String::new(), |p| format!(", over WebSocket {p}"))
     );
     if !answered.is_empty() {
         let sum = |f: fn(&Parked) -> u32| answered.iter().map(f).sum::<u32>();

@@ -283,8 +283,10 @@
     return s;
   };
 
-  // Keeps a connection open: reconnects with exponential back-off (and at once when the
-  // browser comes back online).
+  // Keeps a connection open: reconnects with exponential back-off and jitter (and at once
+  // when the browser comes back online). A connection that closes within 5 s of opening
+  // counts as a failed attempt: a server that accepts and closes at once (restarting,
+  // overloaded) is not met with a reconnection storm, and pages come back spread out.
   Sock.prototype.openKeepAlive = function (addr) {
     var s = this;
     if (s._keepAlive) return s;
@@ -295,10 +297,12 @@
       if (global.navigator && global.navigator.onLine === false) return; // wait for 'online'
       s.open(ka.addr);
     }
-    ka.onOpen = function () { ka.delay = 0; };
+    ka.onOpen = function () { ka.openedAt = Date.now(); };
     ka.onClose = function (err) {
       if (!s._keepAlive || s._ending) return;
       if (err && err.isGotalkProtocolError && err.code === ProtocolError.Unsupported) return;
+      if (ka.openedAt && Date.now() - ka.openedAt >= 5000) ka.delay = 0; // it worked
+      ka.openedAt = 0;
       ka.delay = Math.min(ka.delay ? ka.delay * 2 : 500, 30000);
       var wait = ka.delay / 2 + Math.random() * ka.delay / 2;
       ka.timer = setTimeout(connect, wait);

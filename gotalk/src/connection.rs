@@ -97,6 +97,8 @@ pub(crate) async fn call_resending<C: Connection + ?Sized>(
     }
     let mut resends = 0;
     loop {
+        // The connection a call failed on takes no more calls, so this is the next one
+        // (`Reconnecting::sock` hands out none that does not).
         let sock = target.connection().await?;
         match sock.request_raw_with(op, payload.clone(), options).await {
             Err(Error::Closed(reason)) if resends < RESENDS => {

@@ -1,12 +1,21 @@
 //! A client that stays connected: the Rust counterpart of gotalk.js's `connection()`.
 //!
 //! A task connects to one of the addresses given (in turn), runs the on-connect hook
-//! (sign in, subscribe again), and hands the connection out until it closes; then it
-//! connects again after an exponential back-off with jitter. Every connection gets the
+//! (sign in, subscribe again), and hands the connection out until it takes no more calls
+//! (it closed, or the peer ended its side); then it connects again after an exponential
+//! back-off with jitter. A connection that closes soon after it opened counts as a failed
+//! attempt, so a server that accepts and closes at once (restarting, overloaded) is not
+//! met with a reconnection storm, and clients that lost it together come back spread out. Every connection gets the
 //! same [`Config`] (so the same handlers). Calls made while there is no connection either
 //! wait for one, up to a bound, or fail at once ([`WhileDisconnected`]).
 
-use std::{fmt, future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -69,8 +78,12 @@ impl ReconnectingBuilder {
         self
     }
 
-    /// The back-off between failed attempts: from `min`, doubling up to `max`, each delay
-    /// a random 50–100 % of that (default 100 ms to 10 s).
+    /// The back-off between attempts: from `min`, doubling with each failed attempt up to
+    /// `max`, each delay a random 50–100 % of that (default 100 ms to 10 s). An attempt
+    /// fails when connecting or the on-connect hook fails, and when the connection closes
+    /// within 5 s of opening; only one that lived longer starts the back-off from `min`
+    /// again. So whatever the server does, a client connects at most about once per `max`
+    /// once the first attempts are spent.
     pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
         self.options.min_delay = min;
         self.options.max_delay = max.max(min);
@@ -169,7 +182,7 @@ impl Reconnecting {
     /// The connection now, or (per [`WhileDisconnected`]) the next one.
     pub async fn sock(&self) -> Result<Sock, Error> {
         let mut current = self.shared.current.subscribe();
-        let ready = |s: &Option<Sock>| s.as_ref().is_some_and(|s| !s.is_closed());
+        let ready = |s: &Option<Sock>| s.as_ref().is_some_and(|s| !s.takes_no_calls());
         // `timeout` polls the wait once before its deadline: an open connection is
         // returned at once, whatever the policy.
         let wait = match self.shared.options.while_disconnected {
@@ -194,7 +207,7 @@ impl Reconnecting {
             .current
             .borrow()
             .as_ref()
-            .is_some_and(|s| !s.is_closed())
+            .is_some_and(|s| !s.takes_no_calls())
     }
 
     /// Stops reconnecting and closes the connection.
@@ -254,12 +267,19 @@ async fn stay_connected(shared: Arc<Shared>) {
         next += 1;
         match result {
             Ok(sock) => {
-                failures = 0;
+                let opened = Instant::now();
                 *lock(&shared.last_failure) = None;
                 shared.current.send_replace(Some(sock.clone()));
                 tokio::select! {
-                    reason = sock.closed() => {
+                    () = sock.calls_ended() => {
+                        let reason = sock.close_reason().map_or_else(
+                            || "the peer ended it".to_owned(),
+                            |reason| reason.to_string(),
+                        );
                         tracing::info!(conn = sock.id(), "connection closed ({reason}): reconnecting");
+                        if opened.elapsed() < HEALTHY {
+                            *lock(&shared.last_failure) = Some(format!("connection closed: {reason}"));
+                        }
                     }
                     () = shared.stop.cancelled() => {
                         sock.close();
@@ -267,20 +287,26 @@ async fn stay_connected(shared: Arc<Shared>) {
                     }
                 }
                 shared.current.send_replace(None);
+                if opened.elapsed() >= HEALTHY {
+                    failures = 0;
+                }
             }
             Err(e) => {
                 tracing::debug!("connecting failed: {e}");
                 *lock(&shared.last_failure) = Some(e.to_string());
-                let delay = backoff(options.min_delay, options.max_delay, failures);
-                failures = failures.saturating_add(1);
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = shared.stop.cancelled() => return,
-                }
             }
+        }
+        let delay = backoff(options.min_delay, options.max_delay, failures);
+        failures = failures.saturating_add(1);
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = shared.stop.cancelled() => return,
         }
     }
 }
+
+/// A connection that lived this long worked: the back-off starts again from its minimum.
+const HEALTHY: Duration = Duration::from_secs(5);
 
 /// `min` doubled `failures` times, at most `max`, times a random 50–100 %.
 fn backoff(min: Duration, max: Duration, failures: u32) -> Duration {

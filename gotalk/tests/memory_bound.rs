@@ -7,7 +7,12 @@
 //! The patterns: requests whose results are never read, with payloads from 16 B to
 //! 4 MiB (and just above a read, and just above 64 KiB); 64 streams a connection fed
 //! parts of 1 KiB to 1 MiB whose results are never read; notifications to a slow
-//! handler; parked requests; one connection and many.
+//! handler; parked requests; one connection and many. And the pipelined ones, many small
+//! messages packed into each write by a peer that never reads, where what the server
+//! writes is far more than what it reads: echoes of 2 B to 1 KiB, requests refused with
+//! RetryResults, unknown operations (ErrorResults), `gotalk:describe`, single requests
+//! answered with streams of results, and WebSocket pings; on 1 and 100 connections, over
+//! TCP and WebSocket.
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -17,7 +22,11 @@ use std::{
 
 use bytes::Bytes;
 use gotalk::{Config, Error, Handlers, Limits, Reply, Request, SharedBudget, StreamRequest};
-use tokio::{io::AsyncWriteExt, net::TcpStream, task::JoinSet};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    task::JoinSet,
+};
 
 struct Counting;
 
@@ -65,6 +74,12 @@ const PROCESS_CONSTANT: usize = 16 * MIB;
 const PER_CONNECTION: usize = 160 * KIB;
 /// How long each pattern runs.
 const ATTACK: Duration = Duration::from_millis(2500);
+/// How long each pipelined pattern runs: the server stops reading within a few writes.
+const PIPELINED_ATTACK: Duration = Duration::from_millis(2000);
+/// The write buffer of the servers that pipelining peers attack.
+const PIPELINED_WRITE_BUFFER: usize = 256 * KIB;
+/// How many bytes of packed messages a pipelining peer writes at once.
+const BATCH: usize = 64 * KIB;
 
 /// The handlers the patterns use: `bytes` echoes its payload; `stream-echo` streams its
 /// chunks back; `park` keeps its request for 5 s; `ping` (a notification) keeps its
@@ -81,10 +96,26 @@ fn handlers() -> Handlers {
             tokio::time::sleep(Duration::from_secs(5)).await;
             Ok::<_, Error>(req.payload)
         })
+        .handle_raw("hold", |req: Request| async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok::<_, Error>(req.payload)
+        })
         .handle_notification_raw("ping", |n: gotalk::Notification| async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
             drop(n.payload);
         })
+        .handle_reply("count", |_: Request| async move {
+            let parts = (0..1000).map(|n| Ok(Bytes::from(n.to_string())));
+            Reply::stream(futures_util::stream::iter(parts))
+        })
+}
+
+/// The transport a pattern runs over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Over {
+    Tcp,
+    /// The server's WebSocket endpoint; the attacker frames what it writes itself.
+    Ws,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -97,15 +128,166 @@ enum Pattern {
     Notify(usize),
     /// 1,100 `park` requests of 30 bytes (more than may run at once).
     Parked,
+    /// A peer that packs many messages into each write and never reads (see [`Packed`]).
+    Pipelined(Packed),
+}
+
+/// What a pipelining peer packs into its writes.
+#[derive(Clone, Copy, Debug)]
+enum Packed {
+    /// `bytes` requests of this many bytes: an echo each.
+    Echo(usize),
+    /// `hold` requests: past the 1,024 running at once, each answered with a RetryResult.
+    /// (A connection whose reading waits notices its peer is gone only once it reads
+    /// again, and then starts the requests it had read: they hold 1 s, not 5, so that
+    /// what is left is measured after they end.)
+    Refused,
+    /// Requests for an operation nobody serves: an ErrorResult each.
+    Unknown,
+    /// `gotalk:describe`: the server's description each (some KiB for a few bytes).
+    Describe,
+    /// `count`: a stream of 1,000 results each.
+    StreamResults,
+    /// WebSocket pings of 125 bytes: a pong each.
+    Pings,
 }
 
 impl Pattern {
     fn payload_size(self) -> usize {
         match self {
             Pattern::Echo(size) | Pattern::Streams(size) | Pattern::Notify(size) => size,
-            Pattern::Parked => 30,
+            Pattern::Parked | Pattern::Pipelined(_) => 30,
         }
     }
+
+    fn duration(self) -> Duration {
+        match self {
+            Pattern::Pipelined(_) => PIPELINED_ATTACK,
+            _ => ATTACK,
+        }
+    }
+}
+
+impl Packed {
+    /// One message of this kind, as the attacker sends it (the version comes first).
+    fn message(self, n: u32) -> Vec<u8> {
+        let request = |op: &str, payload: &[u8]| {
+            let out = format!(
+                "r{:04x}{:03x}{op}{:08x}",
+                n % 0xffff,
+                op.len(),
+                payload.len()
+            );
+            out.into_bytes()
+                .into_iter()
+                .chain(payload.iter().copied())
+                .collect::<Vec<u8>>()
+        };
+        match self {
+            Packed::Echo(size) => request("bytes", &vec![b'x'; size]),
+            Packed::Refused => request("hold", b"\"p\""),
+            Packed::Unknown => request("nobody-serves-this", b"{}"),
+            Packed::Describe => request("gotalk:describe", b""),
+            Packed::StreamResults => request("count", b"{}"),
+            Packed::Pings => unreachable!("pings are WebSocket frames, not Gotalk messages"),
+        }
+    }
+
+    /// `BATCH` bytes of messages as one write, over `over`.
+    fn batch(self, over: Over) -> Bytes {
+        if let Packed::Pings = self {
+            let ping = ws_frame(0x9, &[b'p'; 125]);
+            return ping.repeat(BATCH / ping.len()).into();
+        }
+        let mut gotalk = Vec::with_capacity(BATCH + 2 * KIB);
+        let mut n = 0;
+        while gotalk.len() < BATCH {
+            gotalk.extend_from_slice(&self.message(n));
+            n += 1;
+        }
+        match over {
+            Over::Tcp => gotalk.into(),
+            // In frames of 4 KiB, as a browser that sends many small messages might.
+            Over::Ws => gotalk
+                .chunks(4 * KIB)
+                .flat_map(|chunk| ws_frame(0x2, chunk))
+                .collect::<Vec<u8>>()
+                .into(),
+        }
+    }
+}
+
+/// A WebSocket frame from a client, final, masked with the key 0 (so its payload is sent
+/// as it is).
+fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x80 | opcode];
+    match payload.len() {
+        len @ 0..=125 => frame.push(0x80 | len as u8),
+        len @ 126..=0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// Connects to the server over `over`: a TCP stream that carries Gotalk, or one whose
+/// WebSocket handshake is done.
+async fn connect(addr: std::net::SocketAddr, over: Over) -> std::io::Result<TcpStream> {
+    // A small receive window, as an attacker would ask for: what the server writes stays
+    // in its own memory rather than in the kernel's buffers for this socket.
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_recv_buffer_size(4 * KIB as u32)?;
+    let mut stream = socket.connect(addr).await?;
+    if over == Over::Ws {
+        let request = format!(
+            "GET /gotalk HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\n\
+             Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = Vec::new();
+        while !response.ends_with(b"\r\n\r\n") {
+            let mut byte = [0];
+            if stream.read(&mut byte).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            response.push(byte[0]);
+        }
+        if !response.starts_with(b"HTTP/1.1 101") {
+            return Err(std::io::Error::other(
+                String::from_utf8_lossy(&response).into_owned(),
+            ));
+        }
+    }
+    Ok(stream)
+}
+
+/// One pipelining connection: writes `batch` again and again until the server stops
+/// taking it or `until` passes; never reads.
+async fn pipeline(addr: std::net::SocketAddr, over: Over, batch: Bytes, until: Instant) {
+    let Ok(mut stream) = connect(addr, over).await else {
+        return;
+    };
+    let version = match over {
+        Over::Tcp => b"01".to_vec(),
+        Over::Ws => ws_frame(0x2, b"01"),
+    };
+    let _ = stream.write_all(&version).await;
+    while Instant::now() < until {
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.write_all(&batch)).await {
+            Ok(Ok(())) => {}
+            _ => break,
+        }
+    }
+    tokio::time::sleep_until(until.into()).await;
 }
 
 /// One attacking connection: writes `pattern`'s messages, each with `payload`, until the
@@ -121,6 +303,7 @@ async fn attack(addr: std::net::SocketAddr, pattern: Pattern, payload: Bytes, un
         Pattern::Streams(_) if n < 64 => format!("s{n:04x}00bstream-echo{size:08x}"),
         Pattern::Streams(_) => format!("p{:04x}{size:08x}", n % 64),
         Pattern::Parked => format!("r{n:04x}004park{size:08x}"),
+        Pattern::Pipelined(_) => unreachable!("pipelining peers write batches"),
     };
     let count = match pattern {
         Pattern::Parked => 1100,
@@ -142,43 +325,112 @@ async fn attack(addr: std::net::SocketAddr, pattern: Pattern, payload: Bytes, un
     tokio::time::sleep_until(until.into()).await;
 }
 
-/// Runs `pattern` from `conns` connections against a fresh server; returns the live
-/// heap's peak growth and how much of it is left 3 s after the attackers leave.
-async fn run(pattern: Pattern, conns: usize) -> (usize, isize) {
-    let budget = SharedBudget::new(SHARED);
-    let config = Config::accepting()
-        .handlers(handlers())
-        .shared_budget(&budget)
-        .limits(Limits::default().max_payload(MAX_PAYLOAD as u32));
-    let server = gotalk::Server::new(config)
-        .listen_tcp("127.0.0.1:0")
-        .await
-        .unwrap();
-    let addr = server.local_addr();
-    // Shared by the attackers, and made before counting: only the server's memory counts.
-    let payload = Bytes::from(vec![b'x'; pattern.payload_size()]);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let until = Instant::now() + ATTACK;
-    let mut attackers = JoinSet::new();
-    for _ in 0..conns {
-        attackers.spawn(attack(addr, pattern, payload.clone(), until));
+/// A server of `handlers()` over `over`, on 127.0.0.1.
+enum Serving {
+    Tcp(gotalk::Listening<std::net::SocketAddr>),
+    Ws {
+        addr: std::net::SocketAddr,
+        stop: tokio::sync::oneshot::Sender<()>,
+    },
+}
+
+impl Serving {
+    async fn start(over: Over, config: Config) -> Self {
+        // Accepted sockets inherit the listener's small send buffer: what the server
+        // writes for peers that do not read stays in its own memory, where it is
+        // counted, rather than in the kernel's (several MiB a socket on loopback).
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_send_buffer_size(16 * KIB as u32).unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(1024).unwrap();
+        match over {
+            Over::Tcp => Serving::Tcp(gotalk::Server::new(config).serve_tcp(listener).unwrap()),
+            Over::Ws => {
+                let addr = listener.local_addr().unwrap();
+                let app = gotalk::ws::Endpoint::new(config).routes("/gotalk");
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                tokio::spawn(gotalk::ws::serve(
+                    listener,
+                    app,
+                    gotalk::ws::HttpLimits::default(),
+                    async move {
+                        let _ = stopped.await;
+                    },
+                ));
+                Serving::Ws { addr, stop }
+            }
+        }
     }
-    // A fresh client is served meanwhile.
-    tokio::time::sleep(ATTACK / 2).await;
-    let probe = tokio::time::timeout(Duration::from_secs(2), async {
-        let sock = gotalk::tcp::connect(addr).await?;
+
+    fn addr(&self) -> std::net::SocketAddr {
+        match self {
+            Serving::Tcp(server) => server.local_addr(),
+            Serving::Ws { addr, .. } => *addr,
+        }
+    }
+
+    fn stop(self) {
+        if let Serving::Ws { stop, .. } = self {
+            let _ = stop.send(());
+        }
+    }
+
+    /// A fresh client's call through the same transport.
+    async fn probe(&self) -> Result<Bytes, Error> {
+        let sock = match self {
+            Serving::Tcp(server) => gotalk::tcp::connect(server.local_addr()).await?,
+            Serving::Ws { addr, .. } => gotalk::ws::connect(&format!("ws://{addr}/gotalk")).await?,
+        };
         let out = sock
             .request_raw("bytes", Bytes::from_static(b"probe"))
             .await?;
         sock.close();
-        Ok::<_, Error>(out)
-    })
-    .await;
+        Ok(out)
+    }
+}
+
+/// Runs `pattern` from `conns` connections against a fresh server; returns the live
+/// heap's peak growth and how much of it is left 3 s after the attackers leave.
+async fn run(pattern: Pattern, conns: usize, over: Over) -> (usize, isize) {
+    let budget = SharedBudget::new(SHARED);
+    let mut limits = Limits::default().max_payload(MAX_PAYLOAD as u32);
+    if let Pattern::Pipelined(_) = pattern {
+        // A smaller write buffer than the default 4 MiB: the answers reach it within
+        // the attack's time on 100 connections too, so that what happens past it is
+        // what is measured.
+        limits = limits.write_buffer(PIPELINED_WRITE_BUFFER);
+    }
+    let config = Config::accepting()
+        .handlers(handlers())
+        .describe(true)
+        .shared_budget(&budget)
+        .limits(limits);
+    let server = Serving::start(over, config).await;
+    let addr = server.addr();
+    // Shared by the attackers, and made before counting: only the server's memory counts.
+    let payload = Bytes::from(vec![b'x'; pattern.payload_size()]);
+    let batch = match pattern {
+        Pattern::Pipelined(packed) => packed.batch(over),
+        _ => Bytes::new(),
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let duration = pattern.duration();
+    let until = Instant::now() + duration;
+    let mut attackers = JoinSet::new();
+    for _ in 0..conns {
+        match pattern {
+            Pattern::Pipelined(_) => attackers.spawn(pipeline(addr, over, batch.clone(), until)),
+            _ => attackers.spawn(attack(addr, pattern, payload.clone(), until)),
+        };
+    }
+    // A fresh client is served meanwhile.
+    tokio::time::sleep(duration / 2).await;
+    let probe = tokio::time::timeout(Duration::from_secs(2), server.probe()).await;
     assert!(
         matches!(&probe, Ok(Ok(out)) if out == "probe"),
-        "{pattern:?} × {conns}: a fresh client was not served: {probe:?}"
+        "{pattern:?} × {conns} over {over:?}: a fresh client was not served: {probe:?}"
     );
     while attackers.join_next().await.is_some() {}
     let peak = PEAK.load(Ordering::Relaxed) - before;
@@ -193,7 +445,7 @@ async fn run(pattern: Pattern, conns: usize) -> (usize, isize) {
             break;
         }
     }
-    drop(server);
+    server.stop();
     (peak.max(0) as usize, left)
 }
 
@@ -206,37 +458,63 @@ fn binding(conns: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_heap_stays_within_the_budgets_whatever_peers_send() {
-    let cases = [
-        (Pattern::Streams(64 * KIB), 1),
-        (Pattern::Streams(64 * KIB), 8),
-        (Pattern::Streams(KIB), 8),
-        (Pattern::Streams(MIB), 8),
-        (Pattern::Echo(16), 8),
-        (Pattern::Echo(8 * KIB + 1), 8),
-        (Pattern::Echo(64 * KIB + 1), 8),
-        (Pattern::Echo(4 * MIB), 1),
-        (Pattern::Echo(4 * MIB), 8),
-        (Pattern::Notify(64 * KIB), 8),
-        (Pattern::Parked, 8),
+    use Over::{Tcp, Ws};
+    let mut cases = vec![
+        (Pattern::Streams(64 * KIB), 1, Tcp),
+        (Pattern::Streams(64 * KIB), 8, Tcp),
+        (Pattern::Streams(KIB), 8, Tcp),
+        (Pattern::Streams(MIB), 8, Tcp),
+        (Pattern::Echo(16), 8, Tcp),
+        (Pattern::Echo(8 * KIB + 1), 8, Tcp),
+        (Pattern::Echo(64 * KIB + 1), 8, Tcp),
+        (Pattern::Echo(4 * MIB), 1, Tcp),
+        (Pattern::Echo(4 * MIB), 8, Tcp),
+        (Pattern::Notify(64 * KIB), 8, Tcp),
+        (Pattern::Parked, 8, Tcp),
     ];
+    // What the server writes outweighs what it reads: the answers must be bounded too.
+    for over in [Tcp, Ws] {
+        for conns in [1, 100] {
+            for packed in [
+                Packed::Echo(2),
+                Packed::Echo(16),
+                Packed::Echo(257),
+                Packed::Echo(KIB),
+                Packed::Refused,
+                Packed::Unknown,
+                Packed::Describe,
+                Packed::StreamResults,
+            ] {
+                cases.push((Pattern::Pipelined(packed), conns, over));
+            }
+        }
+    }
+    cases.push((Pattern::Pipelined(Packed::Pings), 1, Ws));
+    cases.push((Pattern::Pipelined(Packed::Pings), 100, Ws));
     let mut failures = Vec::new();
-    for (pattern, conns) in cases {
-        let (peak, left) = run(pattern, conns).await;
+    // `MEMORY_BOUND_CASES=TEXT` runs only the cases whose `{pattern:?} {conns} {over:?}`
+    // contains TEXT (e.g. `Pipelined(Describe) 100 Ws`).
+    let only = std::env::var("MEMORY_BOUND_CASES").unwrap_or_default();
+    for (pattern, conns, over) in cases {
+        if !format!("{pattern:?} {conns} {over:?}").contains(&only) {
+            continue;
+        }
+        let (peak, left) = run(pattern, conns, over).await;
         let bound = binding(conns) + PROCESS_CONSTANT + conns * PER_CONNECTION;
         println!(
-            "{pattern:?} × {conns}: peak +{:.1} MiB (bound {:.1} MiB), {:.2} MiB left after",
+            "{pattern:?} × {conns} over {over:?}: peak +{:.1} MiB (bound {:.1} MiB), {:.2} MiB left after",
             peak as f64 / MIB as f64,
             bound as f64 / MIB as f64,
             left as f64 / MIB as f64
         );
         if peak > bound {
             failures.push(format!(
-                "{pattern:?} × {conns}: the live heap grew {peak} bytes, past {bound}"
+                "{pattern:?} × {conns} over {over:?}: the live heap grew {peak} bytes, past {bound}"
             ));
         }
         if left > MIB as isize {
             failures.push(format!(
-                "{pattern:?} × {conns}: {left} bytes still live after the peers left"
+                "{pattern:?} × {conns} over {over:?}: {left} bytes still live after the peers left"
             ));
         }
     }

@@ -294,3 +294,80 @@ async fn notifications_go_through_a_reconnecting_client() {
     assert_eq!(timeout(SECOND * 5, rx.recv()).await.unwrap(), Some(5));
     server.shutdown().await;
 }
+
+/// A server that accepts and, once it has read `until` (or at once if empty), writes
+/// `last` and drops the connection; it counts the connections it accepted and those that
+/// sent `until`.
+async fn dropping_server(
+    until: &'static [u8],
+    last: &'static [u8],
+) -> (SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (accepted, asked) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let counts = (accepted.clone(), asked.clone());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counts.0.fetch_add(1, Ordering::SeqCst);
+            let asked = counts.1.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while !until.is_empty() {
+                    let mut buf = [0; 1024];
+                    match tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await {
+                        Ok(n) if n > 0 => seen.extend_from_slice(&buf[..n]),
+                        _ => return,
+                    }
+                    if seen.windows(until.len()).any(|w| w == until) {
+                        asked.fetch_add(1, Ordering::SeqCst);
+                        break;
+                    }
+                }
+                let _ = tokio::io::AsyncWriteExt::write_all(&mut stream, last).await;
+                drop(stream);
+            });
+        }
+    });
+    (addr, accepted, asked)
+}
+
+#[tokio::test]
+async fn a_server_that_accepts_and_closes_at_once_is_not_met_with_a_storm() {
+    let (addr, accepted, _) = dropping_server(b"", b"").await;
+    let client = Reconnecting::tcp([addr], Config::dialling())
+        .backoff(Duration::from_millis(50), Duration::from_millis(400))
+        .start();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let first_second = accepted.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = accepted.load(Ordering::SeqCst) - first_second;
+    client.close();
+    // Waits of 25–50, 50–100, 100–200 and then 200–400 ms: about five attempts in the
+    // first second, at most ten in the next two (before, thousands a second).
+    assert!(
+        first_second <= 6,
+        "{first_second} connections in the first second"
+    );
+    assert!(later <= 10, "{later} connections in the next two seconds");
+    assert!(later >= 4, "it goes on trying: {later}");
+}
+
+#[tokio::test]
+async fn an_idempotent_call_reaches_a_server_that_drops_it_exactly_one_plus_resends_times() {
+    // Each connection is dropped once the call arrives, after a request of the server's
+    // own whose handler (500 ms) the client still finishes: the connection is ending but
+    // not yet closed, and the resends must wait for the next one rather than fail on it.
+    let (addr, _, asked) = dropping_server(b"status", b"01r0001005sleep00000003500").await;
+    let client = Reconnecting::tcp([addr], Config::dialling().handlers(server_handlers()))
+        .backoff(Duration::from_millis(10), Duration::from_millis(50))
+        .start();
+    match timeout(SECOND * 10, JobsClient::status(&client, 1))
+        .await
+        .unwrap()
+    {
+        Err(Error::Closed(_)) => {}
+        other => panic!("expected the close, got {other:?}"),
+    }
+    assert_eq!(asked.load(Ordering::SeqCst), 1 + gotalk::RESENDS as usize);
+    client.close();
+}

@@ -322,6 +322,37 @@ test('keep-alive reconnects after a close, with IDs from 0000 again', async () =
   s.close();
 });
 
+test('keep-alive backs off against a server that accepts and closes at once', async () => {
+  const s = new gotalk.Sock(new gotalk.Handlers());
+  s.heartbeatInterval = 0;
+  // The waits the library asks for are recorded, and waited 1 ms instead.
+  const realSetTimeout = global.setTimeout;
+  const waits = [];
+  global.setTimeout = (fn, ms) => {
+    if (ms >= 100) waits.push(ms);
+    return realSetTimeout(fn, ms >= 100 ? 1 : ms);
+  };
+  try {
+    let opened = 0;
+    s.on('open', () => {
+      opened += 1;
+      const ws = FakeWebSocket.last;
+      ws.receive('01');
+      if (opened === 8) s.close(); // enough: no more attempts
+      else ws.onclose({ code: 1006 });
+    });
+    s.openKeepAlive('ws://test/gotalk/');
+    while (opened < 8) await new Promise((r) => realSetTimeout(r, 5));
+  } finally {
+    global.setTimeout = realSetTimeout;
+  }
+  // Each wait is 50–100 % of a delay that doubles from 500 ms up to 30 s.
+  waits.slice(0, 7).forEach((ms, i) => {
+    const full = Math.min(500 * 2 ** i, 30000);
+    assert.ok(ms >= full / 2 && ms <= full, `wait ${i}: ${ms} ms of ${full}`);
+  });
+});
+
 test('end() closes once pending results are in', async () => {
   const { s, ws } = await openSock();
   const r = s.request('slow', 1);

@@ -9,7 +9,9 @@
 //! payload never comes holds it until the read timeout closes the connection); small
 //! payloads copied out of large buffers; replies waiting for room in the write queue;
 //! and the write queue itself. While the budgets have no room the reader waits and reads
-//! nothing (TCP holds the peer back).
+//! nothing (TCP holds the peer back): it looks after every message, since a message of
+//! a few bytes may ask for kilobytes of answers. Producers that respect backpressure
+//! wait too while something is queued (`outbox.rs`).
 //!
 //! [`Limits::max_held_bytes`]: crate::Limits::max_held_bytes
 
@@ -82,10 +84,11 @@ impl Budget {
 /// [`Config::shared_budget`](crate::Config::shared_budget).
 ///
 /// When it is spent, its connections stop reading new messages (beyond 64 KiB each, so
-/// that a fresh client is still served) until bytes are released; results already
-/// admitted, heartbeats and protocol errors still flow. So the memory that peers can make
-/// the process hold is about this budget plus 64 KiB per connection, and the large read
-/// buffers kept for reuse across the process (16 MiB at most).
+/// that a fresh client is still served) until bytes are released, and their handlers'
+/// results wait for room once 64 KiB are queued; heartbeats and protocol errors still
+/// flow. So the memory that peers can make the process hold is about this budget plus
+/// 64 KiB per connection, and the large read buffers kept for reuse across the process
+/// (16 MiB at most).
 ///
 /// ```
 /// let budget = gotalk::SharedBudget::new(64 * 1024 * 1024);

@@ -276,9 +276,10 @@ impl Sock {
     }
 
     /// Queues a notification with a raw payload if the write queue has room for it now
-    /// (fewer than [`Limits::write_buffer`](crate::Limits::write_buffer) bytes wait):
-    /// `Ok(false)`, sending nothing, if the peer has not yet read enough of what it was
-    /// sent. For fan-out that must never wait on one slow peer ([`Topics`](crate::Topics)).
+    /// (fewer than [`Limits::write_buffer`](crate::Limits::write_buffer) bytes wait, and
+    /// fewer than 64 KiB while the byte budgets are spent): `Ok(false)`, sending nothing,
+    /// if the peer has not yet read enough of what it was sent. For fan-out that must
+    /// never wait on one slow peer ([`Topics`](crate::Topics)).
     pub fn try_notify_raw(&self, name: &str, payload: impl Into<Bytes>) -> Result<bool, Error> {
         match self.try_send(Header::Notification { name }, &payload.into()) {
             Some(sent) => sent.map(|()| true),

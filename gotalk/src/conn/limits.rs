@@ -75,9 +75,16 @@ pub struct Limits {
     /// largest message plus 64 KiB, so that a message can always be read whole.
     pub max_held_bytes: Option<usize>,
     /// How many bytes may wait in the write queue before callers and handlers wait for
-    /// the peer to read (backpressure). What is queued also counts against
-    /// [`max_held_bytes`](Self::max_held_bytes), which stops reading from a peer that
-    /// does not read its answers. Default: 4 MiB.
+    /// the peer to read (backpressure; they also wait while the budgets are spent and
+    /// something is queued). And how many bytes of answers to the peer (results, errors,
+    /// RetryResults, of handlers or of the connection itself) may wait unwritten before
+    /// the connection reads none of the peer's messages until it has read some: looked
+    /// at after every message, so a peer that packs thousands of small requests into a
+    /// write and never reads makes at most this much (and one message's answers) more.
+    /// What is queued also counts against [`max_held_bytes`](Self::max_held_bytes) and
+    /// the shared budget, which stop reading in the same way. This side's own calls are
+    /// not answers: a caller waiting for room never stops the reading of the results it
+    /// waits for. Default: 4 MiB.
     pub write_buffer: usize,
     /// How many bytes of stream chunks may wait for the code that consumes them (a
     /// stream request's handler, or a caller reading a stream result) before this
@@ -100,8 +107,9 @@ pub(super) const LINGERING_STREAMS: usize = 1024;
 
 /// What a request whose handler waits costs the budgets besides its payload: its task and
 /// its handler's future, which the connection allocates on the peer's behalf (an
-/// estimate on the high side for a small handler: RELIABILITY.md has the measurement).
-pub(super) const PARKED_REQUEST: usize = 1024;
+/// estimate on the high side for a small handler, a sleep: measured at about 1.5 KiB,
+/// RELIABILITY.md). A reply waiting for room in the write queue costs the same.
+pub(super) const PARKED_REQUEST: usize = 2048;
 
 /// Notifications of one connection that may wait for their (sequential) handler before
 /// the reader waits too. A count, not bytes: each holds its payload.

@@ -413,6 +413,18 @@ impl Sock {
         self.inner.closing.is_set()
     }
 
+    /// Whether calls on this connection fail at once: it is closed, or the peer ended its
+    /// side (a half-close: it still reads the answers to its own requests, but can answer
+    /// no more of ours). A client that reconnects takes such a connection as gone.
+    pub(crate) fn takes_no_calls(&self) -> bool {
+        self.inner.pending.is_closed()
+    }
+
+    /// Waits until [`takes_no_calls`](Self::takes_no_calls).
+    pub(crate) async fn calls_ended(&self) {
+        self.inner.pending.closed().await;
+    }
+
     /// Why the connection closed, once it has.
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.inner.reason.get().cloned()

@@ -8,6 +8,10 @@
 //! heartbeats); [`Outbox::try_push`] queues only if there is room; and
 //! [`Outbox::push_when_room`] waits for room (backpressure for callers and handlers).
 //!
+//! The answers to the peer among the queued bytes are counted apart (`outbox/answers.rs`):
+//! while more than `limit` of them are unwritten, the reader reads nothing more, so that
+//! a peer that asks without reading makes no more of them.
+//!
 //! Small messages are framed straight into one growing `BytesMut`, so a burst of results
 //! becomes one syscall; payloads of [`COPY_LIMIT`] bytes or more are queued as their own
 //! `Bytes` and written without being copied. The writer swaps that buffer for its own
@@ -17,7 +21,7 @@ use std::{
     collections::VecDeque,
     pin::pin,
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc,
     },
 };
@@ -25,14 +29,16 @@ use std::{
 use bytes::{Bytes, BytesMut};
 use tokio::sync::Notify;
 
-use super::{budget::Budgets, schedule::TaskWake};
+use super::{budget::Budgets, limits::BUDGET_FLOOR, schedule::TaskWake};
 
+mod answers;
 mod writer;
 use crate::{
     error::Error,
     sync::{lock, Mutex},
     wire::{EncodeError, Header},
 };
+use answers::Answers;
 pub(super) use writer::{Writer, Written};
 
 /// Payloads at least this large are queued by reference instead of copied.
@@ -71,8 +77,14 @@ pub(super) struct Outbox {
     /// Wakes producers waiting for room after a write, if there are any.
     room: Notify,
     room_waiters: AtomicUsize,
-    /// Producers that respect backpressure wait while this many bytes are queued.
+    /// Producers that respect backpressure wait while this many bytes are queued, and the
+    /// reader while this many bytes of answers are.
     limit: usize,
+    /// Whether `limit` bytes of answers or more are unwritten (set under the queue's lock,
+    /// read by the reader after every message without it).
+    answers_over: AtomicBool,
+    /// The bytes ever queued (likewise).
+    queued_total: AtomicU64,
     /// Counts the queued bytes as held by the connection.
     budgets: Arc<Budgets>,
 }
@@ -87,6 +99,8 @@ struct Queue {
     /// atomic: a locked add per message costs a large part of framing a small message,
     /// where a lock per write is a fraction of the write's system call.
     queued: usize,
+    /// Which of them answer the peer.
+    answers: Answers,
     closed: bool,
 }
 
@@ -98,6 +112,8 @@ impl Outbox {
             room: Notify::new(),
             room_waiters: AtomicUsize::new(0),
             limit,
+            answers_over: AtomicBool::new(false),
+            queued_total: AtomicU64::new(0),
             budgets,
         }
     }
@@ -107,6 +123,7 @@ impl Outbox {
         let mut q = lock(&self.queue);
         q.tail.extend_from_slice(version);
         q.queued += version.len();
+        q.answers.queued(version.len(), false);
         self.budgets.hold(version.len());
     }
 
@@ -166,15 +183,22 @@ impl Outbox {
             _ => q.tail.extend_from_slice(payload),
         }
         q.queued += framed;
+        q.answers.queued(framed, is_answer(header));
+        self.queued_total
+            .store(q.answers.total(), Ordering::Relaxed);
+        if q.answers.unwritten() >= self.limit {
+            self.answers_over.store(true, Ordering::Relaxed);
+        }
         self.budgets.hold(framed);
         Ok(())
     }
 
-    /// Queues a message if fewer than `limit` bytes are waiting; `Ok(false)` if not.
+    /// Queues a message if there is room (see [`has_room`](Self::has_room)); `Ok(false)`
+    /// if not.
     pub(super) fn try_push(&self, header: Header<'_>, payload: &Bytes) -> Result<bool, PushError> {
         header.check(payload.len()).map_err(PushError::Encode)?;
         let mut q = lock(&self.queue);
-        if q.queued >= self.limit && !q.closed {
+        if !self.room_in(&q) {
             return Ok(false);
         }
         self.frame(&mut q, header, payload, Some(payload))?;
@@ -197,7 +221,8 @@ impl Outbox {
         Ok(())
     }
 
-    /// Waits until fewer than `limit` bytes are queued (or the outbox is closed).
+    /// Waits until there is room (see [`has_room`](Self::has_room)): woken by the writer,
+    /// which is sure to write while anything is queued.
     async fn wait_for_room(&self) {
         // Checked before and after registering for a wake-up: the first check is the
         // common case and costs no `Notified`.
@@ -212,15 +237,53 @@ impl Outbox {
         }
     }
 
+    /// Whether `limit` bytes of answers or more are unwritten: the reader waits (see
+    /// [`wait_for_answers_room`](Self::wait_for_answers_room)) before it reads on.
+    #[inline]
+    pub(super) fn answers_over(&self) -> bool {
+        self.answers_over.load(Ordering::Relaxed)
+    }
+
+    /// The bytes ever queued: how much the messages of a read made (`schedule.rs`).
+    #[inline]
+    pub(super) fn queued_total(&self) -> u64 {
+        self.queued_total.load(Ordering::Relaxed)
+    }
+
+    /// Waits until fewer than `limit` bytes of answers are unwritten (or the outbox is
+    /// closed).
+    pub(super) async fn wait_for_answers_room(&self) {
+        let room = || !self.answers_over() || lock(&self.queue).closed;
+        while !room() {
+            let _waiting = RoomWaiter::new(&self.room_waiters);
+            let mut notified = pin!(self.room.notified());
+            notified.as_mut().enable();
+            if room() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Bytes queued or being written.
     pub(super) fn queued(&self) -> usize {
         lock(&self.queue).queued
     }
 
-    /// Whether fewer than `limit` bytes are queued (or the outbox is closed).
+    /// Whether a producer that respects backpressure may queue now: fewer than `limit`
+    /// bytes are queued and either the budgets have room or fewer than `BUDGET_FLOOR`
+    /// are (what a connection may always hold), or the outbox is closed. The budgets count
+    /// here because what a server's handlers and topics write for peers that do not read
+    /// must stay within the server's shared budget, not only within each connection's
+    /// write buffer; the floor keeps every connection moving while others have spent it
+    /// (and an empty queue, which frees nothing by waiting, always takes a message).
     fn has_room(&self) -> bool {
-        let q = lock(&self.queue);
-        q.queued < self.limit || q.closed
+        self.room_in(&lock(&self.queue))
+    }
+
+    #[inline]
+    fn room_in(&self, q: &Queue) -> bool {
+        q.closed || (q.queued < self.limit && (q.queued < BUDGET_FLOOR || self.budgets.has_room(1)))
     }
 
     /// Lets the writer drain what is queued, then stop. Later pushes fail.
@@ -233,7 +296,14 @@ impl Outbox {
     /// Records that `n` bytes were written and `freed` bytes of buffers are done with,
     /// and wakes waiting producers.
     fn written(&self, n: usize, freed: usize) {
-        lock(&self.queue).queued -= n;
+        {
+            let mut q = lock(&self.queue);
+            q.queued -= n;
+            q.answers.written(n);
+            if q.answers.unwritten() < self.limit && self.answers_over() {
+                self.answers_over.store(false, Ordering::Relaxed);
+            }
+        }
         self.budgets.release(freed);
         // Either this sees a waiter, or the waiter sees the lower count (see
         // `wait_for_room`: it counts itself before it looks).
@@ -259,6 +329,18 @@ impl Outbox {
             q.tail = BytesMut::new();
         }
     }
+}
+
+/// Whether a message answers the peer's request (see `outbox/answers.rs`).
+#[inline]
+fn is_answer(header: Header<'_>) -> bool {
+    matches!(
+        header,
+        Header::SingleResult { .. }
+            | Header::StreamResult { .. }
+            | Header::ErrorResult { .. }
+            | Header::RetryResult { .. }
+    )
 }
 
 /// Counts a producer waiting for room while it lives.

@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 
-use super::chunks::ChunkSender;
+use super::{chunks::ChunkSender, signal::Signal};
 use crate::{
     error::Error,
     sync::{lock, Mutex},
@@ -91,6 +91,9 @@ pub(super) struct Pending {
     /// The most bytes of stream parts a single call's result is put together from (the
     /// connection's `max_payload`): a peer streaming more fails the call, not memory.
     max_parts: usize,
+    /// Set once the table is closed: this side can make no more calls on the connection
+    /// (it closed, or the peer ended its side and can answer none).
+    ended: Signal,
 }
 
 #[derive(Default)]
@@ -170,7 +173,18 @@ impl Pending {
         Self {
             table: Mutex::default(),
             max_parts,
+            ended: Signal::default(),
         }
+    }
+
+    /// Whether calls fail at once (see [`close`](Self::close)).
+    pub(super) fn is_closed(&self) -> bool {
+        self.ended.is_set()
+    }
+
+    /// Waits until calls fail at once.
+    pub(super) async fn closed(&self) {
+        self.ended.wait().await;
     }
 
     /// Registers a waiter under a fresh request ID.
@@ -334,6 +348,7 @@ impl Pending {
         let waiters: Vec<Waiter> = {
             let mut table = lock(&self.table);
             table.closed = Some(error.clone());
+            self.ended.set();
             // Results already delivered stay for their callers to take.
             let mut waiting = Vec::new();
             for entry in &mut table.slots {

@@ -173,10 +173,10 @@ impl ReadBuffer {
         self.reserve_slow(budgets, needed, wanted)
     }
 
-    /// The message begun fits the allocation, or none is begun: nothing is reserved
-    /// beyond it.
+    /// The message begun fits the allocation, or none is begun (the reader has just
+    /// routed it): nothing is reserved beyond it.
     #[inline]
-    fn unreserve(&mut self, budgets: &Budgets) {
+    pub(super) fn unreserve(&mut self, budgets: &Budgets) {
         if self.reserved > 0 {
             budgets.update(&mut self.reserved, 0);
         }

@@ -174,6 +174,15 @@ impl Reader {
                             }
                             Err(reason) => return ReadPoll::Done(reason),
                         }
+                        if let Some(wait) = self.pause() {
+                            self.wait = Some(wait);
+                            break None;
+                        }
+                        if schedule.after_output(self.sock.outbox().queued_total()) {
+                            self.timeout.on_messages();
+                            cx.waker().wake_by_ref();
+                            return ReadPoll::Pending;
+                        }
                         let queued = || self.sock.outbox().queued();
                         if let Some(halfway) = schedule.after_message(size, queued) {
                             // The read timeout counts from the last complete message.
@@ -225,6 +234,7 @@ impl Reader {
                     return ReadPoll::Done(CloseReason::PeerClosed);
                 }
                 Poll::Ready(Ok(n)) => {
+                    schedule.output_from(self.sock.outbox().queued_total());
                     if schedule.after_read(n, || self.sock.outbox().queued()) {
                         return ReadPoll::Write;
                     }
@@ -233,6 +243,38 @@ impl Reader {
                 Poll::Pending => return ReadPoll::Pending,
             }
         }
+    }
+
+    /// What to wait for before the next message, if anything: every message may make
+    /// answers (a few bytes of request can ask for kilobytes), and one read may hold
+    /// thousands of requests, so the bounds are looked at after each one, not once a
+    /// read. Reading stops while the answers already made wait to be written beyond the
+    /// write buffer, or while the budgets are spent (the outbox counts in them too), and
+    /// goes on once the peer has read enough of them.
+    #[inline]
+    fn pause(&mut self) -> Option<Wait> {
+        let budgets = self.sock.budgets();
+        // What was reserved for the message begun is over: that message was just routed.
+        self.buf.unreserve(budgets);
+        if !self.sock.outbox().answers_over() && budgets.has_room(1) {
+            return None;
+        }
+        Some(self.wait_for_room())
+    }
+
+    /// Waits until the answers and the budgets have room again (rare: out of line).
+    #[cold]
+    fn wait_for_room(&self) -> Wait {
+        let sock = self.sock.clone();
+        Box::pin(async move {
+            loop {
+                sock.outbox().wait_for_answers_room().await;
+                sock.budgets().wait_for_room(1).await;
+                if !sock.outbox().answers_over() || sock.is_closed() {
+                    return AfterWait::Nothing;
+                }
+            }
+        })
     }
 
     fn after_wait(&mut self, after: AfterWait) {

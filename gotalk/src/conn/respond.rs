@@ -76,8 +76,9 @@ where
             Some(Ok(())) => {}
             Some(Err(e)) => tracing::debug!(conn = sock.id(), "result not sent: {e}"),
             None => {
-                // Counted before the reader reads on, not once the task runs.
-                running.hold(payload.len());
+                // Counted before the reader reads on, not once the task runs: the reply
+                // and the task that waits with it.
+                running.hold(payload.len() + PARKED_REQUEST);
                 let sock = sock.clone();
                 tokio::spawn(async move {
                     if let Err(e) = sock.send_counted(header, &payload).await {

@@ -23,6 +23,12 @@ const SPLIT_READ: usize = 1024;
 /// Results handed to callers in the first half of a read that make a batch worth
 /// yielding for: one caller's next request may as well wait for the rest.
 const YIELD_FOR_RESULTS: u32 = 2;
+/// Bytes the messages of one read may queue (answers, mostly) before the task lets the
+/// others run: a read of 64 KiB of small requests for large answers (descriptions,
+/// streams of results) is hundreds of milliseconds of work, which would keep a fresh
+/// client's connection waiting behind it. An echo queues about what it reads, and never
+/// yields.
+const YIELD_AFTER_OUTPUT: u64 = 256 * 1024;
 
 /// What the task does halfway through a large read (see [`Schedule::after_message`]).
 #[derive(Debug, PartialEq, Eq)]
@@ -52,6 +58,9 @@ pub(super) struct Schedule {
     /// The task yielded halfway through a read: what the callers queued goes out before
     /// the rest of the read is handled.
     yielded: bool,
+    /// The outbox's count of bytes ever queued when the last read came, or when the task
+    /// last yielded for them.
+    output_from: u64,
 }
 
 impl Schedule {
@@ -94,6 +103,23 @@ impl Schedule {
         } else {
             None
         }
+    }
+
+    /// A read came while the outbox had queued `total` bytes in all.
+    #[inline]
+    pub(super) fn output_from(&mut self, total: u64) {
+        self.output_from = total;
+    }
+
+    /// A message was handled, and the outbox has queued `total` bytes in all: whether the
+    /// task yields now (returns, woken again at once), so that other connections run.
+    #[inline]
+    pub(super) fn after_output(&mut self, total: u64) -> bool {
+        if total.wrapping_sub(self.output_from) < YIELD_AFTER_OUTPUT {
+            return false;
+        }
+        self.output_from = total;
+        true
     }
 
     /// A result was handed to a caller waiting for it.
@@ -167,6 +193,18 @@ impl TaskWake {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_whose_messages_make_much_output_yields_now_and_then() {
+        let mut schedule = Schedule::default();
+        schedule.output_from(1000);
+        assert!(!schedule.after_output(1000 + YIELD_AFTER_OUTPUT - 1));
+        assert!(schedule.after_output(1000 + YIELD_AFTER_OUTPUT));
+        assert!(
+            !schedule.after_output(1000 + YIELD_AFTER_OUTPUT + 10),
+            "counted again from the yield"
+        );
+    }
 
     #[test]
     fn small_reads_are_handled_whole() {

@@ -1,6 +1,9 @@
 //! `gotalk call` and `gotalk notify`.
 
-use std::{io::Write, time::Duration};
+use std::{
+    io::{IsTerminal, Write},
+    time::Duration,
+};
 
 use bytes::Bytes;
 use tokio::io::AsyncBufReadExt;
@@ -11,6 +14,8 @@ use crate::{
     gave_up, Failure,
 };
 
+/// Prints a result: pretty JSON (which escapes control characters itself), or the bytes
+/// as they are: exactly into a pipe or a file, escaped on a terminal (`safe.rs`).
 fn print_result(bytes: &[u8], raw: bool) {
     let pretty = (!raw)
         .then(|| serde_json::from_slice::<serde_json::Value>(bytes).ok())
@@ -19,6 +24,7 @@ fn print_result(bytes: &[u8], raw: bool) {
     let mut out = std::io::stdout().lock();
     let _ = match pretty {
         Some(text) => writeln!(out, "{text}"),
+        None if out.is_terminal() => writeln!(out, "{}", crate::safe::bytes(bytes)),
         None => out.write_all(bytes).and_then(|()| writeln!(out)),
     };
     let _ = out.flush();

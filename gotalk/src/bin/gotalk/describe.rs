@@ -15,7 +15,7 @@ use gotalk::{
 
 use crate::{
     addr::{connect, TlsArgs},
-    gave_up, Failure,
+    gave_up, safe, Failure,
 };
 
 /// How long to wait for the peer's announcement, given how long connecting took: ours
@@ -67,7 +67,7 @@ pub async fn describe(
         Form::Names => description
             .operations
             .iter()
-            .map(|op| op.name.clone() + "\n")
+            .map(|op| safe::line(&op.name).into_owned() + "\n")
             .collect(),
         Form::Signatures => render(&description),
     };
@@ -100,16 +100,16 @@ fn render(description: &Description) -> String {
         if !out.is_empty() {
             out.push('\n');
         }
-        out.push_str(&title);
+        out.push_str(&safe::line(&title));
         out.push('\n');
         for op in ops {
-            out.push_str(&format!("  {op}"));
+            out.push_str(&format!("  {}", safe::line(&op.to_string())));
             if let Some(ms) = op.timeout_ms {
                 out.push_str(&format!("  (timeout {})", millis(ms)));
             }
             out.push('\n');
             for line in op.docs.lines() {
-                out.push_str(format!("      {line}").trim_end());
+                out.push_str(format!("      {}", safe::text(line)).trim_end());
                 out.push('\n');
             }
         }
@@ -143,7 +143,10 @@ pub async fn input_check(sock: &Sock, connecting: Duration, op: &str) -> Option<
         Ok(description) => description,
         Err(DescribeError::NotDescribed) => return None,
         Err(e) => {
-            eprintln!("gotalk: not checking the payload: {e}");
+            eprintln!(
+                "gotalk: not checking the payload: {}",
+                safe::text(&e.to_string())
+            );
             return None;
         }
     };
@@ -160,7 +163,8 @@ impl InputCheck {
                 validator,
             }),
             Err(e) => {
-                eprintln!("gotalk: not checking the payload: the peer's schema for {op} does not compile: {e}");
+                let why = safe::text(&e.to_string()).into_owned();
+                eprintln!("gotalk: not checking the payload: the peer's schema for {op} does not compile: {why}");
                 None
             }
         }

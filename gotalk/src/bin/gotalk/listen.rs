@@ -66,7 +66,8 @@ pub async fn listen(addr: &str) -> Result<(), Failure> {
             let outgoing = relay(pipe_r, net_w, Log::new(format!("#{conn} →")));
             let _ = tokio::join!(incoming, outgoing);
             sock.close();
-            println!("{} #{conn} closed: {}", now(), sock.closed().await);
+            let reason = sock.closed().await.to_string();
+            println!("{} #{conn} closed: {}", now(), crate::safe::line(&reason));
         });
     }
 }

@@ -62,10 +62,12 @@ impl Log {
         loop {
             match self.conversation.decode(&mut self.buf) {
                 Ok(Decoded::Version) => println!("{} {} version 01", now(), self.label),
-                Ok(Decoded::Message(msg)) => match extension(&msg) {
-                    Some(text) => println!("{} {} {text}", now(), self.label),
-                    None => println!("{} {} {msg}", now(), self.label),
-                },
+                // A message's names are the peer's: shown escaped (payloads are
+                // previews, escaped already).
+                Ok(Decoded::Message(msg)) => {
+                    let text = extension(&msg).unwrap_or_else(|| msg.to_string());
+                    println!("{} {} {}", now(), self.label, crate::safe::line(&text));
+                }
                 Err(DecodeError::Incomplete { .. }) => return,
                 Err(e) => return self.give_up(&e.to_string()),
             }
@@ -73,6 +75,7 @@ impl Log {
     }
 
     fn give_up(&mut self, why: &str) {
+        let why = crate::safe::line(why);
         println!("{} {} not Gotalk from here on: {why}", now(), self.label);
         self.broken = true;
         self.buf = BytesMut::new();

@@ -20,6 +20,7 @@ mod call;
 mod describe;
 mod listen;
 mod log;
+mod safe;
 mod shell;
 mod trace;
 
@@ -289,7 +290,8 @@ fn exit(result: Result<(), Failure>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(code, message)) => {
-            eprintln!("gotalk: {message}");
+            // The message may carry a peer's words (an error text, a schema).
+            eprintln!("gotalk: {}", safe::text(&message));
             ExitCode::from(code)
         }
     }

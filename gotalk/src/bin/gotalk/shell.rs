@@ -76,7 +76,7 @@ pub async fn shell(addr: &str, raw: bool, timeout: Duration, tls: &TlsArgs) -> R
                 return Err(Failure(code, text));
             }
             failed = true;
-            eprintln!("line {number}: {text}");
+            eprintln!("line {number}: {}", crate::safe::text(&text));
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), sock.shutdown()).await;

@@ -22,8 +22,11 @@ use crate::{
     wire::{self, ParseError},
 };
 
-/// Framed bytes not yet sent are capped at this before writes wait for the socket.
-const MAX_PENDING: usize = 256 * 1024;
+/// Framed bytes not yet sent are capped at this before writes wait for the socket. The
+/// connection counts them as written (no budget does), so the cap is what a peer that
+/// does not read can make each WebSocket hold here: a read's size, which takes one system
+/// call to send.
+const MAX_PENDING: usize = 64 * 1024;
 /// A buffer of framed bytes larger than this is freed once sent, so that a connection
 /// that once sent a large payload does not keep its room.
 const KEEP: usize = 16 * 1024;
@@ -73,6 +76,10 @@ pub(super) struct FrameWriter {
     masks: Masks,
     /// Control frames waiting for the open frame to end.
     control: BytesMut,
+    /// The pong for the latest ping, framed, waiting for everything before it to be sent.
+    /// RFC 6455 (5.5.3) lets a pong answer only the most recent ping: a peer that pings
+    /// without reading gets one pong, not one per ping piling up here.
+    pong: BytesMut,
     /// Our close frame is queued: nothing may follow it.
     closed: bool,
 }
@@ -94,6 +101,7 @@ impl FrameWriter {
             mask_at: 0,
             masks: Masks::new(),
             control: BytesMut::new(),
+            pong: BytesMut::new(),
             closed: false,
         }
     }
@@ -386,22 +394,41 @@ impl FrameWriter {
         let mask = self.masked.then(|| self.masks.next());
         let mut head = [0; MAX_HEAD];
         let size = write_head(&mut head, opcode, mask, payload.len());
-        let at = self.control.len();
-        self.control.extend_from_slice(&head[..size]);
-        self.control.extend_from_slice(payload);
+        let into = if opcode == frame::PONG {
+            // Replaces the pong still waiting, if any.
+            self.pong.clear();
+            &mut self.pong
+        } else {
+            if opcode == frame::CLOSE {
+                // The pong waiting goes before the close: nothing may follow that.
+                let pong = std::mem::take(&mut self.pong);
+                self.control.extend_from_slice(&pong);
+            }
+            &mut self.control
+        };
+        let at = into.len();
+        into.extend_from_slice(&head[..size]);
+        into.extend_from_slice(payload);
         if let Some(mask) = mask {
-            apply_mask(&mut self.control[at + size..], mask, 0);
+            apply_mask(&mut into[at + size..], mask, 0);
         }
         self.closed = opcode == frame::CLOSE;
         self.control_now();
     }
 
-    /// Moves waiting control frames to the output, if no data frame is open.
+    /// Moves waiting control frames to the output, if no data frame is open; the pong
+    /// waiting only once everything before it is sent.
     fn control_now(&mut self) {
-        if self.frame_left == 0 && !self.control.is_empty() {
+        if self.frame_left != 0 {
+            return;
+        }
+        if !self.control.is_empty() {
             self.close_batch();
             self.out.extend_from_slice(&self.control);
             self.control.clear();
+        }
+        if !self.pong.is_empty() && self.out.is_empty() {
+            std::mem::swap(&mut self.out, &mut self.pong);
         }
     }
 
@@ -417,10 +444,17 @@ impl FrameWriter {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
         self.close_batch();
-        while !self.out.is_empty() {
-            match ready!(io.as_mut().poll_write(cx, &self.out))? {
-                0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                n => self.out.advance(n),
+        loop {
+            while !self.out.is_empty() {
+                match ready!(io.as_mut().poll_write(cx, &self.out))? {
+                    0 => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    n => self.out.advance(n),
+                }
+            }
+            // A pong that waited for what was before it goes now.
+            self.control_now();
+            if self.out.is_empty() {
+                break;
             }
         }
         if self.out.capacity() > KEEP {
