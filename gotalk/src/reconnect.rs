@@ -5,9 +5,10 @@
 //! (it closed, or the peer ended its side); then it connects again after an exponential
 //! back-off with jitter. A connection that closes soon after it opened counts as a failed
 //! attempt, so a server that accepts and closes at once (restarting, overloaded) is not
-//! met with a reconnection storm, and clients that lost it together come back spread out. Every connection gets the
-//! same [`Config`] (so the same handlers). Calls made while there is no connection either
-//! wait for one, up to a bound, or fail at once ([`WhileDisconnected`]).
+//! met with a reconnection storm, and clients that lost it together come back spread
+//! out. Every connection gets the same [`Config`] (so the same handlers). Calls made
+//! while there is no connection either wait for one, up to a bound, or fail at once
+//! ([`WhileDisconnected`]).
 
 use std::{
     fmt,

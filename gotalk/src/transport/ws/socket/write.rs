@@ -463,3 +463,53 @@ impl FrameWriter {
         Poll::Ready(Ok(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The frames in `raw`: opcode and payload (a server's, unmasked).
+    fn frames(mut raw: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        let mut out = Vec::new();
+        while !raw.is_empty() {
+            let head = frame::parse_head(raw).unwrap().unwrap();
+            let end = head.size + head.len as usize;
+            out.push((head.opcode, raw[head.size..end].to_vec()));
+            raw = &raw[end..];
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn pings_unanswered_while_output_waits_get_one_pong_for_the_latest() {
+        let mut writer = FrameWriter::new(false, PeerReadsStream::default());
+        writer.queue_control(frame::PONG, b"1");
+        // The socket took nothing yet: these wait, and only the latest is kept.
+        for n in 2..=1000 {
+            writer.queue_control(frame::PONG, n.to_string().as_bytes());
+        }
+        assert!(writer.out.len() < 16, "one pong framed, not a thousand");
+        let mut sent = Vec::new();
+        std::future::poll_fn(|cx| writer.poll_send(std::pin::Pin::new(&mut sent), cx))
+            .await
+            .unwrap();
+        assert_eq!(
+            frames(&sent),
+            [
+                (frame::PONG, b"1".to_vec()),
+                (frame::PONG, b"1000".to_vec())
+            ]
+        );
+        // A pong still waiting goes before a close, and nothing after it.
+        writer.queue_control(frame::PONG, b"a");
+        writer.queue_control(frame::PONG, b"b");
+        writer.queue_control(frame::CLOSE, &frame::NORMAL.to_be_bytes());
+        writer.queue_control(frame::PONG, b"c");
+        let mut sent = Vec::new();
+        std::future::poll_fn(|cx| writer.poll_send(std::pin::Pin::new(&mut sent), cx))
+            .await
+            .unwrap();
+        let opcodes: Vec<u8> = frames(&sent).into_iter().map(|(op, _)| op).collect();
+        assert_eq!(opcodes, [frame::PONG, frame::PONG, frame::CLOSE]);
+    }
+}
