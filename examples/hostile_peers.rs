@@ -31,7 +31,7 @@
 //!   results (`typed_browser` has the operation);
 //! - pings: WebSocket pings of 125 bytes (with `--ws`), pongs never read.
 //!
-//! The packed attacks (`--batch`, and the last four) write with a 4 KiB receive window,
+//! The packed attacks (`--batch`, and the last five) write with a 4 KiB receive window,
 //! as an attacker would ask for: what the server writes then stays in its memory.
 //!
 //! Everything stays on the address given (use 127.0.0.1), and stops by itself.
@@ -164,17 +164,11 @@ fn packed_batch(kind: &str, payload: &[u8], batch: usize, ws: bool) -> Vec<u8> {
     gotalk.chunks(4096).flat_map(|c| ws_frame(0x2, c)).collect()
 }
 
-/// Opens an attacking connection: with a 4 KiB receive window if `small_window`, and
-/// through the WebSocket handshake if `ws` names a path.
-async fn open(
-    addr: SocketAddr,
-    ws: Option<&str>,
-    small_window: bool,
-) -> std::io::Result<TcpStream> {
+/// Opens a packed attack's connection: with a 4 KiB receive window, and through the
+/// WebSocket handshake if `ws` names a path.
+async fn open(addr: SocketAddr, ws: Option<&str>) -> std::io::Result<TcpStream> {
     let socket = tokio::net::TcpSocket::new_v4()?;
-    if small_window {
-        socket.set_recv_buffer_size(4096)?;
-    }
+    socket.set_recv_buffer_size(4096)?;
     let mut stream = socket.connect(addr).await?;
     let Some(path) = ws else {
         stream.write_all(b"01").await?;
@@ -205,7 +199,7 @@ async fn open(
 /// One connection of a packed attack: writes `batch` again and again until the server
 /// stops taking it or `until` passes; never reads.
 async fn pipeline(addr: SocketAddr, ws: Option<Arc<str>>, batch: Arc<[u8]>, until: Instant) {
-    let Ok(mut stream) = open(addr, ws.as_deref(), true).await else {
+    let Ok(mut stream) = open(addr, ws.as_deref()).await else {
         return;
     };
     while Instant::now() < until {
