@@ -22,11 +22,7 @@ use std::{
 
 use bytes::Bytes;
 use gotalk::{Config, Error, Handlers, Limits, Reply, Request, SharedBudget, StreamRequest};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
-    task::JoinSet,
-};
+use tokio::{io::AsyncWriteExt, net::TcpStream, task::JoinSet};
 
 struct Counting;
 
@@ -58,6 +54,12 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
+
+mod support;
+use support::ws_frame;
+
+/// The mask of the attackers' WebSocket frames.
+const MASK: [u8; 4] = [0x1f, 0x2e, 0x3d, 0x4c];
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -196,7 +198,7 @@ impl Packed {
     /// `BATCH` bytes of messages as one write, over `over`.
     fn batch(self, over: Over) -> Bytes {
         if let Packed::Pings = self {
-            let ping = ws_frame(0x9, &[b'p'; 125]);
+            let ping = ws_frame(0x89, Some(MASK), &[b'p'; 125]);
             return ping.repeat(BATCH / ping.len()).into();
         }
         let mut gotalk = Vec::with_capacity(BATCH + 2 * KIB);
@@ -210,31 +212,11 @@ impl Packed {
             // In frames of 4 KiB, as a browser that sends many small messages might.
             Over::Ws => gotalk
                 .chunks(4 * KIB)
-                .flat_map(|chunk| ws_frame(0x2, chunk))
+                .flat_map(|chunk| ws_frame(0x82, Some(MASK), chunk))
                 .collect::<Vec<u8>>()
                 .into(),
         }
     }
-}
-
-/// A WebSocket frame from a client, final, masked with the key 0 (so its payload is sent
-/// as it is).
-fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-    let mut frame = vec![0x80 | opcode];
-    match payload.len() {
-        len @ 0..=125 => frame.push(0x80 | len as u8),
-        len @ 126..=0xffff => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        len => {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(len as u64).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(&[0; 4]);
-    frame.extend_from_slice(payload);
-    frame
 }
 
 /// Connects to the server over `over`: a TCP stream that carries Gotalk, or one whose
@@ -246,24 +228,9 @@ async fn connect(addr: std::net::SocketAddr, over: Over) -> std::io::Result<TcpS
     socket.set_recv_buffer_size(4 * KIB as u32)?;
     let mut stream = socket.connect(addr).await?;
     if over == Over::Ws {
-        let request = format!(
-            "GET /gotalk HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\n\
-             Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        while !response.ends_with(b"\r\n\r\n") {
-            let mut byte = [0];
-            if stream.read(&mut byte).await? == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            response.push(byte[0]);
-        }
-        if !response.starts_with(b"HTTP/1.1 101") {
-            return Err(std::io::Error::other(
-                String::from_utf8_lossy(&response).into_owned(),
-            ));
+        let head = support::ws_upgrade(&mut stream, addr, "/gotalk").await?;
+        if !head.starts_with("HTTP/1.1 101") {
+            return Err(std::io::Error::other(head));
         }
     }
     Ok(stream)
@@ -277,7 +244,7 @@ async fn pipeline(addr: std::net::SocketAddr, over: Over, batch: Bytes, until: I
     };
     let version = match over {
         Over::Tcp => b"01".to_vec(),
-        Over::Ws => ws_frame(0x2, b"01"),
+        Over::Ws => ws_frame(0x82, Some(MASK), b"01"),
     };
     let _ = stream.write_all(&version).await;
     while Instant::now() < until {

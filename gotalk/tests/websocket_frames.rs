@@ -15,7 +15,7 @@ use tokio::{
 };
 
 mod support;
-use support::{server_handlers as handlers, SECOND};
+use support::{server_handlers as handlers, ws_frame as frame, ws_upgrade, SECOND};
 
 const MASK: [u8; 4] = [0x1f, 0x2e, 0x3d, 0x4c];
 
@@ -28,44 +28,11 @@ async fn serve(endpoint: ws::Endpoint) -> ws::WebServer {
 /// A socket after the opening handshake, with no `Origin` (a program, not a page).
 async fn open(addr: SocketAddr) -> TcpStream {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let upgrade = format!(
-        "GET /gotalk/ HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    );
-    tcp.write_all(upgrade.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        head.push(tcp.read_u8().await.unwrap());
-    }
-    let head = String::from_utf8(head).unwrap();
+    let head = ws_upgrade(&mut tcp, addr, "/gotalk/").await.unwrap();
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     // RFC 6455 4.2.2's example key and its answer.
     assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
     tcp
-}
-
-/// A frame as a client writes it (masked with `MASK` unless `mask` is `None`).
-fn frame(first: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![first];
-    let bit = if mask.is_some() { 0x80 } else { 0 };
-    match payload.len() {
-        n if n < 126 => out.push(bit | n as u8),
-        n if n < 65_536 => {
-            out.push(bit | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(bit | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    match mask {
-        Some(mask) => {
-            out.extend_from_slice(&mask);
-            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        }
-        None => out.extend_from_slice(payload),
-    }
-    out
 }
 
 fn binary(payload: &[u8]) -> Vec<u8> {

@@ -224,13 +224,18 @@ impl Outbox {
     /// Waits until there is room (see [`has_room`](Self::has_room)): woken by the writer,
     /// which is sure to write while anything is queued.
     async fn wait_for_room(&self) {
-        // Checked before and after registering for a wake-up: the first check is the
-        // common case and costs no `Notified`.
-        while !self.has_room() {
+        self.wait_until(Self::has_room).await;
+    }
+
+    /// Waits until `ready` says so, looking again after every write. Checked before and
+    /// after registering for a wake-up: the first check is the common case and costs no
+    /// `Notified`.
+    async fn wait_until(&self, ready: impl Fn(&Self) -> bool) {
+        while !ready(self) {
             let _waiting = RoomWaiter::new(&self.room_waiters);
             let mut room = pin!(self.room.notified());
             room.as_mut().enable();
-            if self.has_room() {
+            if ready(self) {
                 return;
             }
             room.await;
@@ -253,16 +258,8 @@ impl Outbox {
     /// Waits until fewer than `limit` bytes of answers are unwritten (or the outbox is
     /// closed).
     pub(super) async fn wait_for_answers_room(&self) {
-        let room = || !self.answers_over() || lock(&self.queue).closed;
-        while !room() {
-            let _waiting = RoomWaiter::new(&self.room_waiters);
-            let mut notified = pin!(self.room.notified());
-            notified.as_mut().enable();
-            if room() {
-                return;
-            }
-            notified.await;
-        }
+        self.wait_until(|outbox| !outbox.answers_over() || lock(&outbox.queue).closed)
+            .await;
     }
 
     /// Bytes queued or being written.

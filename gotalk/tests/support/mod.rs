@@ -172,3 +172,48 @@ pub async fn still_serves(addr: SocketAddr) {
         .unwrap();
     assert_eq!(greeting, "Hello again");
 }
+
+/// A WebSocket frame as a client writes it: `first` is its first byte (the FIN bit and
+/// the opcode), its payload masked with `mask` unless that is `None`.
+pub fn ws_frame(first: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![first];
+    let bit = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => out.push(bit | n as u8),
+        n if n < 65_536 => {
+            out.push(bit | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(bit | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(mask) => {
+            out.extend_from_slice(&mask);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
+    }
+    out
+}
+
+/// The WebSocket opening handshake on `tcp` for `path` at `addr`, with no `Origin` (a
+/// program, not a page), with RFC 6455 4.2.2's example key; returns the server's response
+/// head.
+pub async fn ws_upgrade(
+    tcp: &mut TcpStream,
+    addr: SocketAddr,
+    path: &str,
+) -> std::io::Result<String> {
+    let upgrade = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    tcp.write_all(upgrade.as_bytes()).await?;
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(tcp.read_u8().await?);
+    }
+    Ok(String::from_utf8_lossy(&head).into_owned())
+}
